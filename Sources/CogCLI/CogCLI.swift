@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The root `cogjobs` command; each verb is a subcommand in its own file.
+public struct CogJobsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cogjobs",
+        abstract: "Run CogVLM on CPU: captions, answers and grounding boxes, as a durable job queue.",
+        subcommands: []
+    )
+
+    public init() {}
+}

@@ -1,0 +1,1 @@
+// CogConfig — module placeholder; see Package.swift for its one job.

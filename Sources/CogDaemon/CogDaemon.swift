@@ -1,0 +1,1 @@
+// CogDaemon — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogImage — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogJobStore — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogPipeline — module placeholder; see Package.swift for its one job.

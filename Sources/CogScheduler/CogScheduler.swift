@@ -1,0 +1,1 @@
+// CogScheduler — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogTensor — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogTokenizer — module placeholder; see Package.swift for its one job.

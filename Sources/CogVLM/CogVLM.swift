@@ -1,0 +1,1 @@
+// CogVLM — module placeholder; see Package.swift for its one job.

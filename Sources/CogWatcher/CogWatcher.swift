@@ -1,0 +1,1 @@
+// CogWatcher — module placeholder; see Package.swift for its one job.

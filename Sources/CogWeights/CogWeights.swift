@@ -1,0 +1,1 @@
+// CogWeights — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,1 @@
+// CogCLITests — tests land here.

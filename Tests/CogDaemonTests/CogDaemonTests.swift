@@ -1,0 +1,1 @@
+// CogDaemonTests — tests land here.

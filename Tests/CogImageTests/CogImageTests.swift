@@ -1,0 +1,1 @@
+// CogImageTests — tests land here.

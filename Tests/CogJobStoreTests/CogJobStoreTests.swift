@@ -1,0 +1,1 @@
+// CogJobStoreTests — tests land here.

@@ -1,0 +1,1 @@
+// CogPipelineTests — tests land here.

@@ -1,0 +1,1 @@
+// CogSchedulerTests — tests land here.

@@ -1,0 +1,1 @@
+// CogTensorTests — tests land here.

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Locates the fixture data committed under `Tests/Fixtures/` (copied from the project's shared
+/// fixtures, so a fresh clone tests without anything outside the repository).
+public enum Fixtures {
+    /// `Tests/Fixtures`, found relative to this source file.
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // CogTestSupport
+        .deletingLastPathComponent()  // Tests
+        .appendingPathComponent("Fixtures", isDirectory: true)
+
+    /// The tiny random CogVLM (v1, cogvlm-chat-hf layout) model directory.
+    public static var cogvlmTiny: URL { root.appendingPathComponent("cogvlm-tiny", isDirectory: true) }
+    /// The tiny random CogVLM2 (cogvlm2-llama3-chat-19B layout) model directory.
+    public static var cogvlm2Tiny: URL { root.appendingPathComponent("cogvlm2-tiny", isDirectory: true) }
+    /// The LLaMA-2 / Vicuna SentencePiece tokenizer files and test vectors.
+    public static var llama2Tokenizer: URL { root.appendingPathComponent("tokenizers/llama2-spm", isDirectory: true) }
+    /// The Llama-3 byte-level BPE tokenizer files and test vectors.
+    public static var llama3Tokenizer: URL { root.appendingPathComponent("tokenizers/llama3-bpe", isDirectory: true) }
+
+    /// A fresh temporary directory for one test; the caller removes it (or leaves it to the OS).
+    public static func temporaryDirectory(_ label: String = "test") throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("cogjobs-\(label)-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}

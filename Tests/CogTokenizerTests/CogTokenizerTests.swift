@@ -1,0 +1,1 @@
+// CogTokenizerTests — tests land here.

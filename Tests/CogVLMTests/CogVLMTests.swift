@@ -1,0 +1,1 @@
+// CogVLMTests — tests land here.

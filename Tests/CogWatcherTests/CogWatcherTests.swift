@@ -1,0 +1,1 @@
+// CogWatcherTests — tests land here.

@@ -1,0 +1,1 @@
+// CogWeightsTests — tests land here.
