@@ -1,1 +1,0 @@
-// CogTensor — module placeholder; see Package.swift for its one job.

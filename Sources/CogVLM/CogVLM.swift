@@ -1,1 +1,0 @@
-// CogVLM — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,223 @@
+import CogTensor
+import CogWeights
+
+/// One sequence being computed on a shared `CogVLMModel`: its KV cache, token history and
+/// scratch. Not `Sendable` — a session belongs to the thread that uses it; run several sessions
+/// on several threads to serve several jobs on one loaded model.
+public final class CogVLMSession {
+    public let model: CogVLMModel
+    private var cache: KVCache
+    /// Token types of everything processed so far (positions depend on the whole history).
+    private var tokenTypes: [TokenType] = []
+    /// Position id of the last processed token.
+    private var lastPosition = -1
+    private var scratch: [Float] = []
+    private var scores: [Float] = []
+
+    init(model: CogVLMModel) {
+        self.model = model
+        let c = model.config
+        cache = KVCache(layers: c.numHiddenLayers, width: c.numKeyValueHeads * c.headDim)
+    }
+
+    /// Tokens processed so far (prompt plus generated).
+    public var length: Int { cache.length }
+    /// Position id of the last processed token (-1 before the first prefill).
+    public var lastPositionID: Int { lastPosition }
+    /// Bytes of KV cache held.
+    public var cacheBytes: Int { cache.byteCount }
+
+    /// Forgets the sequence, keeping allocated capacity.
+    public func reset() {
+        cache.truncate(to: 0)
+        tokenTypes = []
+        lastPosition = -1
+    }
+
+    // MARK: - Prefill and decode
+
+    /// Runs the prompt (or a continuation of it) through the decoder, filling the KV cache.
+    ///
+    /// - Parameters:
+    ///   - inputIDs: `[T]` token ids; image slots hold the pad id (ignored).
+    ///   - tokenTypes: `[T]` language / vision; vision slots receive `imageFeatures` rows in order.
+    ///   - imageFeatures: `[#vision slots, hiddenSize]` from `CogVLMModel.encodeImage`, or nil.
+    ///   - allLogits: return logits for every row (`[T, vocab]`) instead of the last (`[vocab]`).
+    /// An image span must be processed in one call (the expert mask looks one token ahead).
+    /// ref: modeling_cogvlm.py `CogVLMModel.forward` / `llm_forward`.
+    public func prefill(inputIDs: [Int], tokenTypes newTypes: [TokenType], imageFeatures: [Float]?,
+                        allLogits: Bool = false, trace: ForwardTrace? = nil) throws -> [Float] {
+        let c = model.config
+        let t = inputIDs.count
+        let h = c.hiddenSize
+        guard t > 0 else { throw InferenceError(.badInput, "prefill needs at least one token") }
+        guard newTypes.count == t else {
+            throw InferenceError(.badInput, "input_ids has \(t) entries but token_type_ids has \(newTypes.count)")
+        }
+        let visionSlots = newTypes.filter { $0 == .vision }.count
+        let featureRows = (imageFeatures?.count ?? 0) / h
+        guard visionSlots == featureRows, (imageFeatures?.count ?? 0) % h == 0 else {
+            throw InferenceError(.imageSlotMismatch,
+                "the sequence has \(visionSlots) image slots but \(featureRows) image feature rows were given (this model inserts \(c.imageTokenCount) per image)")
+        }
+        for (i, id) in inputIDs.enumerated() where newTypes[i] == .language && (id < 0 || id >= c.vocabSize) {
+            throw InferenceError(.tokenOutOfRange, "token id \(id) at index \(i) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+
+        // Positions and routing are functions of the whole history (architecture doc §3.4–3.5).
+        let allTypes = tokenTypes + newTypes
+        let positions = Array(SequenceLayout.positionIDs(tokenTypes: allTypes)[cache.length...])
+        let visionMask = Array(SequenceLayout.visionExpertMask(tokenTypes: allTypes)[cache.length...])
+
+        // Embeddings, with image rows overwritten in order (ref: `inputs_embeds.index_put`).
+        let x = FloatBuffer(count: t * h)  // [T, H] residual stream
+        var imageRow = 0
+        for i in 0..<t {
+            let dst = x.pointer + i * h
+            if newTypes[i] == .vision, let features = imageFeatures {
+                features.withUnsafeBufferPointer { f in
+                    if let base = f.baseAddress { dst.update(from: base + imageRow * h, count: h) }
+                }
+                imageRow += 1
+            } else {
+                model.weights.embedTokens.convertToFloat(into: dst, elements: inputIDs[i] * h ..< (inputIDs[i] + 1) * h)
+            }
+        }
+        trace?("lm.inputs_embeds", [t, h], x.bufferPointer)
+
+        cache.reserve(tokens: cache.length + t)
+        try runLayers(x: x, rows: t, positions: positions, visionMask: visionMask, trace: trace)
+        tokenTypes = allTypes
+        lastPosition = positions.last ?? lastPosition
+        return logits(x: x, rows: t, allRows: allLogits, trace: trace)
+    }
+
+    /// Feeds one generated token (language type, next position, language expert) and returns
+    /// the logits `[vocab]` for the token after it. ref: HF generate with `past_key_values`.
+    public func decode(token: Int, trace: ForwardTrace? = nil) throws -> [Float] {
+        let c = model.config
+        guard token >= 0 && token < c.vocabSize else {
+            throw InferenceError(.tokenOutOfRange, "token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        guard cache.length > 0 else { throw InferenceError(.badInput, "decode needs a prefilled sequence") }
+        let h = c.hiddenSize
+        let x = FloatBuffer(count: h)  // [1, H]
+        model.weights.embedTokens.convertToFloat(into: x.pointer, elements: token * h ..< (token + 1) * h)
+        let position = lastPosition + 1
+        try runLayers(x: x, rows: 1, positions: [position], visionMask: [false], trace: trace)
+        tokenTypes.append(.language)
+        lastPosition = position
+        return logits(x: x, rows: 1, allRows: false, trace: trace)
+    }
+
+    // MARK: - Decoder
+
+    /// Rows of one chunk split by expert.
+    private struct ExpertRows {
+        let language: [Int]
+        let vision: [Int]
+        init(mask: [Bool]) {
+            language = mask.indices.filter { !mask[$0] }
+            vision = mask.indices.filter { mask[$0] }
+        }
+    }
+
+    /// Applies `pick(expert)` to the rows of `input` (`[rows, inCols]`) belonging to each expert,
+    /// writing `[rows, outCols]` into `output`. Rows are gathered into contiguous blocks only
+    /// when both experts occur in the chunk.
+    private func perExpert(_ layer: CogVLMWeights.DecoderLayer, _ groups: ExpertRows,
+                           input: UnsafePointer<Float>, inCols: Int, output: UnsafeMutablePointer<Float>, outCols: Int,
+                           _ body: (CogVLMWeights.Expert, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
+        for (expert, rows) in [(layer.language, groups.language), (layer.vision, groups.vision)] where !rows.isEmpty {
+            if rows.count == groups.language.count + groups.vision.count {
+                body(expert, input, rows.count, output)
+                continue
+            }
+            let gathered = FloatBuffer(count: rows.count * inCols)  // [rows_e, inCols]
+            let result = FloatBuffer(count: rows.count * outCols)   // [rows_e, outCols]
+            for (j, r) in rows.enumerated() {
+                (gathered.pointer + j * inCols).update(from: input + r * inCols, count: inCols)
+            }
+            body(expert, gathered.pointer, rows.count, result.pointer)
+            for (j, r) in rows.enumerated() {
+                (output + r * outCols).update(from: result.pointer + j * outCols, count: outCols)
+            }
+        }
+    }
+
+    /// All decoder layers over a chunk of `rows` new tokens in `x` (`[rows, H]`, updated in place).
+    /// ref: modeling_cogvlm.py `CogVLMDecoderLayer`, `VisionExpertAttention`, `VisionExpertMLP`.
+    private func runLayers(x: FloatBuffer, rows t: Int, positions: [Int], visionMask: [Bool], trace: ForwardTrace?) throws {
+        let c = model.config
+        let h = c.hiddenSize, hd = c.headDim, nh = c.numAttentionHeads, nkv = c.numKeyValueHeads
+        let qkvWidth = (nh + 2 * nkv) * hd
+        let inter = c.intermediateSize
+        let past = cache.length
+        let groups = ExpertRows(mask: visionMask)
+        let normed = FloatBuffer(count: t * h)          // [T, H]
+        let qkv = FloatBuffer(count: t * qkvWidth)      // [T, (nH + 2·nKV)·hd]: q | k | v, head-major
+        let attn = FloatBuffer(count: t * nh * hd)      // [T, nH·hd]
+        let branch = FloatBuffer(count: t * h)          // [T, H]
+        var scratch = self.scratch, scores = self.scores
+        defer { self.scratch = scratch; self.scores = scores }
+
+        for (l, layer) in model.weights.layers.enumerated() {
+            // Attention block.
+            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer)
+            perExpert(layer, groups, input: normed.pointer, inCols: h, output: qkv.pointer, outCols: qkvWidth) { e, inp, n, out in
+                e.qkv.apply(inp, rows: n, into: out, bias: e.qkvBias, scratch: &scratch)
+            }
+            positions.withUnsafeBufferPointer { pos in
+                guard let p = pos.baseAddress else { return }
+                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: 0, heads: nh, positions: p)
+                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p)
+            }
+            cache.append(layer: l, keys: qkv.pointer + nh * hd, values: qkv.pointer + (nh + nkv) * hd, stride: qkvWidth, count: t)
+            let total = past + t
+            cache.keys[l].withUnsafeBufferPointer { kb in
+                cache.values[l].withUnsafeBufferPointer { vb in
+                    guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
+                    Attention.forward(q: qkv.pointer, qStride: qkvWidth, k: k, v: v, kvStride: nkv * hd,
+                                      out: attn.pointer, outStride: nh * hd,
+                                      queries: t, keys: total, qHeads: nh, kvHeads: nkv, headDim: hd,
+                                      scale: 1 / Float(hd).squareRoot(), causalOffset: past, scores: &scores)
+                }
+            }
+            perExpert(layer, groups, input: attn.pointer, inCols: nh * hd, output: branch.pointer, outCols: h) { e, inp, n, out in
+                e.dense.apply(inp, rows: n, into: out, scratch: &scratch)
+            }
+            Ops.add(branch.pointer, into: x.pointer, count: t * h)
+
+            // MLP block: down(silu(gate(m)) ⊙ up(m)) per expert.
+            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer)
+            perExpert(layer, groups, input: normed.pointer, inCols: h, output: branch.pointer, outCols: h) { e, inp, n, out in
+                let gate = FloatBuffer(count: n * inter)  // [n, I]
+                let up = FloatBuffer(count: n * inter)    // [n, I]
+                e.gate.apply(inp, rows: n, into: gate.pointer, scratch: &scratch)
+                e.up.apply(inp, rows: n, into: up.pointer, scratch: &scratch)
+                Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
+                e.down.apply(gate.pointer, rows: n, into: out, scratch: &scratch)
+            }
+            Ops.add(branch.pointer, into: x.pointer, count: t * h)
+            trace?("lm.layers.\(l).out", [t, h], x.bufferPointer)
+        }
+        cache.commit(t)
+    }
+
+    /// Final RMSNorm and lm_head: `[rows, vocab]` or the last row's `[vocab]`.
+    private func logits(x: FloatBuffer, rows t: Int, allRows: Bool, trace: ForwardTrace?) -> [Float] {
+        let c = model.config
+        let h = c.hiddenSize, vocab = c.vocabSize
+        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: t, dim: h, out: x.pointer)
+        trace?("lm.final_norm_out", [t, h], x.bufferPointer)
+        let first = allRows ? 0 : t - 1
+        let n = t - first
+        var out = [Float](repeating: 0, count: n * vocab)  // [n, vocab]
+        out.withUnsafeMutableBufferPointer { o in
+            guard let base = o.baseAddress else { return }
+            model.weights.lmHead.apply(x.pointer + first * h, rows: n, into: base, scratch: &scratch)
+            trace?("logits", [n, vocab], UnsafeBufferPointer(o))
+        }
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// CogWeights — module placeholder; see Package.swift for its one job.

@@ -1,1 +1,0 @@
-// CogVLMTests — tests land here.
