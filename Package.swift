@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "CogTestSupport", dependencies: ["CogTensor", "CogWeights"], path: "Tests/CogTestSupport",
                 swiftSettings: swiftSettings),
         .testTarget(name: "CogTensorTests", dependencies: ["CogTensor", "CogTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CogWeightsTests", dependencies: ["CogWeights", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogWeightsTests", dependencies: ["CogWeights", "CogVLM", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogTokenizerTests", dependencies: ["CogTokenizer", "CogTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogImageTests", dependencies: ["CogImage", "CogTestSupport"], swiftSettings: swiftSettings),

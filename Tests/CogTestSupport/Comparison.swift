@@ -24,7 +24,7 @@ public func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 /// An expected-values safetensors file from the fixtures.
-public struct ExpectedTensors {
+public struct ExpectedTensors: Sendable {
     public let file: SafetensorsFile
     public init(_ url: URL) throws { file = try SafetensorsFile(path: url.path) }
 

@@ -1,1 +1,0 @@
-// CogWeightsTests — tests land here.
