@@ -65,7 +65,7 @@ let package = Package(
             "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
-        .executableTarget(name: "cogjobs", dependencies: ["CogCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "cogjobs", dependencies: ["CogCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
 
         // MARK: Test support and tests
         .target(name: "CogTestSupport", dependencies: ["CogTensor", "CogWeights"], path: "Tests/CogTestSupport",

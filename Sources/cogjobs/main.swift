@@ -1,4 +1,0 @@
-// Entry point of the `cogjobs` executable: all commands live in CogCLI.
-import CogCLI
-
-await CogJobsCommand.main()

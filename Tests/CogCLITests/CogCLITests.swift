@@ -1,1 +1,0 @@
-// CogCLITests — tests land here.

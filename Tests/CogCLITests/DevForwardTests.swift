@@ -1,0 +1,63 @@
+import ArgumentParser
+@testable import CogCLI
+import CogTestSupport
+import CogWeights
+import Foundation
+import Testing
+
+/// `cogjobs dev forward` reproduces the fixtures' numbers from the command line.
+@Suite("cogjobs dev forward")
+struct DevForwardTests {
+    static func runCLI(_ arguments: [String]) async throws {
+        var command = try CogJobsCommand.parseAsRoot(arguments)
+        if var async = command as? any AsyncParsableCommand {
+            try await async.run()
+        } else {
+            try command.run()
+        }
+    }
+
+    @Test(arguments: [("cogvlm-tiny", "mm_b"), ("cogvlm2-tiny", "mm_a")])
+    func reproducesFixture(fixture: String, prompt: String) async throws {
+        let dir = Fixtures.root.appendingPathComponent(fixture)
+        let expected = try ExpectedTensors(dir.appendingPathComponent("expected/\(prompt).safetensors"))
+        let pre = try ExpectedTensors(dir.appendingPathComponent("expected/preprocess.safetensors"))
+        let vision = try ExpectedTensors(dir.appendingPathComponent("expected/vision.safetensors"))
+        let tmp = try Fixtures.temporaryDirectory("devforward")
+        let input = tmp.appendingPathComponent("in.safetensors"), output = tmp.appendingPathComponent("out.safetensors")
+        var w = SafetensorsWriter()
+        let ids = try expected.ints("input_ids")
+        w.add("input_ids", shape: [ids.count], int64s: ids)
+        w.add("token_type_ids", shape: [ids.count], int64s: try expected.ints("token_type_ids"))
+        w.add("pixel_values", shape: pre.shape("pixel_values") ?? [], floats: try pre.floats("pixel_values"))
+        try w.write(to: input)
+
+        try await Self.runCLI(["dev", "forward", "--model", dir.path, "--input", input.path, "--output", output.path, "--generate", "12"])
+
+        let got = try ExpectedTensors(output)
+        for name in ["input_ids", "token_type_ids", "position_ids", "vision_expert_mask", "gen.new_token_ids", "gen.position_ids_full"] {
+            #expect(try got.ints(name) == (try expected.ints(name)), "\(name)")
+        }
+        for (source, names) in [(expected, expected.names.filter { $0.hasPrefix("lm.") } + ["logits", "gen.step_logits"]),
+                                (vision, vision.names)] {
+            for name in names {
+                let err = maxAbsDifference(try got.floats(name), try source.floats(name))
+                print("[dev forward \(fixture)/\(prompt)] \(name): max abs error \(err)")
+                #expect(err <= Tolerance.forward, "\(name): \(err)")
+            }
+        }
+    }
+
+    @Test func missingPixelValuesIsAClearError() async throws {
+        let tmp = try Fixtures.temporaryDirectory("devforward")
+        let input = tmp.appendingPathComponent("in.safetensors")
+        var w = SafetensorsWriter()
+        w.add("input_ids", shape: [3], int64s: [1, 0, 0])
+        w.add("token_type_ids", shape: [3], int64s: [0, 1, 1])
+        try w.write(to: input)
+        await #expect(throws: CLIError.self) {
+            try await Self.runCLI(["dev", "forward", "--model", Fixtures.cogvlmTiny.path, "--input", input.path,
+                                   "--output", tmp.appendingPathComponent("o.safetensors").path])
+        }
+    }
+}
