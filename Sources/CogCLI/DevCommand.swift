@@ -5,6 +5,6 @@ struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
         abstract: "Developer tools: dump intermediate tensors, build synthetic models.",
-        subcommands: [DevForwardCommand.self]
+        subcommands: [DevForwardCommand.self, DevMakeModelCommand.self]
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CogVLM
 @testable import CogCLI
 import CogTestSupport
 import CogWeights
@@ -59,5 +60,28 @@ struct DevForwardTests {
             try await Self.runCLI(["dev", "forward", "--model", Fixtures.cogvlmTiny.path, "--input", input.path,
                                    "--output", tmp.appendingPathComponent("o.safetensors").path])
         }
+    }
+}
+
+@Suite("cogjobs dev make-model")
+struct DevMakeModelTests {
+    @Test func tinySyntheticModelLoadsRunsAndIsDeterministic() async throws {
+        let tmp = try Fixtures.temporaryDirectory("makemodel")
+        let a = tmp.appendingPathComponent("a"), b = tmp.appendingPathComponent("b")
+        try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "7", a.path])
+        try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "7", b.path])
+        let files = try FileManager.default.contentsOfDirectory(atPath: a.path).sorted()
+        #expect(files == ["config.json", "model-00001-of-00001.safetensors", "model.safetensors.index.json"])
+        for f in files { #expect(FileManager.default.contentsEqual(atPath: a.appendingPathComponent(f).path, andPath: b.appendingPathComponent(f).path)) }
+
+        let model = try CogVLMModel.load(directory: a)
+        #expect(model.config.hiddenSize == 64 && model.config.version == .v1)
+        let pixels = [Float](repeating: 0.1, count: 3 * 56 * 56)
+        let features = try model.encodeImage(pixelValues: pixels)
+        #expect(features.count == model.config.imageTokenCount * 64)
+        let types: [TokenType] = [.language] + Array(repeating: .vision, count: model.config.imageTokenCount) + [.language, .language]
+        let ids = [1] + Array(repeating: 0, count: model.config.imageTokenCount) + [300, 400]
+        let logits = try model.makeSession().prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
+        #expect(logits.count == 32000 && logits.allSatisfy(\.isFinite))
     }
 }
