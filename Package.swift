@@ -3,7 +3,7 @@
 //
 // Module layering (arrows point at what a module imports; no cycles):
 //   C shims:      CBLAS, CSQLite, CSystemd, CImageCodecs, CKernels
-//   numeric:      CogTensor → CBLAS, CKernels
+//   numeric:      CogTensor → CKernels (OpenBLAS is dlopen-ed at run time, see BLAS.swift; CBLAS is for tests)
 //   loaders:      CogWeights → CogTensor;  CogImage → CImageCodecs;  CogTokenizer (Foundation only)
 //   model:        CogVLM → CogTensor, CogWeights
 //   pipeline:     CogPipeline → CogVLM, CogTokenizer, CogImage (prompts, sampling, grounding, one-shot runs)
@@ -44,7 +44,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // MARK: Libraries
-        .target(name: "CogTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: swiftSettings),
+        .target(name: "CogTensor", dependencies: ["CKernels"], swiftSettings: swiftSettings),
         .target(name: "CogWeights", dependencies: ["CogTensor"], swiftSettings: swiftSettings),
         .target(name: "CogTokenizer", swiftSettings: swiftSettings),
         .target(name: "CogImage", dependencies: ["CImageCodecs"], swiftSettings: swiftSettings),
@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CogCLI", dependencies: [
-            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights",
+            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "cogjobs", dependencies: ["CogCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),

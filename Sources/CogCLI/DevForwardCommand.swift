@@ -1,4 +1,5 @@
 import ArgumentParser
+import CogTensor
 import CogVLM
 import CogWeights
 import Foundation
@@ -44,6 +45,8 @@ struct DevForwardCommand: AsyncParsableCommand {
         } catch let error as WeightsError {
             throw CLIError(error.description)
         } catch let error as InferenceError {
+            throw CLIError(error.description)
+        } catch let error as TensorError {
             throw CLIError(error.description)
         }
     }

@@ -17,6 +17,7 @@ public final class CogVLMModel: Sendable {
     public let rotary: Rotary
 
     public init(config: CogVLMConfiguration, checkpoint: Checkpoint) throws {
+        try BLAS.load()
         self.config = config
         self.checkpoint = checkpoint
         self.weights = try CogVLMWeights.bind(checkpoint, config: config)
