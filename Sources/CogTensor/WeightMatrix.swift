@@ -85,33 +85,37 @@ public struct WeightMatrix: Sendable {
 
     /// `y[n, rows] = x[n, cols] · Wᵀ (+ bias)`.
     ///
-    /// Policy (ggml-blas's): for a handful of rows a GEMV over the stored bits (reads W once per
-    /// input row, no conversion); otherwise W is converted tile by tile to f32 and multiplied with
-    /// `sgemm`, so the conversion is amortized over all `n` rows.
+    /// Policy (ggml-blas's): for a handful of input rows a GEMV over the stored bits, split by
+    /// output rows across the context's threads (reads W once per input row, no conversion);
+    /// otherwise W is converted tile by tile to f32 and multiplied with `sgemm`, so the
+    /// conversion is amortized over all `n` rows.
     public func apply(
         _ x: UnsafePointer<Float>, rows n: Int,
         into y: UnsafeMutablePointer<Float>,
         bias: UnsafePointer<Float>? = nil,
-        scratch: inout [Float]
+        context: ComputeContext
     ) {
         if n <= WeightMatrix.gemvMaxRows {
-            for r in 0..<n {
-                let xr = x + r * cols  // [cols]
-                let yr = y + r * rows  // [rows]
-                for m in 0..<rows { yr[m] = dot(row: m, xr) }
+            let m = rows
+            context.runner.run { part, parts in
+                let range = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 16)
+                for r in 0..<n {
+                    let xr = x + r * cols  // [cols]
+                    let yr = y + r * m     // [rows]
+                    for i in range { yr[i] = dot(row: i, xr) }
+                }
             }
         } else {
             let tile = max(1, min(rows, WeightMatrix.tileElements / max(cols, 1)))
-            if scratch.count < tile * cols { scratch = [Float](repeating: 0, count: tile * cols) }
-            scratch.withUnsafeMutableBufferPointer { buf in
+            if context.tile.count < tile * cols { context.tile = [Float](repeating: 0, count: tile * cols) }
+            context.tile.withUnsafeMutableBufferPointer { buf in
                 guard let wt = buf.baseAddress else { return }  // [tile, cols] f32
                 var m0 = 0
                 while m0 < rows {
                     let m1 = min(rows, m0 + tile)
                     convertRows(m0..<m1, into: wt)
                     // y[:, m0..<m1] = x · wtᵀ
-                    BLAS.sgemm(m: n, n: m1 - m0, k: cols, a: x, b: wt, transposeB: true,
-                               c: y + m0, ldc: rows)
+                    BLAS.sgemm(m: n, n: m1 - m0, k: cols, a: x, b: wt, transposeB: true, c: y + m0, ldc: rows)
                     m0 = m1
                 }
             }

@@ -33,8 +33,8 @@ public final class CogVLMModel: Sendable {
         return try CogVLMModel(config: config, checkpoint: checkpoint)
     }
 
-    /// A fresh per-thread session over this model.
-    public func makeSession() -> CogVLMSession { CogVLMSession(model: self) }
+    /// A fresh per-thread session over this model, computing with `threads` threads.
+    public func makeSession(threads: Int = 1) -> CogVLMSession { CogVLMSession(model: self, threads: threads) }
 
     // MARK: - Vision tower (EVA2-CLIP) and GLU adapter
 
@@ -43,7 +43,7 @@ public final class CogVLMModel: Sendable {
     /// - Returns: `[imageTokenCount, hiddenSize]` rows to insert at the image slots: boi, image
     ///   tokens, eoi.
     /// ref: visual.py `EVA2CLIPModel.forward`; architecture doc §3.2.
-    public func encodeImage(pixelValues: [Float], trace: ForwardTrace? = nil) throws -> [Float] {
+    public func encodeImage(pixelValues: [Float], context: ComputeContext? = nil, trace: ForwardTrace? = nil) throws -> [Float] {
         let vc = config.vision
         let s = vc.imageSize, p = vc.patchSize, g = vc.gridSize, ch = vc.inChannels
         let dv = vc.hiddenSize, h = config.hiddenSize
@@ -51,7 +51,7 @@ public final class CogVLMModel: Sendable {
             throw InferenceError(.badInput, "pixel_values has \(pixelValues.count) values; this model takes [\(ch), \(s), \(s)] = \(ch * s * s)")
         }
         let w = weights.vision
-        var scratch: [Float] = []
+        let context = context ?? ComputeContext()
         let tokens = g * g + 1  // L: cls + patches
 
         // 1. Patch embedding as a GEMM: patch vectors ordered (c, ky, kx), conv weight [Dv, C·p·p].
@@ -71,7 +71,7 @@ public final class CogVLMModel: Sendable {
             }
         }
         let x = FloatBuffer(count: tokens * dv)  // [L, Dv] residual stream
-        w.patchWeight.apply(patches.pointer, rows: g * g, into: x.pointer + dv, bias: w.patchBias, scratch: &scratch)
+        w.patchWeight.apply(patches.pointer, rows: g * g, into: x.pointer + dv, bias: w.patchBias, context: context)
         // 2. Prepend cls, 3. add the learned position embedding (row 0 → cls).
         for i in 0..<dv { x.pointer[i] = w.clsEmbedding[i] }
         w.positionEmbedding.withUnsafeBufferPointer { pos in
@@ -87,19 +87,19 @@ public final class CogVLMModel: Sendable {
         var scores: [Float] = []
         let hdv = vc.headDim
         for (j, layer) in w.layers.enumerated() {
-            layer.qkv.apply(x.pointer, rows: tokens, into: qkv.pointer, bias: layer.qkvBias, scratch: &scratch)
+            layer.qkv.apply(x.pointer, rows: tokens, into: qkv.pointer, bias: layer.qkvBias, context: context)
             Attention.forward(q: qkv.pointer, qStride: 3 * dv,
                               k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
                               out: attn.pointer, outStride: dv,
                               queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads, headDim: hdv,
                               scale: 1 / Float(hdv).squareRoot(), causalOffset: nil, scores: &scores)
-            layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, scratch: &scratch)
+            layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.inputNormWeight, bias: layer.inputNormBias, eps: vc.layerNormEps,
                           rows: tokens, dim: dv, out: branch.pointer)
             Ops.add(branch.pointer, into: x.pointer, count: tokens * dv)
-            layer.fc1.apply(x.pointer, rows: tokens, into: hidden.pointer, bias: layer.fc1Bias, scratch: &scratch)
+            layer.fc1.apply(x.pointer, rows: tokens, into: hidden.pointer, bias: layer.fc1Bias, context: context)
             Ops.geluErf(hidden.pointer, count: tokens * vc.intermediateSize)
-            layer.fc2.apply(hidden.pointer, rows: tokens, into: branch.pointer, bias: layer.fc2Bias, scratch: &scratch)
+            layer.fc2.apply(hidden.pointer, rows: tokens, into: branch.pointer, bias: layer.fc2Bias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.postNormWeight, bias: layer.postNormBias, eps: vc.layerNormEps,
                           rows: tokens, dim: dv, out: branch.pointer)
             Ops.add(branch.pointer, into: x.pointer, count: tokens * dv)
@@ -127,7 +127,7 @@ public final class CogVLMModel: Sendable {
             }
             n = half * half
             let down = FloatBuffer(count: n * dv)  // [(G/2)², Dv]
-            conv.apply(windows.pointer, rows: n, into: down.pointer, bias: convBias, scratch: &scratch)
+            conv.apply(windows.pointer, rows: n, into: down.pointer, bias: convBias, context: context)
             features = down
         }
         trace?("vision.linear_proj_in", [n, dv], features.bufferPointer)
@@ -138,17 +138,17 @@ public final class CogVLMModel: Sendable {
         let hProj = FloatBuffer(count: n * h)        // [N, H]
         let gate = FloatBuffer(count: n * inter)     // [N, I]
         let up = FloatBuffer(count: n * inter)       // [N, I]
-        w.linearProj.apply(features.pointer, rows: n, into: hProj.pointer, scratch: &scratch)
+        w.linearProj.apply(features.pointer, rows: n, into: hProj.pointer, context: context)
         Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h, out: hProj.pointer)
         Ops.geluErf(hProj.pointer, count: n * h)
-        w.gateProj.apply(hProj.pointer, rows: n, into: gate.pointer, scratch: &scratch)
-        w.denseHTo4H.apply(hProj.pointer, rows: n, into: up.pointer, scratch: &scratch)
+        w.gateProj.apply(hProj.pointer, rows: n, into: gate.pointer, context: context)
+        w.denseHTo4H.apply(hProj.pointer, rows: n, into: up.pointer, context: context)
         Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
         // 8. [boi; y; eoi]
         var out = [Float](repeating: 0, count: (n + 2) * h)  // [N + 2, H]
         out.withUnsafeMutableBufferPointer { o in
             guard let base = o.baseAddress else { return }
-            w.dense4HToH.apply(gate.pointer, rows: n, into: base + h, scratch: &scratch)
+            w.dense4HToH.apply(gate.pointer, rows: n, into: base + h, context: context)
             trace?("vision.linear_proj_out", [n, h], UnsafeBufferPointer(start: base + h, count: n * h))
             for i in 0..<h {
                 base[i] = w.boi[i]

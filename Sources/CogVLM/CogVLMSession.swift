@@ -11,11 +11,13 @@ public final class CogVLMSession {
     private var tokenTypes: [TokenType] = []
     /// Position id of the last processed token.
     private var lastPosition = -1
-    private var scratch: [Float] = []
     private var scores: [Float] = []
+    /// Threads and scratch for this session's kernels.
+    public let context: ComputeContext
 
-    init(model: CogVLMModel) {
+    init(model: CogVLMModel, threads: Int) {
         self.model = model
+        context = ComputeContext(threads: threads)
         let c = model.config
         cache = KVCache(layers: c.numHiddenLayers, width: c.numKeyValueHeads * c.headDim)
     }
@@ -158,14 +160,15 @@ public final class CogVLMSession {
         let qkv = FloatBuffer(count: t * qkvWidth)      // [T, (nH + 2·nKV)·hd]: q | k | v, head-major
         let attn = FloatBuffer(count: t * nh * hd)      // [T, nH·hd]
         let branch = FloatBuffer(count: t * h)          // [T, H]
-        var scratch = self.scratch, scores = self.scores
-        defer { self.scratch = scratch; self.scores = scores }
+        var scores = self.scores
+        defer { self.scores = scores }
+        let context = self.context
 
         for (l, layer) in model.weights.layers.enumerated() {
             // Attention block.
             Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer)
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: qkv.pointer, outCols: qkvWidth) { e, inp, n, out in
-                e.qkv.apply(inp, rows: n, into: out, bias: e.qkvBias, scratch: &scratch)
+                e.qkv.apply(inp, rows: n, into: out, bias: e.qkvBias, context: context)
             }
             positions.withUnsafeBufferPointer { pos in
                 guard let p = pos.baseAddress else { return }
@@ -184,7 +187,7 @@ public final class CogVLMSession {
                 }
             }
             perExpert(layer, groups, input: attn.pointer, inCols: nh * hd, output: branch.pointer, outCols: h) { e, inp, n, out in
-                e.dense.apply(inp, rows: n, into: out, scratch: &scratch)
+                e.dense.apply(inp, rows: n, into: out, context: context)
             }
             Ops.add(branch.pointer, into: x.pointer, count: t * h)
 
@@ -193,10 +196,10 @@ public final class CogVLMSession {
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: branch.pointer, outCols: h) { e, inp, n, out in
                 let gate = FloatBuffer(count: n * inter)  // [n, I]
                 let up = FloatBuffer(count: n * inter)    // [n, I]
-                e.gate.apply(inp, rows: n, into: gate.pointer, scratch: &scratch)
-                e.up.apply(inp, rows: n, into: up.pointer, scratch: &scratch)
+                e.gate.apply(inp, rows: n, into: gate.pointer, context: context)
+                e.up.apply(inp, rows: n, into: up.pointer, context: context)
                 Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
-                e.down.apply(gate.pointer, rows: n, into: out, scratch: &scratch)
+                e.down.apply(gate.pointer, rows: n, into: out, context: context)
             }
             Ops.add(branch.pointer, into: x.pointer, count: t * h)
             trace?("lm.layers.\(l).out", [t, h], x.bufferPointer)
@@ -215,7 +218,7 @@ public final class CogVLMSession {
         var out = [Float](repeating: 0, count: n * vocab)  // [n, vocab]
         out.withUnsafeMutableBufferPointer { o in
             guard let base = o.baseAddress else { return }
-            model.weights.lmHead.apply(x.pointer + first * h, rows: n, into: base, scratch: &scratch)
+            model.weights.lmHead.apply(x.pointer + first * h, rows: n, into: base, context: context)
             trace?("logits", [n, vocab], UnsafeBufferPointer(o))
         }
         return out
