@@ -35,8 +35,10 @@ public struct Generator {
         let expectedSlots = pixelValues == nil ? 0 : model.config.imageTokenCount
         guard prompt.imageSlotCount == expectedSlots else {
             throw PipelineError(.badParameter, pixelValues == nil
-                ? "the prompt has \(prompt.imageSlotCount) image slots but no image was given; build it with hasImage: false"
-                : "an image was given but the prompt has \(prompt.imageSlotCount) image slots instead of \(expectedSlots); "
+                ? "the prompt has \(prompt.imageSlotCount) image slots but no image was given; "
+                  + "build it with hasImage: false"
+                : "an image was given but the prompt has \(prompt.imageSlotCount) image slots instead of "
+                  + "\(expectedSlots); "
                   + "build it with this model's PromptBuilder and hasImage: true", field: "image")
         }
         var features: [Float]? = nil
@@ -70,7 +72,8 @@ public struct Generator {
         }
         guard prompt.count < limit else {
             throw PipelineError(.contextOverflow,
-                "the prompt has \(prompt.count) tokens but the model's context is \(limit); shorten the prompt or history",
+                "the prompt has \(prompt.count) tokens but the model's context is \(limit); "
+                + "shorten the prompt or history",
                 field: "prompt")
         }
         var timings = GenerationTimings()

@@ -50,7 +50,8 @@ public struct GroundingBox: Sendable, Hashable, Codable, CustomStringConvertible
         guard box.x0 >= 0, box.y0 >= 0, box.x1 <= width, box.y1 <= height else {
             throw PipelineError(.badBox, "pixel box \(box) is outside the \(width)×\(height) image", field: "box")
         }
-        try self.init(x0: scale(box.x0, width), y0: scale(box.y0, height), x1: scale(box.x1, width), y1: scale(box.y1, height))
+        try self.init(x0: scale(box.x0, width), y0: scale(box.y0, height),
+                      x1: scale(box.x1, width), y1: scale(box.y1, height))
     }
 
     /// `086,540,400,760`: the coordinates as the models write them.

@@ -107,7 +107,8 @@ public enum GroundingParser {
                 }
                 let body = String(chars[(i + 2)..<end])
                 let (phrase, preceding) = phraseBefore(chars, boxStart: i, segmentStart: segmentStart)
-                parseBody(body, offset: i, phrase: phrase, preceding: preceding, width: width, height: height, into: &result)
+                parseBody(body, offset: i, phrase: phrase, preceding: preceding, width: width, height: height,
+                          into: &result)
                 i = end + 2
                 segmentStart = i
                 continue

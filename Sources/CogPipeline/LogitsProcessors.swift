@@ -44,18 +44,18 @@ public enum LogitsProcessors {
     /// index (PyTorch's sort order among equal values is unspecified).
     public static func applyTopP(_ logits: inout [Float], topP: Double, minTokensToKeep: Int = 1) {
         guard topP < 1, !logits.isEmpty else { return }
-        let order = logits.indices.sorted { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let order = ascendingOrder(logits)                         // [vocab] token ids
         let sorted = order.map { logits[$0] }                      // [vocab] ascending
         let probabilities = softmax(sorted)                        // [vocab]
         let threshold = Float(1 - topP)
         let keepFrom = order.count - min(max(minTokensToKeep, 1), order.count)
+        // The cumulative sum only grows, so the removed tokens are a prefix of `order`.
         var cumulative: Double = 0
-        var remove: [Int] = []
-        for (rank, index) in order.enumerated() {
+        for rank in 0..<keepFrom {
             cumulative += Double(probabilities[rank])
-            if rank < keepFrom && Float(cumulative) <= threshold { remove.append(index) }
+            if Float(cumulative) > threshold { break }
+            logits[order[rank]] = -.infinity
         }
-        for i in remove { logits[i] = -.infinity }
     }
 
     /// f32 softmax as PyTorch computes it: `exp(x - max) / sum(exp(x - max))`; −∞ gives 0.
@@ -66,6 +66,39 @@ public enum LogitsProcessors {
         for v in e { sum += v }
         for i in e.indices { e[i] /= sum }
         return e
+    }
+
+    /// Token ids sorted by ascending score, ties by id: a stable LSD radix sort (4 passes of 8
+    /// bits) over an order-preserving map of the f32 bits (negative values bit-inverted, positive
+    /// values with the sign bit set). O(n), and fast even in debug builds, where the generic
+    /// library sort of a 128k vocabulary takes a good fraction of a second.
+    static func ascendingOrder(_ values: [Float]) -> [Int] {
+        let n = values.count
+        var keys = [UInt32](repeating: 0, count: n)     // [n] ordered bits
+        var ids = [Int32](repeating: 0, count: n)       // [n] token ids, in key order after the passes
+        var keysOut = [UInt32](repeating: 0, count: n)  // [n] scratch
+        var idsOut = [Int32](repeating: 0, count: n)    // [n] scratch
+        for i in 0..<n {
+            let bits = values[i].bitPattern
+            keys[i] = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+            ids[i] = Int32(truncatingIfNeeded: i)
+        }
+        var counts = [Int](repeating: 0, count: 257)    // [257] bucket starts
+        for shift in stride(from: UInt32(0), to: 32, by: 8) {
+            for b in counts.indices { counts[b] = 0 }
+            for k in keys { counts[Int((k >> shift) & 0xFF) + 1] += 1 }
+            for b in 1..<257 { counts[b] += counts[b - 1] }
+            for i in 0..<n {
+                let bucket = Int((keys[i] >> shift) & 0xFF)
+                let slot = counts[bucket]
+                counts[bucket] = slot + 1
+                keysOut[slot] = keys[i]
+                idsOut[slot] = ids[i]
+            }
+            swap(&keys, &keysOut)
+            swap(&ids, &idsOut)
+        }
+        return ids.map { Int($0) }
     }
 
     /// The k-th largest value (1-based), k < count.

@@ -52,7 +52,8 @@ public struct PromptBuilder: Sendable {
         } catch let error as PipelineError {
             throw error
         } catch {
-            throw PipelineError(.tokenizerFailed, "the tokenizer could not encode the prompt: \(error)", field: "prompt")
+            throw PipelineError(.tokenizerFailed, "the tokenizer could not encode the prompt: \(error)",
+                                field: "prompt")
         }
         var ids = [bosTokenID]
         var types: [TokenType] = [.language]

@@ -21,7 +21,7 @@ public enum TaskPreset: String, Sendable, CaseIterable, Codable {
     /// in which `<objs>` marks where the box goes.
     case describeBox = "describe-box"
 
-    /// Default captioning question (the one the fixtures and the official demos use).
+    /// Default captioning question (the fixtures' query; the HF model cards ask "Describe this image").
     public static let captionQuestion = "Describe this image."
 
     /// ref: template.py `shikra_template['caption2box']`, third entry; `<expr>` is replaced by the
@@ -31,7 +31,8 @@ public enum TaskPreset: String, Sendable, CaseIterable, Codable {
     /// ref: template.py `shikra_template['caption_with_box']`, first entry (also the README's
     /// example for "image description with grounding coordinates").
     public static let groundCaptionQuestion =
-        "Can you provide a description of the image and include the coordinates [[x0,y0,x1,y1]] for each mentioned object?"
+        "Can you provide a description of the image and include the coordinates [[x0,y0,x1,y1]] "
+        + "for each mentioned object?"
 
     /// ref: template.py `shikra_template['box2caption']` entry "Tell me what you see within the
     /// designated area <objs> in the picture." (the README's example for box → description);
@@ -49,7 +50,8 @@ public enum TaskPreset: String, Sendable, CaseIterable, Codable {
             return given ?? TaskPreset.captionQuestion
         case .vqa:
             guard let question = given else {
-                throw PipelineError(.missingPrompt, "the vqa task needs a question; pass it with --prompt", field: "prompt")
+                throw PipelineError(.missingPrompt, "the vqa task needs a question; pass it with --prompt",
+                                    field: "prompt")
             }
             return question
         case .ground:

@@ -38,7 +38,9 @@ public struct TokenChooser {
             LogitsProcessors.applyRepetitionPenalty(&scores, penalty: parameters.repetitionPenalty, present: present)
         }
         if parameters.isGreedy { return Greedy.argmax(scores) }
-        if parameters.temperature != 1 { LogitsProcessors.applyTemperature(&scores, temperature: parameters.temperature) }
+        if parameters.temperature != 1 {
+            LogitsProcessors.applyTemperature(&scores, temperature: parameters.temperature)
+        }
         if parameters.topK != 0 { LogitsProcessors.applyTopK(&scores, topK: parameters.topK) }
         if parameters.topP < 1 { LogitsProcessors.applyTopP(&scores, topP: parameters.topP) }
         return sample(scores)
