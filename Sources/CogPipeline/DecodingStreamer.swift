@@ -1,4 +1,4 @@
-/// A `StreamingDetokenizer` built on any full decoder: after each new id it decodes the whole
+/// A `StreamingTextDecoding` built on any full decoder: after each new id it decodes the whole
 /// generated sequence (special tokens skipped) and returns what was added since the last call.
 /// Text ending in U+FFFD (an incomplete UTF-8 sequence from byte-fallback tokens) is held back
 /// until a later id completes the character, so half a character is never emitted.
@@ -6,8 +6,8 @@
 /// This is the approach of Hugging Face's `TextStreamer` (ref: transformers
 /// `generation/streamers.py`, which re-decodes the token cache and prints the new suffix),
 /// without its word-boundary buffering. Cost is O(n) per token; a tokenizer with a native
-/// incremental decoder should conform to `StreamingDetokenizer` directly.
-public struct DecodingStreamer<Decoder: TextDecoding>: StreamingDetokenizer {
+/// incremental decoder should conform to `StreamingTextDecoding` directly.
+public struct DecodingStreamer<Decoder: TextDecoding>: StreamingTextDecoding {
     public let decoder: Decoder
     /// Every id appended so far.
     public private(set) var ids: [Int] = []
@@ -25,7 +25,7 @@ public struct DecodingStreamer<Decoder: TextDecoding>: StreamingDetokenizer {
         return take(text)
     }
 
-    public mutating func flush() throws -> String {
+    public mutating func finish() throws -> String {
         take(try decoder.decode(ids, skipSpecialTokens: true))
     }
 
@@ -42,3 +42,5 @@ public struct DecodingStreamer<Decoder: TextDecoding>: StreamingDetokenizer {
         return String(delta)
     }
 }
+
+extension DecodingStreamer: Sendable where Decoder: Sendable {}

@@ -8,7 +8,7 @@ import CogVLM
 ///
 /// Everything here is synchronous and CPU-bound: call it from a dedicated thread, never from the
 /// Swift cooperative pool. The callbacks run on the calling thread between steps.
-public struct Generator {
+public struct Generator: Sendable {
     public var parameters: GenerationParameters
     /// Ids that end generation (not included in the output). Empty: never stop on a token.
     public var stopTokenIDs: Set<Int>
@@ -28,7 +28,7 @@ public struct Generator {
     ///   - pixelValues: `[3, S, S]` f32 CLIP-normalized pixels (CogImage), or nil for text only.
     ///     The prompt must have been built with `hasImage` matching.
     public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?,
-                    detokenizer: (any StreamingDetokenizer)? = nil,
+                    detokenizer: (any StreamingTextDecoding)? = nil,
                     progress: ((GenerationProgress) -> Void)? = nil,
                     onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
         try parameters.validate()
@@ -62,7 +62,7 @@ public struct Generator {
     ///   - detokenizer: turns ids into streamed text; without one, `text` stays empty.
     ///   - onToken: called after every generated token; return `.stop` to cancel.
     public func generate(prompt: PreparedPrompt, imageFeatures: [Float]?, session: some GenerationSession,
-                         detokenizer: (any StreamingDetokenizer)? = nil,
+                         detokenizer: (any StreamingTextDecoding)? = nil,
                          progress: ((GenerationProgress) -> Void)? = nil,
                          onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
         try parameters.validate()
@@ -122,7 +122,7 @@ public struct Generator {
             logits = try session.decodeNext(token: token)
             timings.decodeSteps += 1
         }
-        let trailing = try streamer?.flush() ?? ""
+        let trailing = try streamer?.finish() ?? ""
         text += trailing
         timings.decodeMilliseconds = milliseconds(since: decodeStart)
         progress?(.decodeFinished(tokens: tokens.count, milliseconds: timings.decodeMilliseconds, reason: finish))

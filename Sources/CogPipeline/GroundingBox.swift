@@ -117,6 +117,20 @@ public struct GroundingBox: Sendable, Hashable, Codable, CustomStringConvertible
         return .success(GroundingBox(unchecked: values))
     }
 
+    private enum CodingKeys: String, CodingKey { case x0, y0, x1, y1 }
+
+    /// Decodes `{"x0":…,"y0":…,"x1":…,"y1":…}` with the same checks as `init(x0:y0:x1:y1:)`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let values = [try c.decode(Int.self, forKey: .x0), try c.decode(Int.self, forKey: .y0),
+                      try c.decode(Int.self, forKey: .x1), try c.decode(Int.self, forKey: .y1)]
+        if let problem = GroundingBox.problem(x0: values[0], y0: values[1], x1: values[2], y1: values[3]) {
+            throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: decoder.codingPath,
+                                                                    debugDescription: problem.message))
+        }
+        self.init(unchecked: values)
+    }
+
     private init(unchecked v: [Int]) {
         x0 = v[0]
         y0 = v[1]

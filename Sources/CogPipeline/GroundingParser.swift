@@ -12,7 +12,7 @@ public struct GroundedBox: Sendable, Equatable {
     public var box: GroundingBox
     /// The box in pixels of the original image.
     public var pixels: PixelBox
-    /// Character offset of the `[[` this box was written in (several boxes can share one).
+    /// Offset in `Character`s of the `[[` this box was written in (several boxes can share one).
     public var offset: Int
 
     public init(phrase: String, precedingText: String, box: GroundingBox, pixels: PixelBox, offset: Int) {
@@ -46,7 +46,7 @@ public struct GroundingProblem: Sendable, Equatable, CustomStringConvertible {
     public var kind: Kind
     /// The offending text as written (the group, or the bracketed text).
     public var text: String
-    /// Character offset of the bracket the problem was found in.
+    /// Offset in `Character`s of the bracket the problem was found in.
     public var offset: Int
     public var message: String
 
@@ -82,7 +82,8 @@ public struct GroundingResult: Sendable, Equatable {
 ///   grass"). The `?` rule is kept as is. The official code lower-cases phrases and merges
 ///   duplicates (dict keys); here the phrase keeps its case and every box is listed in order.
 public enum GroundingParser {
-    /// Parses `text` for an original image of `width` × `height` pixels.
+    /// Parses `text` for an original image of `width` × `height` pixels. Never throws: anything
+    /// unusable is listed in `problems`.
     public static func parse(_ text: String, width: Int, height: Int) -> GroundingResult {
         let chars = Array(text)
         var result = GroundingResult()
@@ -189,7 +190,7 @@ public enum GroundingParser {
         // conjunctions, relatives
         "and", "or", "but", "while", "who", "which", "where", "whose",
         // auxiliary and linking verbs
-        "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "there", "it",
+        "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "there",
     ]
 
     /// The phrase for a box starting at `boxStart`, and the whole text since `segmentStart`.

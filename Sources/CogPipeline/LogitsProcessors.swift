@@ -21,6 +21,13 @@ public enum LogitsProcessors {
         }
     }
 
+    /// The same for the token ids of `sequence` (ids outside the vocabulary are ignored).
+    public static func applyRepetitionPenalty(_ logits: inout [Float], penalty: Double, sequence: [Int]) {
+        var present = [Bool](repeating: false, count: logits.count)  // [vocab]
+        for id in sequence where id >= 0 && id < present.count { present[id] = true }
+        applyRepetitionPenalty(&logits, penalty: penalty, present: present)
+    }
+
     /// `TemperatureLogitsWarper`: `scores / temperature` (the Python float rounded to f32, as a
     /// scalar operand of an f32 tensor).
     public static func applyTemperature(_ logits: inout [Float], temperature: Double) {

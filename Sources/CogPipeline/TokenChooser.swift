@@ -7,7 +7,7 @@ import CogVLM
 /// generator. One chooser per generated sequence.
 /// ref: transformers `GenerationMixin._sample` (`logits_processor` then `logits_warper`,
 /// `torch.multinomial(softmax(scores))`) and `_greedy_search` (argmax of processed scores).
-public struct TokenChooser {
+public struct TokenChooser: Sendable {
     public let parameters: GenerationParameters
     private var random: SeededRandom
     /// `[vocab]` true for every token id in the sequence (prompt + generated); only kept when

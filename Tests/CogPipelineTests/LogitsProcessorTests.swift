@@ -15,6 +15,9 @@ struct LogitsProcessorTests {
         var mild: [Float] = [1.2, -1.2]
         LogitsProcessors.applyRepetitionPenalty(&mild, penalty: 1.2, present: [true, true])
         #expect(mild == [1.2 / Float(1.2), -1.2 * Float(1.2)])
+        var bySequence: [Float] = [2, -1, 0.5, -3, 0]
+        LogitsProcessors.applyRepetitionPenalty(&bySequence, penalty: 2, sequence: [4, 0, 1, 0, 4, 99])
+        #expect(bySequence == [1, -2, 0.5, -3, 0])
     }
 
     @Test("temperature divides every score")

@@ -132,6 +132,11 @@ struct TaskPresetTests {
             #expect(error?.code == .badBox)
         }
         #expect(throws: PipelineError.self) { try GroundingBox(x0: 10, y0: 10, x1: 5, y1: 20) }
+        let json = try JSONEncoder().encode(box)
+        #expect(try JSONDecoder().decode(GroundingBox.self, from: json) == box)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(GroundingBox.self, from: Data(#"{"x0":5,"y0":0,"x1":1,"y1":9}"#.utf8))
+        }
         let fromPixels = try GroundingBox(pixels: PixelBox(x0: 55, y0: 259, x1: 256, y1: 480), width: 640, height: 480)
         #expect(fromPixels == (try GroundingBox(x0: 85, y0: 539, x1: 400, y1: 999)))
         #expect(throws: PipelineError.self) {
