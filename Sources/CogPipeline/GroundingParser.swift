@@ -94,7 +94,7 @@ public enum GroundingParser {
                 // Find "]]" on the same line, before any new "[[".
                 var j = i + 2
                 var close: Int? = nil
-                while j < chars.count && chars[j] != "\n" {
+                while j < chars.count && !chars[j].isNewline {
                     if chars[j] == "]" && j + 1 < chars.count && chars[j + 1] == "]" { close = j; break }
                     if chars[j] == "[" && j + 1 < chars.count && chars[j + 1] == "[" { break }
                     j += 1
@@ -173,8 +173,8 @@ public enum GroundingParser {
 
     // MARK: - Phrase
 
-    /// Punctuation that ends a clause (the phrase never reaches back across it).
-    private static let clauseBreaks: Set<Character> = [".", ",", ";", ":", "!", "?", "\n", "(", ")", "\"", "“", "”"]
+    /// Punctuation that ends a clause (the phrase never reaches back across it; newlines too).
+    private static let clauseBreaks: Set<Character> = [".", ",", ";", ":", "!", "?", "(", ")", "\"", "“", "”"]
     /// Words that open a noun phrase: the phrase starts at the last of them.
     private static let determiners: Set<String> = [
         "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
@@ -203,7 +203,7 @@ public enum GroundingParser {
         // Drop trailing punctuation, then keep what follows the last clause break.
         var tail = Substring(segment)
         while let c = tail.last, clauseBreaks.contains(c) || c.isWhitespace { tail.removeLast() }
-        if let cut = tail.lastIndex(where: { clauseBreaks.contains($0) }) {
+        if let cut = tail.lastIndex(where: { clauseBreaks.contains($0) || $0.isNewline }) {
             tail = tail[tail.index(after: cut)...]
         }
         let words = tail.split(whereSeparator: { $0.isWhitespace })

@@ -53,6 +53,7 @@ struct GroundingParserTests {
             ("[[100,100,200,200]]", ""),
             ("Found it: the lamp [[100,100,200,200]]", "the lamp"),
             ("  people\n[[100,100,200,200]]", "people"),
+            ("Cars.\r\nred bikes[[100,100,200,200]]", "red bikes"),
         ]
         for (text, phrase) in cases {
             let result = GroundingParser.parse(text, width: 10, height: 10)
@@ -72,6 +73,7 @@ struct GroundingParserTests {
             ("a cat[[1a0,100,200,200]]", .notANumber),
             ("a cat[[100,-5,200,200]]", .notANumber),
             ("a cat[[100,100,200,200", .unclosedBrackets),
+            ("a cat[[100,100,200,200\r\n]]", .unclosedBrackets),
             ("a cat[[100,100,200,200]", .unclosedBrackets),
             ("a cat[[]]", .emptyBox),
             ("a cat[100,100,200,200]", .singleBrackets),
