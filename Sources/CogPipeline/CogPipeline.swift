@@ -1,1 +1,0 @@
-// CogPipeline — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,137 @@
+import CogVLM
+
+/// Runs the prompt and generates the answer token by token, as HF `model.generate(**inputs,
+/// **gen_kwargs)` does for CogVLM (architecture doc §3.8): prefill once, then one KV-cached
+/// decode step per token; stop on any of the model's end-of-sequence ids (CogVLM2 has two:
+/// 128001 `<|end_of_text|>` and 128009 `<|eot_id|>`), after `maxNewTokens`, at the context limit,
+/// or when the callback says so.
+///
+/// Everything here is synchronous and CPU-bound: call it from a dedicated thread, never from the
+/// Swift cooperative pool. The callbacks run on the calling thread between steps.
+public struct Generator: Sendable {
+    public var parameters: GenerationParameters
+    /// Ids that end generation (not included in the output). Empty: never stop on a token.
+    public var stopTokenIDs: Set<Int>
+
+    public init(parameters: GenerationParameters = GenerationParameters(), stopTokenIDs: Set<Int>) {
+        self.parameters = parameters
+        self.stopTokenIDs = stopTokenIDs
+    }
+
+    /// A generator that stops on every id in the model's `eos_token_id`.
+    public init(parameters: GenerationParameters = GenerationParameters(), config: CogVLMConfiguration) {
+        self.init(parameters: parameters, stopTokenIDs: Set(config.eosTokenIDs))
+    }
+
+    /// One-shot: encodes the image (if `pixelValues` is given), then generates on a fresh session.
+    /// - Parameters:
+    ///   - pixelValues: `[3, S, S]` f32 CLIP-normalized pixels (CogImage), or nil for text only.
+    ///     The prompt must have been built with `hasImage` matching.
+    public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?,
+                    detokenizer: (any StreamingTextDecoding)? = nil,
+                    progress: ((GenerationProgress) -> Void)? = nil,
+                    onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
+        try parameters.validate()
+        let expectedSlots = pixelValues == nil ? 0 : model.config.imageTokenCount
+        guard prompt.imageSlotCount == expectedSlots else {
+            throw PipelineError(.badParameter, pixelValues == nil
+                ? "the prompt has \(prompt.imageSlotCount) image slots but no image was given; "
+                  + "build it with hasImage: false"
+                : "an image was given but the prompt has \(prompt.imageSlotCount) image slots instead of "
+                  + "\(expectedSlots); "
+                  + "build it with this model's PromptBuilder and hasImage: true", field: "image")
+        }
+        var features: [Float]? = nil
+        var visionMilliseconds: Double = 0
+        if let pixelValues {
+            progress?(.visionEncodeStarted)
+            let start = ContinuousClock.now
+            features = try model.encodeImage(pixelValues: pixelValues)  // [imageTokenCount, H]
+            visionMilliseconds = milliseconds(since: start)
+            progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
+        }
+        var result = try generate(prompt: prompt, imageFeatures: features, session: model.makeSession(),
+                                  detokenizer: detokenizer, progress: progress, onToken: onToken)
+        result.timings.visionMilliseconds = visionMilliseconds
+        return result
+    }
+
+    /// Prefills `prompt` on `session` (which must be empty) and generates.
+    /// - Parameters:
+    ///   - imageFeatures: `[imageSlots, hiddenSize]` from `CogVLMModel.encodeImage`, or nil.
+    ///   - detokenizer: turns ids into streamed text; without one, `text` stays empty.
+    ///   - onToken: called after every generated token; return `.stop` to cancel.
+    public func generate(prompt: PreparedPrompt, imageFeatures: [Float]?, session: some GenerationSession,
+                         detokenizer: (any StreamingTextDecoding)? = nil,
+                         progress: ((GenerationProgress) -> Void)? = nil,
+                         onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
+        try parameters.validate()
+        let limit = session.contextLimit
+        guard !prompt.inputIDs.isEmpty else {
+            throw PipelineError(.badParameter, "the prompt is empty", field: "prompt")
+        }
+        guard prompt.count < limit else {
+            throw PipelineError(.contextOverflow,
+                "the prompt has \(prompt.count) tokens but the model's context is \(limit); "
+                + "shorten the prompt or history",
+                field: "prompt")
+        }
+        var timings = GenerationTimings()
+        progress?(.prefillStarted(tokens: prompt.count))
+        let prefillStart = ContinuousClock.now
+        var logits = try session.prefillPrompt(inputIDs: prompt.inputIDs, tokenTypes: prompt.tokenTypes,
+                                               imageFeatures: imageFeatures)  // [vocab]
+        timings.prefillMilliseconds = milliseconds(since: prefillStart)
+        progress?(.prefillFinished(tokens: prompt.count, milliseconds: timings.prefillMilliseconds))
+
+        let decodeStart = ContinuousClock.now
+        var stepStart = prefillStart
+        var chooser = TokenChooser(parameters: parameters, promptTokens: prompt.inputIDs,
+                                   vocabularySize: session.vocabularySize)
+        var streamer = detokenizer
+        var tokens: [Int] = []
+        var text = ""
+        var stopToken: Int? = nil
+        let finish: FinishReason
+        while true {
+            let token = chooser.choose(logits)
+            if stopTokenIDs.contains(token) {
+                stopToken = token
+                finish = .eos
+                break
+            }
+            tokens.append(token)
+            chooser.record(token)
+            let delta = try streamer?.append(token) ?? ""
+            text += delta
+            let event = GenerationEvent(index: tokens.count - 1, tokenID: token, textDelta: delta,
+                                        stepMilliseconds: milliseconds(since: stepStart))
+            if let onToken, onToken(event) == .stop {
+                finish = .cancelled
+                break
+            }
+            if tokens.count >= parameters.maxNewTokens {
+                finish = .maxTokens
+                break
+            }
+            if prompt.count + tokens.count >= limit {
+                finish = .contextFull
+                break
+            }
+            stepStart = ContinuousClock.now
+            logits = try session.decodeNext(token: token)
+            timings.decodeSteps += 1
+        }
+        let trailing = try streamer?.finish() ?? ""
+        text += trailing
+        timings.decodeMilliseconds = milliseconds(since: decodeStart)
+        progress?(.decodeFinished(tokens: tokens.count, milliseconds: timings.decodeMilliseconds, reason: finish))
+        return GenerationResult(tokenIDs: tokens, text: text, unstreamedText: trailing, finishReason: finish,
+                                stopTokenID: stopToken, promptTokenCount: prompt.count, timings: timings)
+    }
+
+    private func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+}

@@ -1,1 +1,0 @@
-// CogPipelineTests — tests land here.
