@@ -119,7 +119,9 @@ extension CogjobsConfiguration {
     public func applying(overrides: ConfigOverrides,
                          currentDirectory: String = FileManager.default.currentDirectoryPath) -> CogjobsConfiguration {
         var result = self
-        if let path = overrides.databasePath { result.databasePath = ConfigPaths.resolve(path, against: currentDirectory) }
+        if let path = overrides.databasePath {
+            result.databasePath = ConfigPaths.resolve(path, against: currentDirectory)
+        }
         if let path = overrides.modelDirectory {
             result.modelDirectory = ConfigPaths.resolve(path, against: currentDirectory)
         }

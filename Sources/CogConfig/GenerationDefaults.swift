@@ -68,7 +68,8 @@ public struct GenerationDefaults: Codable, Sendable, Equatable {
         }
         if topK < 0 { problems.append(.invalid(path + ".top_k", "must be 0 (off) or more, got \(topK)")) }
         if !repetitionPenalty.isFinite || repetitionPenalty <= 0 {
-            problems.append(.invalid(path + ".repetition_penalty", "must be above 0 (1 turns it off), got \(repetitionPenalty)"))
+            problems.append(.invalid(path + ".repetition_penalty",
+                                     "must be above 0 (1 turns it off), got \(repetitionPenalty)"))
         }
         if let seed, seed < 0 { problems.append(.invalid(path + ".seed", "must be 0 or more, or null, got \(seed)")) }
         return problems

@@ -25,7 +25,9 @@ public struct ImageLimits: Codable, Sendable, Equatable {
 
     func problems(at path: String) -> [ConfigError] {
         var problems: [ConfigError] = []
-        if maxPixels < 1 { problems.append(.invalid(path + ".max_pixels", "must be at least 1 (pixels), got \(maxPixels)")) }
+        if maxPixels < 1 {
+            problems.append(.invalid(path + ".max_pixels", "must be at least 1 (pixels), got \(maxPixels)"))
+        }
         if maxFileBytes < 1 {
             problems.append(.invalid(path + ".max_file_bytes", "must be at least 1 (bytes), got \(maxFileBytes)"))
         }

@@ -160,7 +160,8 @@ extension KeyedDecodingContainer {
             number = try decode(Double.self, forKey: key)
         } catch DecodingError.typeMismatch(_, let context) {
             throw ConfigError(code: .wrongType, keyPath: keyPath,
-                              message: "wrong type: expected an integer" + StrictDecoding.found(in: context.debugDescription))
+                              message: "wrong type: expected an integer"
+                                  + StrictDecoding.found(in: context.debugDescription))
         } catch DecodingError.valueNotFound {
             throw ConfigError(code: .wrongType, keyPath: keyPath,
                               message: "must not be null: expected an integer; leave the key out to use the default")

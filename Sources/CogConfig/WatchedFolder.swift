@@ -118,7 +118,8 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
             let bare = ext.drop(while: { $0 == "." })
             if bare.isEmpty || bare.contains("/") || bare.contains("*") || bare.contains(" ") {
                 problems.append(.invalid(path + ".extensions[\(index)]",
-                                         "`\(ext)` is not a file extension; write e.g. \"jpg\" (an empty list accepts every file)"))
+                                         "`\(ext)` is not a file extension; write e.g. \"jpg\" "
+                                             + "(an empty list accepts every file)"))
             }
         }
         for (key, target) in [("move_done_to", moveDoneTo), ("move_failed_to", moveFailedTo)] {

@@ -98,7 +98,8 @@ public struct SystemdNotifier: Sendable {
     /// `EXTEND_TIMEOUT_USEC=…` for a `Duration`.
     public func extendTimeout(by duration: Duration) throws(SystemdNotifyError) {
         let (seconds, attoseconds) = duration.components
-        try extendTimeout(microseconds: UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000_000))
+        let microseconds = UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000_000)
+        try extendTimeout(microseconds: microseconds)
     }
 
     /// Sends raw `KEY=VALUE` assignments as one message (joined by newlines). No-op when disabled.
@@ -156,7 +157,8 @@ public struct SystemdNotifier: Sendable {
 
     /// Parses `WATCHDOG_USEC` (and `WATCHDOG_PID`, which must name this process) like
     /// `sd_watchdog_enabled` does.
-    private static func parseWatchdog(environment: [String: String], pid: Int32) -> Result<Duration?, SystemdNotifyError> {
+    private static func parseWatchdog(environment: [String: String],
+                                      pid: Int32) -> Result<Duration?, SystemdNotifyError> {
         guard let text = environment["WATCHDOG_USEC"], !text.isEmpty else { return .success(nil) }
         guard let microseconds = UInt64(text), microseconds > 0 else {
             return .failure(SystemdNotifyError(code: .invalidEnvironment,

@@ -12,6 +12,11 @@ private let configFolder = URL(fileURLWithPath: #filePath)
 private let examplePath = configFolder.appendingPathComponent("cogjobs.example.json").path
 private let readmePath = configFolder.appendingPathComponent("README.md").path
 
+/// A configuration document with `model_directory` set and these watch entries (JSON objects).
+private func withWatch(_ entries: String...) -> String {
+    #"{"model_directory": "/m", "watch": ["# + entries.joined(separator: ", ") + "]}"
+}
+
 /// Decodes JSON text, returning the error it throws (or nil).
 private func decodeError(_ json: String) -> ConfigError? {
     do {
@@ -56,8 +61,8 @@ struct ExampleConfigurationTests {
 
     @Test("the example contains every key the Codable types know, and no other")
     func exampleHasEveryKey() throws {
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: examplePath)))
-                                    as? [String: Any])
+        let text = try Data(contentsOf: URL(fileURLWithPath: examplePath))
+        let json = try #require(try JSONSerialization.jsonObject(with: text) as? [String: Any])
         #expect(Set(json.keys) == Set(CogjobsConfiguration.CodingKeys.allCases.map(\.stringValue)))
         let limits = try #require(json["limits"] as? [String: Any])
         #expect(Set(limits.keys) == Set(ImageLimits.CodingKeys.allCases.map(\.stringValue)))
@@ -74,8 +79,9 @@ struct ExampleConfigurationTests {
     func exampleShowsDefaults() throws {
         let example = try CogjobsConfiguration.decodeFile(at: examplePath)
         let first = example.watch[0]
+        let defaultsOnly = WatchedFolder(path: first.path, task: first.task)
         let expected = CogjobsConfiguration(modelDirectory: example.modelDirectory,
-                                            watch: [WatchedFolder(path: first.path, task: first.task), example.watch[1]])
+                                            watch: [defaultsOnly, example.watch[1]])
         #expect(example == expected)
         #expect(first.task == .caption)
     }
@@ -113,7 +119,7 @@ struct DecodingErrorTests {
     @Test("bad input gives the right code and key path", arguments: [
         (#"{"model_directory": "/m", "wokers": 2}"#, ConfigError.Code.unknownKey, "wokers"),
         (#"{"model_directory": "/m", "limits": {"max_pixel": 5}}"#, .unknownKey, "limits.max_pixel"),
-        (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption"}, {"path": "/b", "task": "caption", "recursiv": true}]}"#,
+        (withWatch(#"{"path": "/a", "task": "caption"}"#, #"{"path": "/b", "task": "caption", "recursiv": true}"#),
          .unknownKey, "watch[1].recursiv"),
         (#"{"model_directory": "/m", "generation": {"temprature": 0.5}}"#, .unknownKey, "generation.temprature"),
         (#"{"model_directory": "/m", "workers": "2"}"#, .wrongType, "workers"),
@@ -129,7 +135,7 @@ struct DecodingErrorTests {
          .wrongType, "watch[0].recursive"),
         (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption", "ignore": "*.txt"}]}"#,
          .wrongType, "watch[0].ignore"),
-        (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption"}, {"path": "/b", "task": "captionn"}]}"#,
+        (withWatch(#"{"path": "/a", "task": "caption"}"#, #"{"path": "/b", "task": "captionn"}"#),
          .invalidValue, "watch[1].task"),
         (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption", "sidecar": "xml"}]}"#,
          .invalidValue, "watch[0].sidecar"),
@@ -149,7 +155,7 @@ struct DecodingErrorTests {
     func helpfulMessages() throws {
         let unknown = try #require(decodeError(#"{"model_directory": "/m", "wokers": 2}"#))
         #expect(unknown.message.contains("did you mean `workers`?"))
-        let task = try #require(decodeError(#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "captionn"}]}"#))
+        let task = try #require(decodeError(withWatch(#"{"path": "/a", "task": "captionn"}"#)))
         #expect(task.message.contains("allowed: caption, vqa, ground, ground-caption, describe-box"))
         #expect(task.message.contains("did you mean `caption`?"))
         let type = try #require(decodeError(#"{"model_directory": "/m", "workers": "2"}"#))
@@ -215,11 +221,12 @@ struct ValidationTests {
 
     @Test("allowed edge cases pass validation", arguments: [
         #"{"model_directory": "/m"}"#,
-        #"{"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "caption", "move_done_to": "/srv/a/.done"}]}"#,
-        #"{"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "caption", "move_done_to": "/srv/a/done", "ignore": ["done"]}]}"#,
-        #"{"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "caption", "recursive": false, "move_done_to": "/srv/a/done"}]}"#,
-        #"{"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "caption", "recursive": false}, {"path": "/srv/a/sub", "task": "caption"}]}"#,
-        #"{"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "caption", "extensions": []}]}"#,
+        withWatch(#"{"path": "/srv/a", "task": "caption", "move_done_to": "/srv/a/.done"}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "move_done_to": "/srv/a/done", "ignore": ["done"]}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "recursive": false, "move_done_to": "/srv/a/done"}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "recursive": false}"#,
+                  #"{"path": "/srv/a/sub", "task": "caption"}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "extensions": []}"#),
         #"{"model_directory": "/m", "generation": {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 42}}"#,
     ])
     func validEdgeCases(json: String) throws {
