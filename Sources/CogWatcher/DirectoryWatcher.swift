@@ -49,6 +49,7 @@ public final class DirectoryWatcher: Sendable {
     public let options: Options
     /// The events, in the order the kernel reported them. Single consumer; it finishes after
     /// `stop()`, when the consumer stops iterating, or after a fatal read error (reported first).
+    /// Keep the watcher alive while consuming: releasing it stops it.
     public let events: AsyncStream<WatchEvent>
     private let continuation: AsyncStream<WatchEvent>.Continuation
     private let state = Mutex<State>(.idle)

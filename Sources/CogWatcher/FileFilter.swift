@@ -25,7 +25,10 @@ public struct FileFilter: Sendable, Equatable {
     /// The user's ignore globs (case-sensitive; with `/` matched against the relative path).
     public var ignorePatterns: [String]
     /// The accepted file extensions, lowercase without the dot; empty accepts every file.
-    public var extensions: Set<String>
+    /// Values set are normalized (`".JPG"` becomes `"jpg"`).
+    public var extensions: Set<String> {
+        didSet { extensions = Set(extensions.map { Self.normalizedExtension($0) }) }
+    }
 
     /// Creates a filter; every parameter has the documented default.
     public init(ignoreHidden: Bool = true,

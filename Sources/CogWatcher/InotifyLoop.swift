@@ -79,12 +79,17 @@ final class InotifyLoop {
     }
 
     /// Adds watches for the folder at `path` and, for a recursive root, every accepted folder below it.
+    /// A folder already watched under another path (renamed while events were lost, or reachable
+    /// twice through a bind mount) is recorded under the path found now and not walked twice.
     ///
     /// - Parameter collectPending: also hold the files found as pending (for folders that appeared
     ///   while running, whose files may predate the watch).
+    /// - Returns: the watch descriptors of every folder reached.
+    @discardableResult
     private func watchTree(rootIndex: Int, path: String, relativePath: String, collectPending: Bool,
-                           problems: inout [WatcherError]) throws(WatcherError) {
+                           problems: inout [WatcherError]) throws(WatcherError) -> Set<Int32> {
         let root = roots[rootIndex]
+        var visited: Set<Int32> = []
         var limitReached = false
         var found: [(String, PendingFile)] = []
         let now = clock.now
@@ -102,13 +107,8 @@ final class InotifyLoop {
                 if error == .noSuchFileOrDirectory && !folderRelative.isEmpty { return false }  // gone already
                 throw WatcherError.forFolder(folder, call: "inotify_add_watch", error)
             }
-            let entry = WatchedDirectory(path: folder, relativePath: folderRelative, rootIndex: rootIndex)
-            if let existing = directories[wd], existing != entry {
-                // The same inode is already watched under another path (a bind mount, or a folder
-                // that was moved without us seeing it): keep the first and do not walk it twice.
-                return false
-            }
-            directories[wd] = entry
+            guard visited.insert(wd).inserted else { return false }  // a bind-mount cycle: walk it once
+            directories[wd] = WatchedDirectory(path: folder, relativePath: folderRelative, rootIndex: rootIndex)
             return true
         }, visitFile: { file, _ in
             guard collectPending, let status = try? FileSystemEntry.status(file) else { return }  // vanished: skip
@@ -117,6 +117,7 @@ final class InotifyLoop {
         }, problem: { collected.append($0) })
         problems += collected
         for (file, entry) in found where pending[file] == nil { pending[file] = entry }
+        return visited
     }
 
     /// Removes the watches of the folder at `path` and everything below it.
@@ -247,13 +248,23 @@ final class InotifyLoop {
                                              root: roots[rootIndex].url)))
     }
 
-    /// Events were lost: make sure every folder is watched again, then ask for a rescan of each root.
+    /// Events were lost: re-walk every root so the watch table matches the folders as they are now
+    /// (new folders watched, renamed ones under their new paths, vanished ones dropped), then ask
+    /// for a rescan of each root.
     private func recoverFromOverflow() {
         for index in roots.indices where vanishedRoots[index] == nil {
             var problems: [WatcherError] = []
             do {
-                try watchTree(rootIndex: index, path: roots[index].path, relativePath: "", collectPending: false,
-                              problems: &problems)
+                let reached = try watchTree(rootIndex: index, path: roots[index].path, relativePath: "",
+                                            collectPending: false, problems: &problems)
+                for (wd, directory) in directories where directory.rootIndex == index && !reached.contains(wd) {
+                    directories[wd] = nil
+                    // EINVAL: the folder went away and the kernel dropped the watch already.
+                    try? inotify.removeWatch(wd)
+                }
+            } catch where error.code == .rootMissing || error.code == .notADirectory {
+                rootVanished(index)  // its IN_DELETE_SELF / IN_MOVE_SELF was among the lost events
+                continue
             } catch {
                 problems.append(error)
             }
