@@ -73,12 +73,12 @@ public struct ConfigOverrides: Sendable, Equatable {
             case "database_path": overrides.databasePath = text
             case "model_directory": overrides.modelDirectory = text
             case "tokenizer_directory": overrides.tokenizerDirectory = text
-            case "workers": overrides.workers = try integer(text, name)
-            case "blas_threads": overrides.blasThreads = try integer(text, name)
-            case "lease_duration_seconds": overrides.leaseDurationSeconds = try number(text, name)
-            case "shutdown_drain_seconds": overrides.shutdownDrainSeconds = try number(text, name)
-            case "max_attempts": overrides.maxAttempts = try integer(text, name)
-            case "retry_base_delay_seconds": overrides.retryBaseDelaySeconds = try number(text, name)
+            case "workers": overrides.workers = try integer(text, name, key)
+            case "blas_threads": overrides.blasThreads = try integer(text, name, key)
+            case "lease_duration_seconds": overrides.leaseDurationSeconds = try number(text, name, key)
+            case "shutdown_drain_seconds": overrides.shutdownDrainSeconds = try number(text, name, key)
+            case "max_attempts": overrides.maxAttempts = try integer(text, name, key)
+            case "retry_base_delay_seconds": overrides.retryBaseDelaySeconds = try number(text, name, key)
             case "log_level":
                 guard let level = LogLevel(rawValue: text.lowercased()) else {
                     var error = StrictDecoding.unknownEnumerationValue(text, of: LogLevel.self, what: "a log level",
@@ -96,18 +96,18 @@ public struct ConfigOverrides: Sendable, Equatable {
         return overrides
     }
 
-    private static func integer(_ text: String, _ name: String) throws(ConfigError) -> Int {
+    private static func integer(_ text: String, _ name: String, _ key: String) throws(ConfigError) -> Int {
         guard let value = Int(text) else {
-            throw ConfigError(code: .badEnvironment, keyPath: nil,
-                              message: "\(name)=\(text) is not an integer", origin: "environment variable \(name)")
+            throw ConfigError(code: .badEnvironment, keyPath: key,
+                              message: "`\(text)` is not an integer", origin: "environment variable \(name)")
         }
         return value
     }
 
-    private static func number(_ text: String, _ name: String) throws(ConfigError) -> Double {
+    private static func number(_ text: String, _ name: String, _ key: String) throws(ConfigError) -> Double {
         guard let value = Double(text), value.isFinite else {
-            throw ConfigError(code: .badEnvironment, keyPath: nil,
-                              message: "\(name)=\(text) is not a number", origin: "environment variable \(name)")
+            throw ConfigError(code: .badEnvironment, keyPath: key,
+                              message: "`\(text)` is not a number", origin: "environment variable \(name)")
         }
         return value
     }

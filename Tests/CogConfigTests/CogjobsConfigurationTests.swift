@@ -316,7 +316,12 @@ struct LoadingTests {
             try CogjobsConfiguration.load(file: file, environment: ["COGJOBS_WORKERS": "two"])
         }
         #expect(unparsable?.code == .badEnvironment)
+        #expect(unparsable?.keyPath == "workers")
         #expect(unparsable?.description.contains("COGJOBS_WORKERS") == true)
+        let badNumber = #expect(throws: ConfigError.self) {
+            try CogjobsConfiguration.load(file: file, environment: ["COGJOBS_SHUTDOWN_DRAIN_SECONDS": "1m"])
+        }
+        #expect(badNumber?.keyPath == "shutdown_drain_seconds")
 
         let badLevel = #expect(throws: ConfigError.self) {
             try CogjobsConfiguration.load(file: file, environment: ["COGJOBS_LOG_LEVEL": "loud"])
