@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "CogSchedulerTests", dependencies: ["CogScheduler", "CogTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogWatcherTests", dependencies: ["CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogConfigTests", dependencies: ["CogConfig", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogTestSupport"], swiftSettings: swiftSettings),
     ]

@@ -1,1 +1,0 @@
-// CogConfig — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,147 @@
+import Foundation
+
+/// The configuration of the cogjobs daemon and CLI, read from a JSON file
+/// (default `/etc/cogjobs/cogjobs.json`), then overridden by environment variables and flags.
+///
+/// Keys (snake_case in the file; `config/README.md` explains each, `config/cogjobs.example.json`
+/// shows every key with its default; defaults live in `ConfigDefaults`):
+///
+/// | key | type | default |
+/// | --- | --- | --- |
+/// | `database_path` | string | `/var/lib/cogjobs/jobs.sqlite3` |
+/// | `model_directory` | string | required |
+/// | `tokenizer_directory` | string or null | null (the model directory) |
+/// | `workers` | integer ≥ 1 | 1 |
+/// | `blas_threads` | integer ≥ 1 or null | null (cores / workers) |
+/// | `lease_duration_seconds` | number ≥ 10 | 120 |
+/// | `shutdown_drain_seconds` | number ≥ 0 | 60 |
+/// | `max_attempts` | integer ≥ 1 | 3 |
+/// | `retry_base_delay_seconds` | number ≥ 0 | 30 |
+/// | `limits` | object (`max_pixels`, `max_file_bytes`) | see `ImageLimits` |
+/// | `watch` | array of objects | `[]` (see `WatchedFolder`) |
+/// | `log_level` | string | `info` |
+/// | `generation` | object | see `GenerationDefaults` |
+///
+/// Unknown keys are rejected (typos must not pass silently). Database migrations are embedded in
+/// the binary, so there is no key for them.
+public struct CogjobsConfiguration: Codable, Sendable, Equatable {
+    /// `database_path`: the SQLite job database.
+    public var databasePath: String
+    /// `model_directory` (required): the CogVLM checkpoint folder (config.json + safetensors).
+    public var modelDirectory: String
+    /// `tokenizer_directory`: where `tokenizer.json`/`tokenizer.model` live; nil = the model directory.
+    public var tokenizerDirectory: String?
+    /// `workers`: inference workers sharing the one loaded model.
+    public var workers: Int
+    /// `blas_threads`: OpenBLAS threads per worker; nil = cores / workers (see `effectiveBLASThreads`).
+    public var blasThreads: Int?
+    /// `lease_duration_seconds`: how long a claimed job stays leased without renewal.
+    public var leaseDurationSeconds: Double
+    /// `shutdown_drain_seconds`: on SIGTERM, how long running jobs may take before being requeued.
+    public var shutdownDrainSeconds: Double
+    /// `max_attempts`: attempts per job before it fails for good.
+    public var maxAttempts: Int
+    /// `retry_base_delay_seconds`: the first retry delay; doubled per attempt, with jitter.
+    public var retryBaseDelaySeconds: Double
+    /// `limits`: image size limits.
+    public var limits: ImageLimits
+    /// `watch`: the watched folders.
+    public var watch: [WatchedFolder]
+    /// `log_level`.
+    public var logLevel: LogLevel
+    /// `generation`: default text-generation settings.
+    public var generation: GenerationDefaults
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case databasePath = "database_path"
+        case modelDirectory = "model_directory"
+        case tokenizerDirectory = "tokenizer_directory"
+        case workers
+        case blasThreads = "blas_threads"
+        case leaseDurationSeconds = "lease_duration_seconds"
+        case shutdownDrainSeconds = "shutdown_drain_seconds"
+        case maxAttempts = "max_attempts"
+        case retryBaseDelaySeconds = "retry_base_delay_seconds"
+        case limits
+        case watch
+        case logLevel = "log_level"
+        case generation
+    }
+
+    /// Creates a configuration; everything but `modelDirectory` defaults from `ConfigDefaults`.
+    public init(databasePath: String = ConfigDefaults.databasePath, modelDirectory: String,
+                tokenizerDirectory: String? = nil, workers: Int = ConfigDefaults.workers, blasThreads: Int? = nil,
+                leaseDurationSeconds: Double = ConfigDefaults.leaseDurationSeconds,
+                shutdownDrainSeconds: Double = ConfigDefaults.shutdownDrainSeconds,
+                maxAttempts: Int = ConfigDefaults.maxAttempts,
+                retryBaseDelaySeconds: Double = ConfigDefaults.retryBaseDelaySeconds,
+                limits: ImageLimits = ImageLimits(), watch: [WatchedFolder] = [],
+                logLevel: LogLevel = ConfigDefaults.logLevel, generation: GenerationDefaults = GenerationDefaults()) {
+        self.databasePath = databasePath
+        self.modelDirectory = modelDirectory
+        self.tokenizerDirectory = tokenizerDirectory
+        self.workers = workers
+        self.blasThreads = blasThreads
+        self.leaseDurationSeconds = leaseDurationSeconds
+        self.shutdownDrainSeconds = shutdownDrainSeconds
+        self.maxAttempts = maxAttempts
+        self.retryBaseDelaySeconds = retryBaseDelaySeconds
+        self.limits = limits
+        self.watch = watch
+        self.logLevel = logLevel
+        self.generation = generation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try StrictDecoding.rejectUnknownKeys(in: decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        databasePath = try container.decode(.databasePath, default: ConfigDefaults.databasePath)
+        modelDirectory = try container.decode(String.self, forKey: .modelDirectory)
+        tokenizerDirectory = try container.decodeIfPresent(String.self, forKey: .tokenizerDirectory)
+        workers = try container.decodeInteger(.workers, default: ConfigDefaults.workers)
+        blasThreads = try container.decodeIntegerIfPresent(.blasThreads)
+        leaseDurationSeconds = try container.decode(.leaseDurationSeconds, default: ConfigDefaults.leaseDurationSeconds)
+        shutdownDrainSeconds = try container.decode(.shutdownDrainSeconds, default: ConfigDefaults.shutdownDrainSeconds)
+        maxAttempts = try container.decodeInteger(.maxAttempts, default: ConfigDefaults.maxAttempts)
+        retryBaseDelaySeconds = try container.decode(.retryBaseDelaySeconds,
+                                                     default: ConfigDefaults.retryBaseDelaySeconds)
+        limits = try container.decode(.limits, default: ImageLimits())
+        watch = try container.decode(.watch, default: [])
+        logLevel = try container.decode(.logLevel, default: ConfigDefaults.logLevel)
+        generation = try container.decode(.generation, default: GenerationDefaults())
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(databasePath, forKey: .databasePath)
+        try container.encode(modelDirectory, forKey: .modelDirectory)
+        try container.encode(tokenizerDirectory, forKey: .tokenizerDirectory)  // null when unset
+        try container.encode(workers, forKey: .workers)
+        try container.encode(blasThreads, forKey: .blasThreads)  // null when unset
+        try container.encode(leaseDurationSeconds, forKey: .leaseDurationSeconds)
+        try container.encode(shutdownDrainSeconds, forKey: .shutdownDrainSeconds)
+        try container.encode(maxAttempts, forKey: .maxAttempts)
+        try container.encode(retryBaseDelaySeconds, forKey: .retryBaseDelaySeconds)
+        try container.encode(limits, forKey: .limits)
+        try container.encode(watch, forKey: .watch)
+        try container.encode(logLevel, forKey: .logLevel)
+        try container.encode(generation, forKey: .generation)
+    }
+
+    // MARK: - Derived values
+
+    /// The tokenizer folder to use: `tokenizer_directory`, or the model directory.
+    public var effectiveTokenizerDirectory: String { tokenizerDirectory ?? modelDirectory }
+
+    /// OpenBLAS threads per worker: `blas_threads`, or `cores / workers` (at least 1).
+    public func effectiveBLASThreads(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        blasThreads ?? max(1, cores / max(1, workers))
+    }
+
+    /// `lease_duration_seconds` as a `Duration`.
+    public var leaseDuration: Duration { .milliseconds(Int64(leaseDurationSeconds * 1000)) }
+    /// `shutdown_drain_seconds` as a `Duration`.
+    public var shutdownDrain: Duration { .milliseconds(Int64(shutdownDrainSeconds * 1000)) }
+    /// `retry_base_delay_seconds` as a `Duration`.
+    public var retryBaseDelay: Duration { .milliseconds(Int64(retryBaseDelaySeconds * 1000)) }
+}

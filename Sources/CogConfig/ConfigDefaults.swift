@@ -1,0 +1,50 @@
+/// Every default of the cogjobs configuration, in one place.
+///
+/// `config/cogjobs.example.json` shows these values and a test checks that it does, so the
+/// documentation cannot drift from the code.
+public enum ConfigDefaults {
+    /// Where the daemon and the CLI look for the configuration file (`COGJOBS_CONFIG` overrides it).
+    public static let configPath = "/etc/cogjobs/cogjobs.json"
+    /// `database_path`: the job database (inside the unit's `StateDirectory=cogjobs`).
+    public static let databasePath = "/var/lib/cogjobs/jobs.sqlite3"
+    /// `workers`: inference workers sharing one loaded model.
+    public static let workers = 1
+    /// `lease_duration_seconds`: how long a claimed job stays leased without a renewal.
+    public static let leaseDurationSeconds = 120.0
+    /// `shutdown_drain_seconds`: on SIGTERM, how long running jobs may take to finish before they
+    /// are put back in the queue (without counting a failed attempt).
+    public static let shutdownDrainSeconds = 60.0
+    /// `max_attempts`: attempts per job before it fails for good.
+    public static let maxAttempts = 3
+    /// `retry_base_delay_seconds`: first retry delay; doubled per attempt, with jitter.
+    public static let retryBaseDelaySeconds = 30.0
+    /// `log_level`.
+    public static let logLevel = LogLevel.info
+
+    /// `limits.max_pixels`: images with more pixels (width × height) fail without being decoded.
+    public static let maxPixels = 50_000_000
+    /// `limits.max_file_bytes`: larger image files fail without being read.
+    public static let maxFileBytes = 64 * 1024 * 1024
+
+    /// `generation.max_new_tokens`.
+    public static let maxNewTokens = 256
+    /// `generation.temperature`: 0 means greedy decoding (deterministic).
+    public static let temperature = 0.0
+    /// `generation.top_p`: 1 disables nucleus filtering.
+    public static let topP = 1.0
+    /// `generation.top_k`: 0 disables top-k filtering.
+    public static let topK = 0
+    /// `generation.repetition_penalty`: 1 disables it.
+    public static let repetitionPenalty = 1.0
+
+    /// `watch[].recursive`.
+    public static let watchRecursive = true
+    /// `watch[].temporary_patterns`: names of files still being written by their producer.
+    public static let temporaryPatterns = ["*.tmp", "*.part", "*.crdownload", "*~", ".#*"]
+    /// `watch[].extensions`: the image types picked up (the daemon still checks the file's bytes).
+    public static let extensions = ["jpg", "jpeg", "png"]
+    /// `watch[].sidecar`.
+    public static let sidecar = SidecarFormat.none
+    /// `watch[].priority`.
+    public static let priority = 0
+}

@@ -1,1 +1,0 @@
-// CogWatcher — module placeholder; see Package.swift for its one job.

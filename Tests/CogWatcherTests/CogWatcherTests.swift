@@ -1,1 +1,0 @@
-// CogWatcherTests — tests land here.
