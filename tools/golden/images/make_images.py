@@ -268,8 +268,10 @@ def main() -> None:
     for depth in (1, 2, 4):
         hand(f"png_gray{depth}", depth, 0, 1, gray_pattern(w, h, 5 + depth, maximum=(1 << depth) - 1))
     palette = [rng.randint(0, 255) for _ in range(11 * 3)]
-    indices = [v % 11 for v in gray_pattern(w, h, 9, maximum=40)]
-    hand("png_palette4", 4, 3, 1, indices, extra=[png_chunk(b"PLTE", bytes(palette))])
+    # indices 11 and 12 point past the 11-entry palette: Pillow (and libpng) accept that, Pillow
+    # maps them to black
+    indices = [v % 13 for v in gray_pattern(w, h, 9, maximum=40)]
+    hand("png_palette4_short", 4, 3, 1, indices, extra=[png_chunk(b"PLTE", bytes(palette))])
     hand("png_interlaced_rgb8", 8, 2, 3, list(rgb_bytes), interlace=True)
     hand("png_interlaced_gray16", 16, 0, 1, g16, interlace=True)
 
