@@ -1,9 +1,17 @@
 /// Pillow's `Image.resize((width, height), Image.BICUBIC)` for 8-bit RGB, reproduced bit for bit.
 ///
 /// The algorithm (ref: Pillow src/libImaging/Resample.c, `ImagingResampleInner`):
-/// - separable: a horizontal pass (into a temporary image holding only the source rows the
-///   vertical pass will read), then a vertical pass; a pass is skipped when its dimension does
-///   not change (with the default full-image box);
+/// - separable: one pass per axis through a u8 temporary image; a pass is skipped when its
+///   dimension does not change (with the default full-image box);
+/// - pass order: horizontal then vertical, except that Pillow 13 runs the vertical pass first when
+///   the height shrinks by more than twice as many pixels as the width does
+///   (`outH < inH && inH - outH > 2 * (inW - outW)`). The order changes results (each pass rounds
+///   to u8). Pillow 12.2 had this only in Python for images taller than 100x their width
+///   (Pillow PR #9524); 13.0 moved a general rule into C (Pillow PR #9549, "If height is scaled
+///   down significantly more than width, resize vertically first"). The source of 13.0 was not
+///   available here: the rule was measured against Pillow 13.0.0 on ~400 random size pairs and
+///   full target grids for two sources, with no exception (golden data covers both sides of the
+///   boundary);
 /// - per output sample a window of input samples weighted by the bicubic kernel with a = -0.5,
 ///   support 2, widened by the scale factor when shrinking (antialiasing);
 /// - weights computed in double, normalized to sum 1, then converted to fixed point with
@@ -93,7 +101,8 @@ enum PillowBicubicResampler {
     }
 
     /// Resizes `image` to `width` x `height` (both > 0).
-    /// ref: Pillow src/libImaging/Resample.c ImagingResampleInner
+    /// ref: Pillow src/libImaging/Resample.c ImagingResampleInner (horizontal-first path; the
+    /// vertical-first path is the same two passes swapped)
     static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
         precondition(width > 0 && height > 0, "resize target must be positive")
         let needHorizontal = width != image.width
@@ -102,6 +111,17 @@ enum PillowBicubicResampler {
             return image  // Pillow returns a copy; values are identical
         }
         let vertical = coefficients(inputSize: image.height, outputSize: height)
+        if needHorizontal && needVertical && verticalPassFirst(
+            inputWidth: image.width, inputHeight: image.height, outputWidth: width, outputHeight: height)
+        {
+            let horizontal = coefficients(inputSize: image.width, outputSize: width)
+            // [height, image.width, 3] u8
+            let columnsDone = verticalPass(
+                image.pixels, width: image.width, rowOffset: 0, outputHeight: height, coefficients: vertical)
+            let output = horizontalPass(
+                columnsDone, inputWidth: image.width, rows: 0..<height, outputWidth: width, coefficients: horizontal)
+            return RGBImage(width: width, height: height, pixels: output)
+        }
         // Rows of the source that the vertical pass reads: [firstRow, lastRow).
         let firstRow = vertical.windowStart[0]
         let lastRow = vertical.windowStart[height - 1] + vertical.windowLength[height - 1]
@@ -122,6 +142,12 @@ enum PillowBicubicResampler {
                 current, width: currentWidth, rowOffset: rowOffset, outputHeight: height, coefficients: vertical)
         }
         return RGBImage(width: width, height: height, pixels: current)
+    }
+
+    /// Pillow 13's pass order: vertical first when the height shrinks by more than twice as many
+    /// pixels as the width (see the type comment for how this was established).
+    static func verticalPassFirst(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int) -> Bool {
+        outputHeight < inputHeight && (inputHeight - outputHeight) > 2 * (inputWidth - outputWidth)
     }
 
     /// Resamples each row in `rows` of `input` (`[*, inputWidth, 3]` u8) to `outputWidth`.

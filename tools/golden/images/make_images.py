@@ -280,10 +280,24 @@ def main() -> None:
     source = Image.frombytes("RGB", (rw, rh), rgb_pattern(rw, rh, 11))
     source.save(INPUTS / "resize_source.png")
     record("resize_source", INPUTS / "resize_source.png",
-           resize_targets=[(56, 56), (200, 150), (40, 90), (131, 30), (20, 67), (7, 5), (1, 1), (131, 67)])
+           resize_targets=[(56, 56), (200, 150), (40, 90), (131, 30), (20, 67), (7, 5), (1, 1), (131, 67),
+                           # Pillow 13 runs the vertical pass first when the height shrinks by more
+                           # than twice as many pixels as the width: 20 > 2*9 here, 20 = 2*10 not
+                           (122, 47), (121, 47), (150, 20)])
     tall = Image.frombytes("RGB", (23, 61), rgb_pattern(23, 61, 12))
     tall.save(INPUTS / "resize_tall.png")
     record("resize_tall", INPUTS / "resize_tall.png", resize_targets=[(56, 56), (14, 14), (97, 200)])
+
+    # random noise (worst case for rounding) resized to seeded random sizes, both pass orders
+    noise_rng = random.Random(13)
+    noise = Image.frombytes("RGB", (29, 37), bytes(noise_rng.randint(0, 255) for _ in range(29 * 37 * 3)))
+    noise.save(INPUTS / "resize_noise.png")
+    noise_targets = []
+    while len(noise_targets) < 24:
+        target = (noise_rng.randint(1, 45), noise_rng.randint(1, 45))
+        if target not in noise_targets and target != (29, 37):
+            noise_targets.append(target)
+    record("resize_noise", INPUTS / "resize_noise.png", resize_targets=noise_targets)
 
     # ---- bad inputs
     (INPUTS / "bad_truncated.jpg").write_bytes(baseline[: len(baseline) * 6 // 10])
