@@ -245,6 +245,9 @@ cic_status cic_jpeg_encode_rgb(const uint8_t *pixels, uint32_t width, uint32_t h
     cinfo.in_color_space = JCS_RGB;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
+    // Full-resolution chroma (4:4:4): drawn boxes are thin coloured lines, which 4:2:0 smears.
+    cinfo.comp_info[0].h_samp_factor = 1;
+    cinfo.comp_info[0].v_samp_factor = 1;
     jpeg_start_compress(&cinfo, TRUE);
     const size_t row_bytes = (size_t)width * 3;
     while (cinfo.next_scanline < cinfo.image_height) {

@@ -76,8 +76,8 @@ cic_status cic_jpeg_read_info(const uint8_t *data, size_t size, cic_jpeg_info *i
 cic_status cic_jpeg_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t capacity,
                            cic_jpeg_info *info, char *message, size_t message_capacity);
 
-/// Encodes 8-bit interleaved RGB ([height, width, 3]) as a baseline JFIF JPEG with 4:2:0 chroma
-/// subsampling at `quality` (1...100). On success `*out` holds malloc'd bytes the caller frees
+/// Encodes 8-bit interleaved RGB ([height, width, 3]) as a baseline JFIF JPEG (YCbCr, no chroma
+/// subsampling, i.e. 4:4:4) at `quality` (1...100). On success `*out` holds malloc'd bytes the caller frees
 /// with `cic_free`.
 cic_status cic_jpeg_encode_rgb(const uint8_t *pixels, uint32_t width, uint32_t height, int quality,
                                uint8_t **out, size_t *out_size, char *message, size_t message_capacity);
