@@ -69,6 +69,25 @@ struct BadInputTests {
         #expect(error.decoderMessage?.contains("Premature end of JPEG file") == true)
     }
 
+    @Test("12-bit and lossless JPEGs are reported as unsupported with libjpeg's reason")
+    func unsupportedJPEGVariants() throws {
+        let original = [UInt8](try Data(
+            contentsOf: GoldenImages.directory.appendingPathComponent("inputs/jpeg_baseline_420.jpg")))
+        #expect(try ImageDecoder.header(of: Data(original)) == ImageHeader(format: .jpeg, width: 45, height: 31))
+        // The SOF0 marker: FF C0, 2-byte length, then the sample precision.
+        let sof = try #require((0..<(original.count - 1)).first { original[$0] == 0xFF && original[$0 + 1] == 0xC0 })
+        var twelveBit = original
+        twelveBit[sof + 4] = 12
+        let precisionError = try #require(throws: ImageError.self) { try ImageDecoder.decode(data: Data(twelveBit)) }
+        #expect(precisionError.code == .unsupported)
+        #expect(precisionError.decoderMessage?.contains("precision 12") == true)
+        var lossless = original
+        lossless[sof + 1] = 0xC3
+        let processError = try #require(throws: ImageError.self) { try ImageDecoder.decode(data: Data(lossless)) }
+        #expect(processError.code == .unsupported)
+        print("12-bit: \(precisionError)\nlossless: \(processError)")
+    }
+
     @Test("a missing file is unreadable and named")
     func missingFile() throws {
         let url = try Fixtures.temporaryDirectory("image").appendingPathComponent("no-such-photo.jpg")
