@@ -134,7 +134,9 @@ enum BitmapFont {
 
     /// Draws `text` with its top-left corner at (`x`, `y`), each font pixel a `scale` x `scale`
     /// square. Ink outside the canvas is clipped.
-    static func draw(_ text: String, x: Int, y: Int, scale: Int, color: PixelCanvas.Color, on canvas: inout PixelCanvas) {
+    static func draw(
+        _ text: String, x: Int, y: Int, scale: Int, color: PixelCanvas.Color, on canvas: inout PixelCanvas
+    ) {
         var penX = x
         for character in text {
             for (row, bits) in glyph(for: character).enumerated() {

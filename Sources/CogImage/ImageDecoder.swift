@@ -17,7 +17,7 @@ public struct ImageHeader: Sendable, Equatable {
 /// Decoding is synchronous, CPU-bound work: call it from a dedicated thread or a blocking-work
 /// pool, not from the Swift cooperative thread pool.
 public enum ImageDecoder {
-    /// 50 megapixels: a 8660x5773 image, larger than any camera photo people usually send.
+    /// 50 megapixels: an 8660x5773 image, larger than any camera photo people usually send.
     public static let defaultMaxPixels = 50_000_000
 
     /// Decodes an in-memory JPEG or PNG.

@@ -15,9 +15,9 @@ struct DrawingTests {
         RGBImage(width: width, height: height, pixels: [UInt8](repeating: gray, count: width * height * 3))
     }
 
-    static func isColor(_ pixel: (red: UInt8, green: UInt8, blue: UInt8), _ color: (red: UInt8, green: UInt8, blue: UInt8))
-        -> Bool
-    {
+    typealias RGB = (red: UInt8, green: UInt8, blue: UInt8)
+
+    static func isColor(_ pixel: RGB, _ color: RGB) -> Bool {
         pixel.red == color.red && pixel.green == color.green && pixel.blue == color.blue
     }
 
@@ -119,7 +119,7 @@ struct DrawingTests {
         let decoded = try ImageDecoder.decode(data: jpeg)
         #expect(decoded.width == image.width && decoded.height == image.height)
         let color = BoxRenderer.color(forBoxAt: 0)
-        func distance(_ a: (red: UInt8, green: UInt8, blue: UInt8), _ b: (red: UInt8, green: UInt8, blue: UInt8)) -> Int {
+        func distance(_ a: RGB, _ b: RGB) -> Int {
             max(abs(Int(a.red) - Int(b.red)), abs(Int(a.green) - Int(b.green)), abs(Int(a.blue) - Int(b.blue)))
         }
         // Along the middle of each side, the decoded outline is close to the box colour.

@@ -52,7 +52,8 @@ enum GoldenImages {
     static let pngCases = [
         "png_rgb8", "png_gray8", "png_gray16", "png_gray_alpha8", "png_rgba8", "png_palette8_trns",
         "png_rgb16", "png_rgba16", "png_gray_alpha16", "png_gray1", "png_gray2", "png_gray4",
-        "png_palette4_short", "png_interlaced_rgb8", "png_interlaced_gray16", "resize_source", "resize_tall", "resize_noise",
+        "png_palette4_short", "png_interlaced_rgb8", "png_interlaced_gray16",
+        "resize_source", "resize_tall", "resize_noise",
     ]
     static let resizeCases = ["resize_source", "resize_tall", "resize_noise"]
     static let badCases = [
