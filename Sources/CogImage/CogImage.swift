@@ -1,1 +1,0 @@
-// CogImage — module placeholder; see Package.swift for its one job.

@@ -1,0 +1,104 @@
+import Foundation
+
+/// The size and format of an image, read from its header without decoding pixels.
+public struct ImageHeader: Sendable, Equatable {
+    public let format: ImageFormat
+    public let width: Int
+    public let height: Int
+}
+
+/// Decodes JPEG and PNG files into `RGBImage`s with the pixels Pillow's
+/// `Image.open(f).convert("RGB")` gives.
+///
+/// The format is detected from magic bytes, never from the file name. Before any pixel is
+/// decoded the header's dimensions are checked against `maxPixels` (decompression-bomb guard), so
+/// a small file claiming a huge image is rejected without allocating it.
+///
+/// Decoding is synchronous, CPU-bound work: call it from a dedicated thread or a blocking-work
+/// pool, not from the Swift cooperative thread pool.
+public enum ImageDecoder {
+    /// 50 megapixels: an 8660x5773 image, larger than any camera photo people usually send.
+    public static let defaultMaxPixels = 50_000_000
+
+    /// Decodes an in-memory JPEG or PNG.
+    /// - Parameter maxPixels: the largest `width * height` accepted (must be > 0).
+    /// - Throws: `ImageError` (`.emptyFile`, `.unknownFormat`, `.unsupported`, `.truncated`,
+    ///   `.corrupt`, `.tooManyPixels`, `.outOfMemory`, `.invalidArgument`).
+    public static func decode(data: Data, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        guard maxPixels > 0 else {
+            throw ImageError(.invalidArgument, "the pixel limit must be positive, got \(maxPixels)")
+        }
+        let format = try ImageFormat.detect(data)
+        return try data.withUnsafeBytes { bytes in
+            switch format {
+            case .jpeg: return try JPEGDecoder.decode(bytes, maxPixels: maxPixels)
+            case .png: return try PNGDecoder.decode(bytes, maxPixels: maxPixels)
+            }
+        }
+    }
+
+    /// Reads and decodes an image file. Every error names the file.
+    /// - Throws: `ImageError`, as `decode(data:maxPixels:)`, plus `.unreadable` when the file
+    ///   cannot be read.
+    public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        let data = try readFile(url)
+        do {
+            return try decode(data: data, maxPixels: maxPixels)
+        } catch let error as ImageError {
+            throw error.naming(file: url.path)
+        }
+    }
+
+    /// Format and dimensions from the header alone (no pixel data is decoded).
+    /// - Throws: `ImageError` for empty, unknown, truncated or corrupt headers.
+    public static func header(of data: Data) throws -> ImageHeader {
+        let format = try ImageFormat.detect(data)
+        return try data.withUnsafeBytes { bytes in
+            switch format {
+            case .jpeg:
+                let info = try JPEGDecoder.readInfo(bytes)
+                return ImageHeader(format: .jpeg, width: Int(info.width), height: Int(info.height))
+            case .png:
+                let info = try PNGDecoder.readInfo(bytes)
+                return ImageHeader(format: .png, width: Int(info.width), height: Int(info.height))
+            }
+        }
+    }
+
+    /// Format and dimensions of an image file from its header. Every error names the file.
+    public static func header(contentsOf url: URL) throws -> ImageHeader {
+        let data = try readFile(url)
+        do {
+            return try header(of: data)
+        } catch let error as ImageError {
+            throw error.naming(file: url.path)
+        }
+    }
+
+    /// Throws `.tooManyPixels` when `width * height` exceeds `maxPixels`.
+    static func checkPixelLimit(width: Int, height: Int, maxPixels: Int) throws {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        if overflow || pixels > maxPixels {
+            throw ImageError(
+                .tooManyPixels,
+                "the image header says \(width)x\(height) = \(megapixels(pixels)) megapixels, more than the "
+                    + "limit of \(megapixels(maxPixels)) megapixels; downscale the image or raise the limit",
+                width: width, height: height)
+        }
+    }
+
+    private static func megapixels(_ pixels: Int) -> String {
+        String(format: "%.1f", Double(pixels) / 1_000_000)
+    }
+
+    private static func readFile(_ url: URL) throws -> Data {
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            throw ImageError(
+                .unreadable,
+                "cannot read the image file (\(error.localizedDescription)); check the path and permissions",
+                file: url.path)
+        }
+    }
+}

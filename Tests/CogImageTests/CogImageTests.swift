@@ -1,1 +1,0 @@
-// CogImageTests — tests land here.
