@@ -1,7 +1,7 @@
 import CogTestSupport
 import Foundation
 
-/// The golden images made by tools/golden/images/make_images.py: inputs, Pillow's RGB decode and
+/// The golden images made by Tests/Fixtures/images/generator/make_images.py: inputs, Pillow's RGB decode and
 /// Pillow's bicubic resizes (Tests/Fixtures/images).
 enum GoldenImages {
     static let directory = Fixtures.root.appendingPathComponent("images", isDirectory: true)

@@ -14,7 +14,7 @@ come from the small PNG writer below; JPEG variants Pillow cannot write (YCCK, C
 Adobe marker, Adobe RGB) come from make_jpeg_variant.c, compiled here against the system
 libjpeg. Every expected value is Pillow's own decode of the committed input file.
 
-Run from anywhere:  python3 tools/golden/images/make_images.py
+Run from anywhere:  python3 Tests/Fixtures/images/generator/make_images.py
 Requirements: requirements.txt next to this file (Pillow, pinned), a C compiler and libjpeg-dev.
 Deterministic: re-running produces byte-identical outputs.
 """
@@ -33,7 +33,7 @@ import PIL
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent.parent
+ROOT = HERE.parent.parent.parent.parent  # Tests/Fixtures/images/generator → repository root
 OUT = ROOT / "Tests" / "Fixtures" / "images"
 INPUTS = OUT / "inputs"
 
@@ -336,7 +336,7 @@ def main() -> None:
         header[key] = {"dtype": "U8", "shape": shape, "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
-    header["__metadata__"] = {"generator": "tools/golden/images/make_images.py", "pillow": PIL.__version__}
+    header["__metadata__"] = {"generator": "Tests/Fixtures/images/generator/make_images.py", "pillow": PIL.__version__}
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     header_bytes += b" " * ((8 - len(header_bytes) % 8) % 8)
     (OUT / "expected.safetensors").write_bytes(struct.pack("<Q", len(header_bytes)) + header_bytes + b"".join(blobs))
