@@ -132,8 +132,14 @@ struct MigratorTests {
         #expect(!files.isEmpty)
         #expect(files == Migration.shipped.map(\.fileName), "files and embedded migrations differ in number or names")
         for migration in Migration.shipped {
-            let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent(migration.fileName)))
-            #expect(bytes == Array(migration.sql.utf8), "\(migration.fileName) drifted from EmbeddedMigrations.swift")
+            let fileBytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent(migration.fileName)))
+            let embeddedBytes = Array(migration.sql.utf8)
+            let firstDifference = zip(fileBytes, embeddedBytes).enumerated().first { $1.0 != $1.1 }?.offset
+                ?? (fileBytes.count == embeddedBytes.count ? nil : min(fileBytes.count, embeddedBytes.count))
+            #expect(firstDifference == nil, """
+                \(migration.fileName) drifted from EmbeddedMigrations.swift at byte \(firstDifference ?? -1) \
+                (file \(fileBytes.count) bytes, embedded \(embeddedBytes.count)); run tools/embed-migrations.sh
+                """)
         }
     }
 }
