@@ -136,18 +136,29 @@ public final class JobStore: Sendable {
         }
     }
 
-    /// Runs raw SQL and returns its rows, on this store's connection. For tools and tests that
-    /// query the documented views; not for writing.
+    /// Runs one read-only SQL statement and returns its rows, on this store's connection: for tools
+    /// and tests that query the documented views (docs/sql.md). A statement that could write is
+    /// refused with `store.invalid_input`: changes go through the API, which keeps the queue's rules.
     public func query(_ sql: String, _ values: [any SQLBindable] = []) throws -> [[SQLValue]] {
         try withConnection(jobID: nil) { db in
             let statement = try db.prepare(sql)
+            guard statement.isReadOnly else {
+                throw JobStoreError(code: .invalidInput, message: "only read-only SQL can be run through query(); "
+                                        + "use the cogjobs commands to change jobs", databasePath: path)
+            }
             return try statement.rows(values)
         }
     }
 
+    /// Runs `sql` (any statement, pragmas included) and returns its rows. Internal: maintenance
+    /// pragmas and the benchmark's comparison settings.
+    func unrestrictedQuery(_ sql: String) throws -> [[SQLValue]] {
+        try withConnection(jobID: nil) { db in try db.prepare(sql).rows() }
+    }
+
     /// Runs `PRAGMA quick_check`; throws `store.corrupt` listing the first problems if it fails.
     public func quickCheck() throws {
-        let rows = try query("PRAGMA quick_check")
+        let rows = try unrestrictedQuery("PRAGMA quick_check")
         let messages = rows.compactMap { $0.first?.string }
         guard messages == ["ok"] else {
             throw JobStoreError(code: .corrupt,
@@ -160,7 +171,7 @@ public final class JobStore: Sendable {
     /// Returns `false` if a reader kept it from finishing (try again later).
     @discardableResult
     public func checkpoint() throws -> Bool {
-        let row = try query("PRAGMA wal_checkpoint(TRUNCATE)").first
+        let row = try unrestrictedQuery("PRAGMA wal_checkpoint(TRUNCATE)").first
         return row?.first?.int64 == 0
     }
 }

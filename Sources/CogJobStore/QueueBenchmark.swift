@@ -19,18 +19,23 @@ public enum QueueBenchmark {
         public var jobsPerSecond: Double
         /// The directory the round databases were created in.
         public var directory: String
+        /// `true`: the store's real settings (`synchronous=FULL`, an fsync per commit). `false`:
+        /// `synchronous=NORMAL`, which shows the queue's CPU cost without the disk's flush latency.
+        public var durable: Bool
 
         public var description: String {
             func f(_ x: Double) -> String { String(format: "%.1f", x) }
-            return "queue overhead (\(jobs) jobs × \(rounds) rounds, median, synchronous=FULL, \(directory)): "
+            let sync = durable ? "synchronous=FULL" : "synchronous=NORMAL (not durable, comparison only)"
+            return "queue overhead (\(jobs) jobs × \(rounds) rounds, median, \(sync), \(directory)): "
                 + "enqueue \(f(enqueueMicroseconds)) µs/job, claim+complete \(f(claimCompleteMicroseconds)) µs/job, "
                 + "total \(f(totalMicroseconds)) µs/job = \(f(jobsPerSecond)) jobs/s"
         }
     }
 
     /// Runs `rounds` rounds of `jobs` jobs, each on a fresh database file created in the directory
-    /// `directory` (removed afterwards), and reports the medians.
-    public static func run(jobs: Int, at directory: URL, rounds: Int = 5) throws -> Report {
+    /// `directory` (removed afterwards), and reports the medians. With `durable: false` the rounds
+    /// run with `synchronous=NORMAL` to separate the queue's own cost from fsync latency.
+    public static func run(jobs: Int, at directory: URL, rounds: Int = 5, durable: Bool = true) throws -> Report {
         guard jobs > 0, rounds > 0 else {
             throw JobStoreError(code: .invalidInput, message: "benchmark needs at least one job and one round")
         }
@@ -39,7 +44,7 @@ public enum QueueBenchmark {
         for round in 0..<rounds {
             let file = directory.appendingPathComponent("cogjobs-bench-\(getpid())-\(round).sqlite")
             defer { removeDatabase(file) }
-            let (e, c) = try runRound(jobs: jobs, file: file)
+            let (e, c) = try runRound(jobs: jobs, file: file, durable: durable)
             enqueue.append(e)
             claimComplete.append(c)
             total.append(e + c)
@@ -47,13 +52,17 @@ public enum QueueBenchmark {
         let totalMedian = median(total)
         return Report(jobs: jobs, rounds: rounds, enqueueMicroseconds: median(enqueue),
                       claimCompleteMicroseconds: median(claimComplete), totalMicroseconds: totalMedian,
-                      jobsPerSecond: 1e6 / totalMedian, directory: directory.path)
+                      jobsPerSecond: 1e6 / totalMedian, directory: directory.path, durable: durable)
     }
 
     /// One round; returns (µs per enqueue, µs per claim + complete).
-    private static func runRound(jobs: Int, file: URL) throws -> (Double, Double) {
+    private static func runRound(jobs: Int, file: URL, durable: Bool) throws -> (Double, Double) {
         removeDatabase(file)
         let store = try JobStore(url: file)
+        if !durable {
+            // Comparison runs only: the store itself always uses FULL.
+            _ = try store.unrestrictedQuery("PRAGMA synchronous = NORMAL")
+        }
         let owner = OwnerIdentity.current().description
         let clock = ContinuousClock()
 

@@ -7,7 +7,7 @@ import CSQLite
 /// that use a connection directly keep it on one thread.
 ///
 /// Every connection gets the same settings (`configureForJobStore`): WAL, `synchronous=FULL`,
-/// `foreign_keys=ON`, `temp_store=MEMORY` and a busy timeout.
+/// `foreign_keys=ON`, `temp_store=MEMORY`, `journal_size_limit` and a busy timeout.
 public final class SQLiteConnection {
     /// How `transaction` starts its transaction.
     public enum TransactionKind: String, Sendable {
@@ -143,6 +143,8 @@ public final class SQLiteConnection {
         try execute("PRAGMA foreign_keys = ON")
         try execute("PRAGMA synchronous = FULL")
         try execute("PRAGMA temp_store = MEMORY")
+        // Truncate the WAL back to 64 MiB after a checkpoint so a burst does not leave a huge file.
+        try execute("PRAGMA journal_size_limit = 67108864")
         if !readOnly {
             let mode = try rows("PRAGMA journal_mode = WAL").first?.first?.string?.lowercased()
             guard mode == "wal" else {

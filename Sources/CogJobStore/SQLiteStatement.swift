@@ -103,6 +103,10 @@ public final class SQLiteStatement {
 
     // MARK: Columns (valid after `step()` returned `true`)
 
+    /// `true` if the statement cannot change the database. The corresponding C function is
+    /// `sqlite3_stmt_readonly`.
+    public var isReadOnly: Bool { sqlite3_stmt_readonly(handle) != 0 }
+
     /// Number of result columns.
     public var columnCount: Int32 { sqlite3_column_count(handle) }
 

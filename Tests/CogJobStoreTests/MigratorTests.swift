@@ -122,6 +122,17 @@ struct MigratorTests {
         #expect(!FileManager.default.fileExists(atPath: missing.path))
     }
 
+    @Test("a file that is not SQLite is reported as corrupt and left untouched")
+    func garbageFileRefused() throws {
+        let database = try TestDatabase("garbage")
+        defer { database.remove() }
+        let garbage = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try garbage.write(to: database.url)
+        let error = try #require(throws: JobStoreError.self) { try database.open() }
+        #expect(error.code == .corrupt)
+        #expect(try Data(contentsOf: database.url) == garbage)
+    }
+
     @Test("embedded migrations are byte-identical to migrations/*.sql (run tools/embed-migrations.sh)")
     func embeddedMigrationsMatchFiles() throws {
         let repository = URL(fileURLWithPath: #filePath)

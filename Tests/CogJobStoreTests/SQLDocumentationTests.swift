@@ -130,8 +130,17 @@ struct SQLDocumentationTests {
     func viewsAreReadOnly() throws {
         let (database, store) = try Self.exampleDatabase()
         defer { database.remove() }
-        for statement in ["DELETE FROM v_latest_results", "UPDATE v_boxes SET x0 = 1", "INSERT INTO v_queue_stats DEFAULT VALUES"] {
-            #expect(throws: JobStoreError.self) { try store.query(statement) }
+        let db = try database.rawConnection()
+        for statement in ["DELETE FROM v_latest_results", "UPDATE v_boxes SET x0 = 1",
+                          "INSERT INTO v_queue_stats DEFAULT VALUES"] {
+            let error = try #require(throws: SQLiteError.self) { try db.execute(statement) }
+            #expect(error.message.contains("cannot modify"))
+            let refused = try #require(throws: JobStoreError.self) { try store.query(statement) }
+            #expect(refused.underlying?.message.contains("cannot modify") == true)
         }
+        // query() refuses any statement that could write, before running it.
+        let refused = try #require(throws: JobStoreError.self) { try store.query("DELETE FROM jobs") }
+        #expect(refused.code == .invalidInput)
+        #expect(try store.query("SELECT count(*) FROM jobs") == [[.integer(6)]])
     }
 }
