@@ -77,7 +77,9 @@ extension JobStore {
             throw reject("max attempts must be at least 1, got \(maxAttempts)")
         }
         if let width = request.image.width, width <= 0 { throw reject("image width must be positive, got \(width)") }
-        if let height = request.image.height, height <= 0 { throw reject("image height must be positive, got \(height)") }
+        if let height = request.image.height, height <= 0 {
+            throw reject("image height must be positive, got \(height)")
+        }
         guard let data = request.paramsJSON.data(using: .utf8),
               (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
             // The parse error itself is not useful to users; the message says what is expected.

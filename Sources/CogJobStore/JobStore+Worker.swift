@@ -53,8 +53,10 @@ extension JobStore {
     public func renewLease(jobID: Int64, claimToken: String, leaseDuration: Duration) throws -> Bool {
         let leaseMilliseconds = Self.milliseconds(leaseDuration)
         return try write(jobID: jobID) { db, now in
-            try db.run("UPDATE jobs SET lease_expires_at = ? + ? WHERE id = ? AND claim_token = ? AND state = 'running'",
-                       [now, leaseMilliseconds, jobID, claimToken]) == 1
+            try db.run("""
+                UPDATE jobs SET lease_expires_at = ? + ?
+                WHERE id = ? AND claim_token = ? AND state = 'running'
+                """, [now, leaseMilliseconds, jobID, claimToken]) == 1
         }
     }
 

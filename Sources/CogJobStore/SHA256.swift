@@ -13,7 +13,9 @@ public enum SHA256 {
         // §5.1.1: append 0x80, zero-pad to 56 mod 64, then the 64-bit big-endian bit length.
         message.append(0x80)
         while message.count % 64 != 56 { message.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+        }
 
         var schedule = [UInt32](repeating: 0, count: 64)  // W[0..63], the message schedule
         for blockStart in stride(from: 0, to: message.count, by: 64) {

@@ -38,7 +38,8 @@ struct ConcurrencyTests {
                     let deadline = ContinuousClock.now + .seconds(120)
                     while ContinuousClock.now < deadline {
                         if let job = try store.claim(owner: owner, leaseDuration: .seconds(60)) {
-                            try store.complete(jobID: job.id, claimToken: job.claimToken, output: output("job \(job.id)"))
+                            try store.complete(jobID: job.id, claimToken: job.claimToken,
+                                               output: output("job \(job.id)"))
                             processed.withLock { $0.append(job.id) }
                         } else if enqueuersDone.load(ordering: .sequentiallyConsistent) == enqueuers {
                             // Enqueuers finished before this empty claim, so the queue is drained.

@@ -44,7 +44,8 @@ struct MigratorTests {
         defer { database.remove() }
         // A "newer binary" knows one more migration and applies it.
         var newer = database.configuration()
-        newer.migrations = Migration.shipped + [Migration(version: 999, name: "future", sql: "CREATE TABLE future (x);")]
+        newer.migrations = Migration.shipped
+            + [Migration(version: 999, name: "future", sql: "CREATE TABLE future (x);")]
         _ = try database.open(newer)
         // This binary must refuse to touch it.
         let error = try #require(throws: JobStoreError.self) { try database.open() }

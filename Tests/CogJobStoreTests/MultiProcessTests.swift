@@ -85,7 +85,8 @@ struct MultiProcessTests {
             while ContinuousClock.now < deadline {
                 let enqueuersDone = FileManager.default.fileExists(atPath: marker.path)
                 if let job = try store.claim(owner: owner, leaseDuration: .seconds(60)) {
-                    try store.complete(jobID: job.id, claimToken: job.claimToken, output: output("claimer-\(index) job"))
+                    try store.complete(jobID: job.id, claimToken: job.claimToken,
+                                       output: output("claimer-\(index) job"))
                 } else if enqueuersDone {
                     return
                 } else {

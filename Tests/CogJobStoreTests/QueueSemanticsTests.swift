@@ -47,7 +47,8 @@ struct QueueSemanticsTests {
         let urgentA = try store.enqueueNew(request(3, priority: 5))
         let urgentB = try store.enqueueNew(request(4, priority: 5))
         // Same priority, earlier run_after wins over a smaller id.
-        let earlier = try store.enqueueNew(request(5, priority: 0, runAfter: database.clock.now.addingTimeInterval(-60)))
+        let earlier = try store.enqueueNew(request(5, priority: 0,
+                                                   runAfter: database.clock.now.addingTimeInterval(-60)))
         var order: [Int64] = []
         while let job = try store.claim(owner: owner, leaseDuration: .seconds(30)) { order.append(job.id) }
         #expect(order == [urgentA, urgentB, earlier, normal, low])
@@ -86,7 +87,8 @@ struct QueueSemanticsTests {
         #expect(try store.enqueueNew(request(1, task: "ground")) != id)
         // Finished jobs still deduplicate (a watcher rescan must not re-run them).
         let job = try #require(try store.claim(owner: owner, leaseDuration: .seconds(30)))
-        try store.fail(jobID: job.id, claimToken: job.claimToken, code: "image.corrupt", message: "bad", permanent: true)
+        try store.fail(jobID: job.id, claimToken: job.claimToken, code: "image.corrupt", message: "bad",
+                       permanent: true)
         #expect(try store.enqueue(request(1)) == .duplicate(of: id, state: .failed))
         #expect(try store.query("SELECT count(*) FROM jobs") == [[.integer(4)]])
     }
@@ -145,7 +147,8 @@ struct QueueSemanticsTests {
         let store = try database.open(database.configuration(jitter: 0.25))  // randomUnit is 0.5
         _ = try store.enqueueNew(request(1))
         let job = try #require(try store.claim(owner: owner, leaseDuration: .seconds(30)))
-        let outcome = try store.fail(jobID: job.id, claimToken: job.claimToken, code: "x", message: "y", permanent: false)
+        let outcome = try store.fail(jobID: job.id, claimToken: job.claimToken, code: "x", message: "y",
+                                     permanent: false)
         #expect(outcome == .willRetry(runAfter: database.clock.now.addingTimeInterval(11.25)))
     }
 
@@ -289,7 +292,8 @@ struct QueueSemanticsTests {
         let id = try store.enqueueNew(request(1))
         let first = try #require(try store.claim(owner: "other-host:1:boot:1", leaseDuration: .seconds(30)))
         #expect(try store.renewLease(jobID: id, claimToken: first.claimToken, leaseDuration: .seconds(30)))
-        #expect(try store.updateProgress(jobID: id, claimToken: first.claimToken, phase: "generate", tokensGenerated: 3))
+        #expect(try store.updateProgress(jobID: id, claimToken: first.claimToken, phase: "generate",
+                                         tokensGenerated: 3))
         // The lease runs out; a rescue revokes the claim and another worker takes the job.
         database.clock.advance(seconds: 31)
         let report = try store.rescueOrphans()

@@ -80,7 +80,8 @@ struct ReadTests {
         _ = try store.enqueueNew(request(2, task: "caption"))
         _ = try store.enqueueNew(request(3, task: "ground"))
         let boxes = [GroundingBox(phrase: "dog", x0: 0, y0: 0, x1: 499, y1: 999, imageWidth: 640, imageHeight: 480),
-                     GroundingBox(phrase: "ball", x0: 500, y0: 500, x1: 600, y1: 600, imageWidth: 640, imageHeight: 480)]
+                     GroundingBox(phrase: "ball", x0: 500, y0: 500, x1: 600, y1: 600, imageWidth: 640,
+                                  imageHeight: 480)]
         while let job = try store.claim(owner: owner, leaseDuration: .seconds(60)) {
             try store.complete(jobID: job.id, claimToken: job.claimToken,
                                output: output("job \(job.id)", boxes: job.task == "ground" ? boxes : []))

@@ -61,7 +61,8 @@ struct RescueTests {
         #expect(throws: JobStoreError.self) {
             try store.complete(jobID: id, claimToken: orphan.claimToken, output: output())
         }
-        let again = try #require(try store.claim(owner: OwnerIdentity.current().description, leaseDuration: .seconds(60)))
+        let again = try #require(try store.claim(owner: OwnerIdentity.current().description,
+                                                 leaseDuration: .seconds(60)))
         #expect(again.id == id)
         #expect(again.attempt == 2)
         #expect(again.crashCount == 1)

@@ -37,7 +37,8 @@ struct SQLDocumentationTests {
             let name = String(line.dropFirst("<!-- example: ".count).dropLast(" -->".count))
             let sql = block("sql")
             let expected = block("text")
-            examples.append(Example(name: name, sql: (sql ?? []).joined(separator: "\n"), expected: expected ?? ["<missing>"]))
+            examples.append(Example(name: name, sql: (sql ?? []).joined(separator: "\n"),
+                                    expected: expected ?? ["<missing>"]))
         }
         return examples
     }
