@@ -22,7 +22,7 @@ struct MultiProcessTests {
 
         func spawn(_ role: String, _ index: Int) throws -> (Process, URL) {
             let log = database.directory.appendingPathComponent("\(role)-\(index).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             process.arguments = ["--testing-library", "swift-testing", "--filter", "MultiProcessTests/childRole"]
@@ -44,7 +44,7 @@ struct MultiProcessTests {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "enqueuer failed: \(Self.tail(log))")
         }
-        FileManager.default.createFile(atPath: doneMarker.path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: doneMarker.path, contents: nil))
         for (process, log) in claimers {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "claimer failed: \(Self.tail(log))")
