@@ -1,1 +1,0 @@
-// CogJobStore — module placeholder; see Package.swift for its one job.

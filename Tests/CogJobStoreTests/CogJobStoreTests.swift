@@ -1,1 +1,0 @@
-// CogJobStoreTests — tests land here.
