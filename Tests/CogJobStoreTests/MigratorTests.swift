@@ -134,7 +134,7 @@ struct MigratorTests {
         #expect(try Data(contentsOf: database.url) == garbage)
     }
 
-    @Test("embedded migrations are byte-identical to migrations/*.sql (run tools/embed-migrations.sh)")
+    @Test("embedded migrations are byte-identical to migrations/*.sql (run migrations/embed-into-swift.sh)")
     func embeddedMigrationsMatchFiles() throws {
         let repository = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -150,7 +150,7 @@ struct MigratorTests {
                 ?? (fileBytes.count == embeddedBytes.count ? nil : min(fileBytes.count, embeddedBytes.count))
             #expect(firstDifference == nil, """
                 \(migration.fileName) drifted from EmbeddedMigrations.swift at byte \(firstDifference ?? -1) \
-                (file \(fileBytes.count) bytes, embedded \(embeddedBytes.count)); run tools/embed-migrations.sh
+                (file \(fileBytes.count) bytes, embedded \(embeddedBytes.count)); run migrations/embed-into-swift.sh
                 """)
         }
     }
