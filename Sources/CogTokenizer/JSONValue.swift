@@ -264,10 +264,40 @@ private struct Parser {
 /// A JSON value together with its path in the document, for reading typed fields with precise errors.
 struct JSONField {
     let value: JSONValue
-    /// The path, such as `model.merges[3]`.
-    let path: String
+    /// The path of the enclosing value and this value's place in it; joined only when an error needs it, since
+    /// building a path string for each of 400,000 vocabulary and merge entries is measurable.
+    private let parentPath: String
+    private let component: Component
 
-    static func root(_ value: JSONValue) -> JSONField { JSONField(value: value, path: "") }
+    private enum Component {
+        case root
+        case index(Int)
+        case key(String)
+    }
+
+    static func root(_ value: JSONValue) -> JSONField { JSONField(value: value, parentPath: "", component: .root) }
+
+    /// The path, such as `model.merges[3]` or `model.vocab["▁the"]`.
+    var path: String {
+        switch component {
+        case .root:
+            return ""
+        case .index(let index):
+            return "\(parentPath)[\(index)]"
+        case .key(let key):
+            return Self.path(parentPath, key: key)
+        }
+    }
+
+    /// `parent.key` for identifier-like keys, else `parent["key"]` (vocabulary entries such as `"▁the"`).
+    static func path(_ parent: String, key: String) -> String {
+        let isPlain = !key.isEmpty && key.utf8.allSatisfy {
+            $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+        }
+        if isPlain { return parent.isEmpty ? key : parent + "." + key }
+        return parent + "[\"\(key)\"]"
+    }
 
     private func wrongType(_ expected: String) -> TokenizerError {
         TokenizerError(
@@ -297,13 +327,15 @@ struct JSONField {
 
     func array() throws(TokenizerError) -> [JSONField] {
         guard case .array(let elements) = value else { throw wrongType("an array") }
-        return elements.enumerated().map { JSONField(value: $1, path: "\(path)[\($0)]") }
+        let path = self.path
+        return elements.enumerated().map { JSONField(value: $1, parentPath: path, component: .index($0)) }
     }
 
     /// The members of an object, in file order, with duplicates kept.
     func members() throws(TokenizerError) -> [(key: String, field: JSONField)] {
         guard case .object(let members) = value else { throw wrongType("an object") }
-        return members.map { ($0.key, JSONField(value: $0.value, path: child($0.key))) }
+        let path = self.path
+        return members.map { ($0.key, JSONField(value: $0.value, parentPath: path, component: .key($0.key))) }
     }
 
     /// The member `key`, or `nil` when it is absent or null. Keys are compared by their exact UTF-8 bytes.
@@ -312,24 +344,16 @@ struct JSONField {
         let keyBytes = Array(key.utf8)
         guard let member = members.last(where: { $0.key.utf8.elementsEqual(keyBytes) }) else { return nil }
         if case .null = member.value { return nil }
-        return JSONField(value: member.value, path: child(key))
+        return JSONField(value: member.value, parentPath: path, component: .key(key))
     }
 
     /// The member `key`; throws `.invalidField` naming the key when it is absent or null.
     func required(_ key: String) throws(TokenizerError) -> JSONField {
         guard let field = try optional(key) else {
             throw TokenizerError(
-                code: .invalidField, message: "The required key \"\(key)\" is missing or null.", key: child(key))
+                code: .invalidField, message: "The required key \"\(key)\" is missing or null.",
+                key: JSONField(value: .null, parentPath: path, component: .key(key)).path)
         }
         return field
-    }
-
-    private func child(_ key: String) -> String {
-        let isPlain = !key.isEmpty && key.utf8.allSatisfy {
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "_")
-                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-        }
-        if isPlain { return path.isEmpty ? key : path + "." + key }
-        return path + "[\"\(key)\"]"
     }
 }

@@ -46,6 +46,8 @@ struct SentencePieceModelFile: Sendable {
 
     /// Parses a serialized `ModelProto`.
     init(bytes: [UInt8]) throws(TokenizerError) {
+        var sawTrainerSpec = false
+        var sawNormalizerSpec = false
         var reader = ProtobufReader(bytes[...], context: "ModelProto")
         while let (number, value) = try reader.nextField() {
             switch number {
@@ -54,11 +56,22 @@ struct SentencePieceModelFile: Sendable {
                 pieces.append(try Self.parsePiece(payload, index: pieces.count))
             case 2:
                 try parseTrainerSpec(try Self.message(value, key: "trainer_spec"))
+                sawTrainerSpec = true
             case 3:
                 try parseNormalizerSpec(try Self.message(value, key: "normalizer_spec"))
+                sawNormalizerSpec = true
             default:
                 continue  // self_test_data, denormalizer_spec and extensions do not affect tokenization
             }
+        }
+        // The trainer always writes both specs after the pieces; a file cut on a field boundary parses cleanly
+        // but lacks them, and their defaults (UNIGRAM, remove_extra_whitespaces) would silently change the model.
+        guard sawTrainerSpec, sawNormalizerSpec else {
+            throw TokenizerError(
+                code: .badProtobuf,
+                message: "The SentencePiece model has no \(sawTrainerSpec ? "normalizer_spec" : "trainer_spec"); the "
+                    + "file is truncated or is not a SentencePiece tokenizer.model. Copy it again.",
+                key: sawTrainerSpec ? "normalizer_spec" : "trainer_spec")
         }
     }
 

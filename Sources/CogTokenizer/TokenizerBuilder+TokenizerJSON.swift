@@ -7,7 +7,12 @@ extension TokenizerBuilder {
     // ref: huggingface/tokenizers models/bpe/model.rs (BPE::from vocab + merges), added_vocabulary.rs
     init(tokenizerJSON json: TokenizerJSON) throws(TokenizerError) {
         let model = json.model
+        // The pipeline components first, so that an unsupported one is named before any vocabulary check.
         let isByteLevel = try Self.isByteLevel(json)
+        let normalizerSteps = try Self.normalizerSteps(json.normalizer, key: "normalizer")
+        let preTokenizer = isByteLevel ? try Self.byteLevelSplitter(json.preTokenizer) : nil
+        let decoderKind: TokenDecoder.Kind = isByteLevel ? .byteLevel : try Self.sentencePieceDecoder(json.decoder)
+        let (prefixIDs, suffixIDs) = try Self.template(json.postProcessor)
 
         // Token strings by id: the model vocabulary, then the added tokens (which may reuse a vocabulary id).
         // Tables are keyed by UTF-8 bytes: Swift `String` keys would merge canonically equivalent tokens.
@@ -20,17 +25,17 @@ extension TokenizerBuilder {
                 throw TokenizerError(
                     code: .invalidField,
                     message: "Token id \(id) is outside 0..<\(tokenCount) (the number of tokens); ids must be dense.",
-                    key: "model.vocab[\"\(token)\"]")
+                    key: JSONField.path("model.vocab", key: token))
             }
             if let other = tokenStrings[id] {
                 throw TokenizerError(
                     code: .invalidField, message: "Tokens \"\(other)\" and \"\(token)\" share the id \(id).",
-                    key: "model.vocab[\"\(token)\"]")
+                    key: JSONField.path("model.vocab", key: token))
             }
             guard vocab.updateValue(id, forKey: Array(token.utf8)) == nil else {
                 throw TokenizerError(
                     code: .invalidField, message: "The token \"\(token)\" appears twice.",
-                    key: "model.vocab[\"\(token)\"]")
+                    key: JSONField.path("model.vocab", key: token))
             }
             tokenStrings[id] = token
         }
@@ -142,12 +147,9 @@ extension TokenizerBuilder {
             symbolization: isByteLevel ? .bytes : .characters, mergeOrder: .mergeRank, merges: merges,
             characterIDs: characterIDs, byteIDs: byteIDs, byteFallback: model.byteFallback, unknownID: unknownID,
             fuseUnknown: model.fuseUnknown, wholeWordIDs: wholeWordIDs, splitsBeforeMetaspace: splitsBeforeMetaspace)
-        let (prefixIDs, suffixIDs) = try Self.template(json.postProcessor)
         self.init(
             tokenStrings: tokenStrings, isSpecial: isSpecial, addedTokens: addedTokens, model: bpe,
-            normalizer: TextNormalizer(steps: try Self.normalizerSteps(json.normalizer, key: "normalizer")),
-            preTokenizer: isByteLevel ? try Self.byteLevelSplitter(json.preTokenizer) : nil,
-            decoderKind: isByteLevel ? .byteLevel : try Self.sentencePieceDecoder(json.decoder),
+            normalizer: TextNormalizer(steps: normalizerSteps), preTokenizer: preTokenizer, decoderKind: decoderKind,
             prefixIDs: prefixIDs, suffixIDs: suffixIDs, bosTokenID: prefixIDs.first, eosTokenIDs: [],
             padTokenID: nil, unknownTokenID: unknownID.map(Int.init))
     }
