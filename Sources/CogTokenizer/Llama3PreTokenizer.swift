@@ -16,7 +16,8 @@
 struct Llama3PreTokenizer: Sendable {
     /// The `Split` pattern this matcher implements, exactly as written in `tokenizer.json`.
     static let pattern =
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"#
+        + #"|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     /// Class bits of one scalar.
     private struct CharacterClass: OptionSet {

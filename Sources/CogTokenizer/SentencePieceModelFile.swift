@@ -6,7 +6,12 @@
 struct SentencePieceModelFile: Sendable {
     /// `ModelProto.SentencePiece.Type`.
     enum PieceType: Int64, Sendable {
-        case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
+        case normal = 1
+        case unknown = 2
+        case control = 3
+        case userDefined = 4
+        case unused = 5
+        case byte = 6
     }
 
     struct Piece: Sendable {
@@ -107,7 +112,8 @@ struct SentencePieceModelFile: Sendable {
         while let (number, value) = try reader.nextField() {
             switch number {
             case 3: modelType = try Self.integer(value, key: "trainer_spec.model_type")
-            case 24: treatWhitespaceAsSuffix = try Self.integer(value, key: "trainer_spec.treat_whitespace_as_suffix") != 0
+            case 24:
+                treatWhitespaceAsSuffix = try Self.integer(value, key: "trainer_spec.treat_whitespace_as_suffix") != 0
             case 35: byteFallback = try Self.integer(value, key: "trainer_spec.byte_fallback") != 0
             case 40: unknownID = try Self.int32(value, key: "trainer_spec.unk_id")
             case 41: bosID = try Self.int32(value, key: "trainer_spec.bos_id")
@@ -125,16 +131,19 @@ struct SentencePieceModelFile: Sendable {
             case 1:
                 let bytes = try Self.message(value, key: "normalizer_spec.name")
                 normalizerName = String(decoding: bytes, as: UTF8.self)
-            case 2: hasPrecompiledCharsmap = !(try Self.message(value, key: "normalizer_spec.precompiled_charsmap")).isEmpty
+            case 2:
+                hasPrecompiledCharsmap = !(try Self.message(value, key: "normalizer_spec.precompiled_charsmap")).isEmpty
             case 3: addDummyPrefix = try Self.integer(value, key: "normalizer_spec.add_dummy_prefix") != 0
-            case 4: removeExtraWhitespaces = try Self.integer(value, key: "normalizer_spec.remove_extra_whitespaces") != 0
+            case 4:
+                removeExtraWhitespaces = try Self.integer(value, key: "normalizer_spec.remove_extra_whitespaces") != 0
             case 5: escapeWhitespaces = try Self.integer(value, key: "normalizer_spec.escape_whitespaces") != 0
             default: continue
             }
         }
     }
 
-    private static func message(_ value: ProtobufReader.Value, key: String) throws(TokenizerError) -> ArraySlice<UInt8> {
+    private static func message(_ value: ProtobufReader.Value, key: String) throws(TokenizerError) -> ArraySlice<UInt8>
+    {
         guard let bytes = value.bytes else { throw wrongType("length-delimited", key: key) }
         return bytes
     }

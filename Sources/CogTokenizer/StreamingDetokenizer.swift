@@ -86,7 +86,8 @@ public struct StreamingDetokenizer: Sendable {
         while start >= 0 && count - start < 4 && bytes[start] & 0xC0 == 0x80 { start -= 1 }
         guard start >= 0 else { return count }
         let lead = bytes[start]
-        let expected = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 1
+        let expected =
+            lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 1
         let available = count - start
         guard expected > available else { return count }
         if available >= 2 {

@@ -8,7 +8,8 @@
 ///   subsequence becomes one U+FFFD, as Rust `from_utf8_lossy` does).
 ///
 /// Ids that have no token are skipped, as tokenizers does.
-// ref: huggingface/tokenizers decoders/byte_fallback.rs, decoders/strip.rs, decoders/fuse.rs, pre_tokenizers/byte_level.rs
+// ref: huggingface/tokenizers decoders/byte_fallback.rs, decoders/strip.rs, decoders/fuse.rs,
+//      pre_tokenizers/byte_level.rs (ByteLevel decoder)
 struct TokenDecoder: Sendable {
     enum Kind: Sendable, Equatable {
         case sentencePiece(stripLeadingSpaces: Int)

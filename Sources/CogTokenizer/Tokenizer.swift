@@ -118,7 +118,8 @@ public struct Tokenizer: Sendable {
         }
         let base = normalized.startIndex
         for range in scratch.preTokens {
-            model.encode(normalized[(base + range.lowerBound)..<(base + range.upperBound)], into: &output,
+            model.encode(
+                normalized[(base + range.lowerBound)..<(base + range.upperBound)], into: &output,
                 scratch: &scratch.model)
         }
     }

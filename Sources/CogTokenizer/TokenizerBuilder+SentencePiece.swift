@@ -116,7 +116,8 @@ extension TokenizerBuilder {
                 left.append(contentsOf: scalars[..<cut])
                 var right = String.UnicodeScalarView()
                 right.append(contentsOf: scalars[cut...])
-                guard let leftID = normalIDs[Array(String(left).utf8)], let rightID = normalIDs[Array(String(right).utf8)]
+                guard let leftID = normalIDs[Array(String(left).utf8)],
+                    let rightID = normalIDs[Array(String(right).utf8)]
                 else { continue }
                 merges[BPEModel.pairKey(leftID, rightID)] = .init(rank: rank, result: Int32(id))
                 if scalars[cut - 1] != "\u{2581}" && scalars[cut] == "\u{2581}" { splitsBeforeMetaspace = false }

@@ -52,8 +52,10 @@ extension TokenizerBuilder {
             guard !added.content.isEmpty else {
                 throw TokenizerError(code: .invalidField, message: "An added token has empty content.", key: key)
             }
-            let options = [("lstrip", added.lstrip), ("rstrip", added.rstrip), ("single_word", added.singleWord),
-                           ("normalized", added.normalized)]
+            let options = [
+                ("lstrip", added.lstrip), ("rstrip", added.rstrip), ("single_word", added.singleWord),
+                ("normalized", added.normalized),
+            ]
             for (option, isSet) in options where isSet {
                 throw TokenizerError(
                     code: .unsupportedAddedToken,
@@ -118,7 +120,8 @@ extension TokenizerBuilder {
         // Merges: rank = position in the list; a later duplicate wins, as in tokenizers' HashMap.
         var merges: [UInt64: BPEModel.Merge] = [:]
         merges.reserveCapacity(model.merges.count)
-        var splitsBeforeMetaspace = !isByteLevel
+        // With ignore_merges, tokenizers looks up the whole pre-token (here: the whole segment), so it is not cut.
+        var splitsBeforeMetaspace = !isByteLevel && !model.ignoreMerges
         for (rank, (left, right)) in model.merges.enumerated() {
             guard let leftID = vocabID(left), let rightID = vocabID(right), let resultID = vocabID(left + right) else {
                 let missing = vocabID(left) == nil ? left : vocabID(right) == nil ? right : left + right
@@ -128,7 +131,9 @@ extension TokenizerBuilder {
                     key: "model.merges[\(rank)]")
             }
             merges[BPEModel.pairKey(Int32(leftID), Int32(rightID))] = .init(rank: Int32(rank), result: Int32(resultID))
-            if splitsBeforeMetaspace && left.unicodeScalars.last != "\u{2581}" && right.unicodeScalars.first == "\u{2581}" {
+            if splitsBeforeMetaspace && left.unicodeScalars.last != "\u{2581}"
+                && right.unicodeScalars.first == "\u{2581}"
+            {
                 splitsBeforeMetaspace = false
             }
         }

@@ -21,7 +21,7 @@ struct TokenizerBuilder {
 
     /// Applies `tokenizer_config.json` / `special_tokens_map.json` settings.
     mutating func apply(_ configuration: TokenizerConfiguration) throws(TokenizerError) {
-        let ids = idsByTokenString()
+        let ids = idsByTokenString
         func id(of token: String, key: String) throws(TokenizerError) -> Int {
             guard let id = ids[Array(token.utf8)] else {
                 throw TokenizerError(
@@ -39,7 +39,7 @@ struct TokenizerBuilder {
         if let token = configuration.unknownToken { unknownTokenID = try id(of: token, key: "unk_token") }
         if let addBOS = configuration.addBOSToken {
             if addBOS {
-                guard let bosTokenID else { throw missingToken("add_bos_token", "bos_token") }
+                guard let bosTokenID else { throw missingToken("add_bos_token", "bos_token", configuration) }
                 prefixIDs = [bosTokenID]
             } else {
                 prefixIDs = []
@@ -47,7 +47,9 @@ struct TokenizerBuilder {
         }
         if let addEOS = configuration.addEOSToken {
             if addEOS {
-                guard let eos = eosTokenIDs.first else { throw missingToken("add_eos_token", "eos_token") }
+                guard let eos = eosTokenIDs.first else {
+                    throw missingToken("add_eos_token", "eos_token", configuration)
+                }
                 suffixIDs = [eos]
             } else {
                 suffixIDs = []
@@ -56,14 +58,16 @@ struct TokenizerBuilder {
         cleansUpTokenizationSpaces = configuration.cleanUpTokenizationSpaces ?? false
     }
 
-    private func missingToken(_ flag: String, _ token: String) -> TokenizerError {
+    private func missingToken(_ flag: String, _ token: String, _ configuration: TokenizerConfiguration)
+        -> TokenizerError
+    {
         TokenizerError(
             code: .invalidField, message: "\(flag) is true but no \(token) is configured; set \(token).",
-            key: flag)
+            file: configuration.sources[flag], key: flag)
     }
 
     /// Ids by the exact UTF-8 bytes of their token strings (a later id wins, as added tokens come last).
-    private func idsByTokenString() -> [[UInt8]: Int] {
+    private var idsByTokenString: [[UInt8]: Int] {
         var ids: [[UInt8]: Int] = [:]
         ids.reserveCapacity(tokenStrings.count)
         for (id, token) in tokenStrings.enumerated() {
@@ -96,7 +100,7 @@ struct TokenizerBuilder {
         return Tokenizer(
             normalizer: normalizer, preTokenizer: preTokenizer, model: model,
             addedTokens: AddedTokenMatcher(tokens: addedTokens), decoder: decoder, tokenStrings: tokenStrings,
-            idsByTokenString: idsByTokenString(), prefixIDs: prefixIDs, suffixIDs: suffixIDs, bosTokenID: bosTokenID,
+            idsByTokenString: idsByTokenString, prefixIDs: prefixIDs, suffixIDs: suffixIDs, bosTokenID: bosTokenID,
             eosTokenIDs: eosTokenIDs, padTokenID: padTokenID, unknownTokenID: unknownTokenID,
             cleansUpTokenizationSpaces: cleansUpTokenizationSpaces)
     }

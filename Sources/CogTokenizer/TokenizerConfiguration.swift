@@ -58,6 +58,8 @@ public struct TokenizerConfiguration: Sendable, Equatable {
                 configuration.legacy = try json.optional("legacy")?.bool()
                 configuration.addBOSToken = try json.optional("add_bos_token")?.bool()
                 configuration.addEOSToken = try json.optional("add_eos_token")?.bool()
+                configuration.sources["add_bos_token"] = configURL.path
+                configuration.sources["add_eos_token"] = configURL.path
                 configuration.cleanUpTokenizationSpaces = try json.optional("clean_up_tokenization_spaces")?.bool()
                 try configuration.readTokens(json, path: configURL.path)
             } catch {
@@ -76,10 +78,22 @@ public struct TokenizerConfiguration: Sendable, Equatable {
     }
 
     private mutating func readTokens(_ json: JSONField, path: String) throws(TokenizerError) {
-        if let token = try Self.token(json, "bos_token") { bosToken = token; sources["bos_token"] = path }
-        if let token = try Self.token(json, "eos_token") { eosToken = token; sources["eos_token"] = path }
-        if let token = try Self.token(json, "pad_token") { padToken = token; sources["pad_token"] = path }
-        if let token = try Self.token(json, "unk_token") { unknownToken = token; sources["unk_token"] = path }
+        if let token = try Self.token(json, "bos_token") {
+            bosToken = token
+            sources["bos_token"] = path
+        }
+        if let token = try Self.token(json, "eos_token") {
+            eosToken = token
+            sources["eos_token"] = path
+        }
+        if let token = try Self.token(json, "pad_token") {
+            padToken = token
+            sources["pad_token"] = path
+        }
+        if let token = try Self.token(json, "unk_token") {
+            unknownToken = token
+            sources["unk_token"] = path
+        }
     }
 
     /// A token setting: a plain string or an `AddedToken` object with `content`; `nil` when absent or null.

@@ -58,8 +58,11 @@ public struct TokenizerError: Error, Sendable, CustomStringConvertible, Equatabl
 
     public var description: String {
         var text = "\(code): \(message)"
-        if let file { text += " (file: \(file)" + (key.map { ", key: \($0)" } ?? "") + ")" }
-        else if let key { text += " (key: \(key))" }
+        if let file {
+            text += " (file: \(file)" + (key.map { ", key: \($0)" } ?? "") + ")"
+        } else if let key {
+            text += " (key: \(key))"
+        }
         return text
     }
 

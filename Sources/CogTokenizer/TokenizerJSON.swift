@@ -117,9 +117,10 @@ struct TokenizerJSON {
             let type = try json.required("type").string()
             switch type {
             case "Sequence":
-                self = .sequence(try json.required("normalizers").array().map { (field) throws(TokenizerError) in
-                    try Normalizer(field)
-                })
+                self = .sequence(
+                    try json.required("normalizers").array().map { (field) throws(TokenizerError) in
+                        try Normalizer(field)
+                    })
             case "Prepend": self = .prepend(try json.required("prepend").string())
             case "Replace":
                 self = .replace(
@@ -139,9 +140,10 @@ struct TokenizerJSON {
             let type = try json.required("type").string()
             switch type {
             case "Sequence":
-                self = .sequence(try json.required("pretokenizers").array().map { (field) throws(TokenizerError) in
-                    try PreTokenizer(field)
-                })
+                self = .sequence(
+                    try json.required("pretokenizers").array().map { (field) throws(TokenizerError) in
+                        try PreTokenizer(field)
+                    })
             case "Split":
                 self = .split(
                     pattern: try Pattern(try json.required("pattern")),
@@ -195,16 +197,18 @@ struct TokenizerJSON {
             let type = try json.required("type").string()
             switch type {
             case "Sequence":
-                self = .sequence(try json.required("processors").array().map { (field) throws(TokenizerError) in
-                    try PostProcessor(field)
-                })
+                self = .sequence(
+                    try json.required("processors").array().map { (field) throws(TokenizerError) in
+                        try PostProcessor(field)
+                    })
             case "TemplateProcessing":
                 let single = try json.required("single").array().map { (field) throws(TokenizerError) in
                     try TemplateItem(field)
                 }
                 var specialTokens: [(name: String, ids: [Int])] = []
                 for (name, entry) in try json.optional("special_tokens")?.members() ?? [] {
-                    let ids = try entry.required("ids").array().map { (field) throws(TokenizerError) in try field.int() }
+                    let ids = try entry.required("ids").array().map { (field) throws(TokenizerError) in try field.int()
+                    }
                     specialTokens.append((name, ids))
                 }
                 self = .templateProcessing(single: single, specialTokens: specialTokens)
@@ -228,9 +232,10 @@ struct TokenizerJSON {
             let type = try json.required("type").string()
             switch type {
             case "Sequence":
-                self = .sequence(try json.required("decoders").array().map { (field) throws(TokenizerError) in
-                    try Decoder(field)
-                })
+                self = .sequence(
+                    try json.required("decoders").array().map { (field) throws(TokenizerError) in
+                        try Decoder(field)
+                    })
             case "Replace":
                 self = .replace(
                     pattern: try Pattern(try json.required("pattern")), content: try json.required("content").string())
@@ -243,7 +248,8 @@ struct TokenizerJSON {
             case "ByteLevel": self = .byteLevel
             default:
                 throw unsupported(
-                    .unsupportedDecoder, "decoder", type, "Sequence, Replace, ByteFallback, Fuse, Strip, ByteLevel", json)
+                    .unsupportedDecoder, "decoder", type, "Sequence, Replace, ByteFallback, Fuse, Strip, ByteLevel",
+                    json)
             }
         }
 
@@ -325,7 +331,8 @@ struct TokenizerJSON {
             default:
                 throw TokenizerError(
                     code: .invalidField,
-                    message: "A merge must be a \"left right\" string or a [left, right] pair, not \(field.value.typeName).",
+                    message:
+                        "A merge must be a \"left right\" string or a [left, right] pair, not \(field.value.typeName).",
                     key: field.path)
             }
         }

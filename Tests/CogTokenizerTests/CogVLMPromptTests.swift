@@ -63,8 +63,10 @@ struct CogVLMPromptTests {
         let llama2 = try FixtureTokenizers.llama2(.tokenizerJSON)
         let llama3 = try FixtureTokenizers.llama3()
         let prompt = "Question: What is in the image? Answer:"
-        #expect(llama2.encode(prompt) == [try #require(llama2.bosTokenID)] + llama2.encode(prompt, addSpecialTokens: false))
-        #expect(llama3.encode(prompt) == [try #require(llama3.bosTokenID)] + llama3.encode(prompt, addSpecialTokens: false))
+        #expect(
+            llama2.encode(prompt) == [try #require(llama2.bosTokenID)] + llama2.encode(prompt, addSpecialTokens: false))
+        #expect(
+            llama3.encode(prompt) == [try #require(llama3.bosTokenID)] + llama3.encode(prompt, addSpecialTokens: false))
     }
 
     /// A user prompt that contains a special-token string must not become a control token when the caller

@@ -22,7 +22,9 @@ struct Llama3ByteLevelTests {
         #expect(Exact(tokenizer.decode(vector.ids)) == Exact(vector.decoded))
         #expect(Exact(tokenizer.decode(vector.ids)) == Exact(vector.text))  // every Llama-3 case round-trips
         #expect(Exact(tokenizer.decode(vector.ids, skipSpecialTokens: true)) == Exact(vector.decodedSkipSpecial))
-        #expect(Exact(Tokenizer.cleanUpTokenizationSpaces(tokenizer.decode(vector.ids))) == Exact(vector.decodedTransformers))
+        #expect(
+            Exact(Tokenizer.cleanUpTokenizationSpaces(tokenizer.decode(vector.ids)))
+                == Exact(vector.decodedTransformers))
     }
 
     @Test(
@@ -32,7 +34,9 @@ struct Llama3ByteLevelTests {
         let tokenizer = try FixtureTokenizers.llama3()
         #expect(Exact(tokenizer.decode(vector.ids)) == Exact(vector.decoded))
         #expect(Exact(tokenizer.decode(vector.ids, skipSpecialTokens: true)) == Exact(vector.decodedSkipSpecial))
-        #expect(Exact(Tokenizer.cleanUpTokenizationSpaces(tokenizer.decode(vector.ids))) == Exact(vector.decodedTransformers))
+        #expect(
+            Exact(Tokenizer.cleanUpTokenizationSpaces(tokenizer.decode(vector.ids)))
+                == Exact(vector.decodedTransformers))
     }
 
     @Test("special-token text", arguments: try TokenizerVectors.llama3.get().specialTokenText)

@@ -59,13 +59,16 @@ struct LlamaSentencePieceTests {
     @Test("special-token text", arguments: try TokenizerVectors.llama2.get().specialTokenText, Source.allCases)
     func specialTokenText(_ vector: TokenizerVectors.SpecialTokenText, source: Source) throws {
         let vicuna = try FixtureTokenizers.llama2(source)
-        #expect(vicuna.encode(vector.text, addSpecialTokens: false) == vector.variants["ids_transformers_slow_legacy_false"])
+        #expect(
+            vicuna.encode(vector.text, addSpecialTokens: false) == vector.variants["ids_transformers_slow_legacy_false"]
+        )
         #expect(
             vicuna.encode(vector.text, addSpecialTokens: false, parseSpecialTokens: false)
                 == vector.variants["ids_sentencepiece"])
 
         let legacy = try FixtureTokenizers.llama2(source, .legacy)
-        #expect(legacy.encode(vector.text, addSpecialTokens: false) == vector.variants["ids_transformers_slow_legacy_true"])
+        #expect(
+            legacy.encode(vector.text, addSpecialTokens: false) == vector.variants["ids_transformers_slow_legacy_true"])
         let bare = try FixtureTokenizers.llama2(source, .none)
         #expect(bare.encode(vector.text, addSpecialTokens: false) == vector.variants["ids_hf_tokenizers"])
     }

@@ -57,7 +57,8 @@ struct TokenizerErrorTests {
 
     @Test("fuse_unk fuses runs of unknown characters into one <unk>")
     func fuseUnknown() throws {
-        let model = #"{"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "vocab": {"<unk>": 0, "▁": 1, "a": 2, "#
+        let model =
+            #"{"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "vocab": {"<unk>": 0, "▁": 1, "a": 2, "#
             + #""b": 3, "▁a": 4, "ab": 5}, "merges": ["▁ a", "a b"]}"#
         let tokenizer = try Tokenizer.load(tokenizerJSON: try Self.write(Self.tinyJSON(model: model)))
         #expect(tokenizer.encode("accb", addSpecialTokens: false) == [4, 0, 3])
@@ -76,7 +77,9 @@ struct TokenizerErrorTests {
 
     @Test("not JSON at all is .badJSON")
     func notJSON() throws {
-        for text in ["version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9085698\n", "{\"a\": 1,}", "\u{FEFF}{}"] {
+        for text in [
+            "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9085698\n", "{\"a\": 1,}", "\u{FEFF}{}",
+        ] {
             #expect(try Self.jsonError(try Self.write(text)).code == .badJSON, "\(text.debugDescription)")
         }
     }
@@ -93,8 +96,10 @@ struct TokenizerErrorTests {
             (Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}}"#), "model.merges"),
             (Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": [7]}"#), "model.merges[0]"),
             (Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": ["a b c"]}"#), "model.merges[0]"),
-            (Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": "yes"}"#),
-             "model.byte_fallback"),
+            (
+                Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": "yes"}"#),
+                "model.byte_fallback"
+            ),
             (Self.tinyJSON(addedTokens: #"[{"id": "0", "content": "<unk>"}]"#), "added_tokens[0].id"),
             (Self.tinyJSON(addedTokens: #"[{"id": 0}]"#), "added_tokens[0].content"),
             (Self.tinyJSON(normalizer: #"{"type": "Prepend"}"#), "normalizer.prepend"),
@@ -110,16 +115,26 @@ struct TokenizerErrorTests {
     @Test("inconsistent values are .invalidField")
     func inconsistentValues() throws {
         let cases: [(model: String, key: String)] = [
-            (#"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 1}, "merges": ["a q"]}"#,
-             "model.merges[0]"),
-            (#"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 1, "b": 2}, "merges": ["a b"]}"#,
-             "model.merges[0]"),
-            (#"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 7}, "merges": []}"#,
-             "model.vocab.a"),
-            (#"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 0}, "merges": []}"#,
-             "model.vocab.a"),
-            (#"{"type": "BPE", "unk_token": "<oops>", "vocab": {"<unk>": 0, "a": 1}, "merges": []}"#,
-             "model.unk_token"),
+            (
+                #"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 1}, "merges": ["a q"]}"#,
+                "model.merges[0]"
+            ),
+            (
+                #"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 1, "b": 2}, "merges": ["a b"]}"#,
+                "model.merges[0]"
+            ),
+            (
+                #"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 7}, "merges": []}"#,
+                "model.vocab.a"
+            ),
+            (
+                #"{"type": "BPE", "unk_token": "<unk>", "vocab": {"<unk>": 0, "a": 0}, "merges": []}"#,
+                "model.vocab.a"
+            ),
+            (
+                #"{"type": "BPE", "unk_token": "<oops>", "vocab": {"<unk>": 0, "a": 1}, "merges": []}"#,
+                "model.unk_token"
+            ),
         ]
         for (model, key) in cases {
             let error = try Self.jsonError(try Self.write(Self.tinyJSON(model: model)))
@@ -131,15 +146,23 @@ struct TokenizerErrorTests {
     @Test("unsupported component types name the type and key")
     func unsupportedTypes() throws {
         let cases: [(json: String, code: TokenizerError.Code, key: String, type: String)] = [
-            (Self.tinyJSON(model: #"{"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 0}"#), .unsupportedModel,
-             "model.type", "Unigram"),
-            (Self.tinyJSON(model: #"{"type": "WordPiece", "vocab": {"a": 0}}"#), .unsupportedModel, "model.type",
-             "WordPiece"),
+            (
+                Self.tinyJSON(model: #"{"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 0}"#), .unsupportedModel,
+                "model.type", "Unigram"
+            ),
+            (
+                Self.tinyJSON(model: #"{"type": "WordPiece", "vocab": {"a": 0}}"#), .unsupportedModel, "model.type",
+                "WordPiece"
+            ),
             (Self.tinyJSON(normalizer: #"{"type": "NFKC"}"#), .unsupportedNormalizer, "normalizer.type", "NFKC"),
-            (Self.tinyJSON(normalizer: #"{"type": "Sequence", "normalizers": [{"type": "Lowercase"}]}"#),
-             .unsupportedNormalizer, "normalizer.normalizers[0].type", "Lowercase"),
-            (Self.tinyJSON(preTokenizer: #"{"type": "Metaspace", "replacement": "▁"}"#), .unsupportedPreTokenizer,
-             "pre_tokenizer.type", "Metaspace"),
+            (
+                Self.tinyJSON(normalizer: #"{"type": "Sequence", "normalizers": [{"type": "Lowercase"}]}"#),
+                .unsupportedNormalizer, "normalizer.normalizers[0].type", "Lowercase"
+            ),
+            (
+                Self.tinyJSON(preTokenizer: #"{"type": "Metaspace", "replacement": "▁"}"#), .unsupportedPreTokenizer,
+                "pre_tokenizer.type", "Metaspace"
+            ),
             (Self.tinyJSON(decoder: #"{"type": "WordPiece"}"#), .unsupportedDecoder, "decoder.type", "WordPiece"),
         ]
         for (json, code, key, type) in cases {
@@ -152,7 +175,8 @@ struct TokenizerErrorTests {
 
     @Test("unsupported settings are refused, not ignored")
     func unsupportedSettings() throws {
-        let splitOther = #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\s+"}, "#
+        let splitOther =
+            #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\s+"}, "#
             + #""behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "#
             + #""use_regex": false}]}"#
         let gpt2 = #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#
@@ -161,15 +185,23 @@ struct TokenizerErrorTests {
             (Self.tinyJSON(preTokenizer: gpt2, decoder: #"{"type": "ByteLevel"}"#), .unsupportedPreTokenizer),
             (Self.tinyJSON(decoder: #"{"type": "ByteLevel"}"#), .unsupportedPreTokenizer),
             (Self.tinyJSON(decoder: #"{"type": "Sequence", "decoders": [{"type": "Fuse"}]}"#), .unsupportedDecoder),
-            (Self.tinyJSON(normalizer: #"{"type": "Replace", "pattern": {"Regex": " +"}, "content": "▁"}"#),
-             .unsupportedNormalizer),
-            (Self.tinyJSON(model: #"{"type": "BPE", "dropout": 0.1, "vocab": {"a": 0}, "merges": []}"#),
-             .unsupportedModel),
+            (
+                Self.tinyJSON(normalizer: #"{"type": "Replace", "pattern": {"Regex": " +"}, "content": "▁"}"#),
+                .unsupportedNormalizer
+            ),
+            (
+                Self.tinyJSON(model: #"{"type": "BPE", "dropout": 0.1, "vocab": {"a": 0}, "merges": []}"#),
+                .unsupportedModel
+            ),
             (Self.tinyJSON(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": []}"#), .unsupportedModel),
-            (Self.tinyJSON(addedTokens: #"[{"id": 0, "content": "<unk>", "special": true, "lstrip": true}]"#),
-             .unsupportedAddedToken),
-            (Self.tinyJSON(addedTokens: #"[{"id": 0, "content": "<unk>", "special": false}]"#),
-             .unsupportedAddedToken),
+            (
+                Self.tinyJSON(addedTokens: #"[{"id": 0, "content": "<unk>", "special": true, "lstrip": true}]"#),
+                .unsupportedAddedToken
+            ),
+            (
+                Self.tinyJSON(addedTokens: #"[{"id": 0, "content": "<unk>", "special": false}]"#),
+                .unsupportedAddedToken
+            ),
         ]
         for (json, code) in cases {
             #expect(try Self.jsonError(try Self.write(json)).code == code, "\(json)")
@@ -200,8 +232,10 @@ struct TokenizerErrorTests {
         let original = try Data(contentsOf: Fixtures.llama2Tokenizer.appendingPathComponent("tokenizer.model"))
         // Cuts inside a piece, on piece boundaries (no trainer_spec follows), inside trainer_spec and before
         // normalizer_spec; a zero-byte file; and text that is not a protobuf at all.
-        var inputs: [(String, Data)] = [0, 5, 1000, 250_000, original.count - 200, original.count - 30, original.count - 1]
-            .map { ("first \($0) bytes", original.prefix($0)) }
+        var inputs: [(String, Data)] = [
+            0, 5, 1000, 250_000, original.count - 200, original.count - 30, original.count - 1,
+        ]
+        .map { ("first \($0) bytes", original.prefix($0)) }
         // normalizer_spec is the last field: 2 bytes of tag and length, then 18 bytes.
         inputs.append(("without normalizer_spec", original.prefix(original.count - 20)))
         inputs.append(("tiktoken text", Data("IQ== 0\nIg== 1\nIw== 2\n".utf8)))

@@ -34,8 +34,9 @@ struct TokenizerThroughputTests {
             }
         let text = try Self.corpus()
         let (ids, speed) = Self.measure(tokenizer, text)
-        print("tokenizer throughput \(name): \(String(format: "%.2f", speed)) MB/s "
-            + "(\(text.utf8.count) bytes, \(ids.count) tokens)")
+        print(
+            "tokenizer throughput \(name): \(String(format: "%.2f", speed)) MB/s "
+                + "(\(text.utf8.count) bytes, \(ids.count) tokens)")
         // The encoding of the big text must be right, not just fast: it decodes back to the text.
         #expect(Exact(tokenizer.decode(ids)) == Exact(text))
         #if !DEBUG

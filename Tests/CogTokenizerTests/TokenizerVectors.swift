@@ -23,8 +23,10 @@ struct TokenizerVectors: Decodable {
         var testDescription: String { name }
 
         private enum CodingKeys: String, CodingKey {
-            case name, text, ids, pieces, tokens, decoded, decodedHFTokenizers = "decoded_hf_tokenizers"
-            case decodedTransformers = "decoded_transformers", decodedSkipSpecial = "decoded_skip_special"
+            case name, text, ids, pieces, tokens, decoded
+            case decodedHFTokenizers = "decoded_hf_tokenizers"
+            case decodedTransformers = "decoded_transformers"
+            case decodedSkipSpecial = "decoded_skip_special"
         }
 
         init(from decoder: any Decoder) throws {
@@ -54,8 +56,10 @@ struct TokenizerVectors: Decodable {
         var testDescription: String { label }
 
         private enum CodingKeys: String, CodingKey {
-            case id, ids, note, decoded, decodedHFTokenizers = "decoded_hf_tokenizers"
-            case decodedTransformers = "decoded_transformers", decodedSkipSpecial = "decoded_skip_special"
+            case id, ids, note, decoded
+            case decodedHFTokenizers = "decoded_hf_tokenizers"
+            case decodedTransformers = "decoded_transformers"
+            case decodedSkipSpecial = "decoded_skip_special"
         }
 
         init(from decoder: any Decoder) throws {
@@ -107,8 +111,11 @@ struct TokenizerVectors: Decodable {
     var specialTokenText: [SpecialTokenText]
 
     private enum CodingKeys: String, CodingKey {
-        case specialIDs = "special_ids", cases, singleTokenDecodes = "single_token_decodes"
-        case byteSequences = "byte_sequences", specialTokenText = "special_token_text"
+        case specialIDs = "special_ids"
+        case cases
+        case singleTokenDecodes = "single_token_decodes"
+        case byteSequences = "byte_sequences"
+        case specialTokenText = "special_token_text"
     }
 
     static func load(_ directory: URL) throws -> TokenizerVectors {
@@ -131,7 +138,7 @@ enum FixtureTokenizers {
     }
 
     /// Which transformers configuration the LLaMA-2 tokenizer is loaded with.
-    enum LlamaConfiguration: Sendable {
+    enum LlamaConfiguration: Sendable, Equatable {
         /// vicuna-7b-v1.5's files as they are (`legacy: false`).
         case vicuna
         /// vicuna's files with `legacy: true`.
@@ -152,6 +159,10 @@ enum FixtureTokenizers {
                 settings?.legacy = true
             case .none: settings = nil
             }
+            if source == .tokenizerJSON && configuration == .vicuna {
+                // The folder as CogVLM users have it: `load(directory:)` picks tokenizer.json and the config files.
+                return try Tokenizer.load(directory: Fixtures.llama2Tokenizer)
+            }
             let file = Fixtures.llama2Tokenizer.appendingPathComponent(source.rawValue)
             switch source {
             case .tokenizerJSON: return try Tokenizer.load(tokenizerJSON: file, configuration: settings)
@@ -166,10 +177,6 @@ enum FixtureTokenizers {
     private static let llama2ModelLegacy = loadLlama2(.sentencePieceModel, .legacy)
     private static let llama2JSONBare = loadLlama2(.tokenizerJSON, .none)
     private static let llama2ModelBare = loadLlama2(.sentencePieceModel, .none)
-    /// `Tokenizer.load(directory:)` on the LLaMA-2 folder (picks tokenizer.json).
-    static let llama2Directory = Result { () throws(TokenizerError) in
-        try Tokenizer.load(directory: Fixtures.llama2Tokenizer)
-    }
     /// Llama-3 `tokenizer.json` with its configuration, through `Tokenizer.load(directory:)`.
     private static let llama3Loaded = Result { () throws(TokenizerError) in
         try Tokenizer.load(directory: Fixtures.llama3Tokenizer)
