@@ -4,6 +4,9 @@ extension Tokenizer {
     /// Loads the tokenizer in `directory`: `tokenizer.json` if present, else `tokenizer.model`, together with
     /// `tokenizer_config.json` and `special_tokens_map.json` when they exist.
     ///
+    /// Loading reads and indexes megabytes of vocabulary (about a second for Llama-3 in a release build): do it
+    /// once, off the Swift cooperative thread pool, and share the value.
+    ///
     /// - Throws: ``TokenizerError`` with `.missingFile` when the directory holds neither tokenizer file, or the
     ///   error of the file that failed to load.
     public static func load(directory: URL) throws(TokenizerError) -> Tokenizer {

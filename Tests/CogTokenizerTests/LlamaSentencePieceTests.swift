@@ -90,6 +90,33 @@ struct LlamaSentencePieceTests {
         #expect(tokenizer.tokenID("▁Hello") == 15043)
     }
 
+    /// Merge by rank (tokenizer.json) and merge by piece score (tokenizer.model) must give the same ids, on
+    /// random text and on random runs of vocabulary pieces (which exercise ties and long merge chains).
+    @Test("tokenizer.json and tokenizer.model agree on random text")
+    func sourcesAgreeOnRandomText() throws {
+        let json = try FixtureTokenizers.llama2(.tokenizerJSON)
+        let model = try FixtureTokenizers.llama2(.sentencePieceModel)
+        let alphabet = Array("ab eTh.,'\n\t  0123中文ẞé\u{301}🦙\u{2581}<s>".unicodeScalars)
+        var generator = SplitMix64(seed: 7)
+        for round in 0..<600 {
+            var text = ""
+            for _ in 0..<Int(generator.next() % 12) {
+                if round % 2 == 0 {
+                    text.unicodeScalars.append(alphabet[Int(generator.next() % UInt64(alphabet.count))])
+                } else {
+                    // A piece of the vocabulary (skipping the control and byte pieces), with ▁ as a space.
+                    let id = 259 + Int(generator.next() % UInt64(json.vocabularySize - 259))
+                    text += (json.tokenString(id) ?? "").replacingOccurrences(of: "\u{2581}", with: " ")
+                }
+            }
+            for parse in [false, true] {
+                let fromJSON = json.encode(text, addSpecialTokens: false, parseSpecialTokens: parse)
+                let fromModel = model.encode(text, addSpecialTokens: false, parseSpecialTokens: parse)
+                #expect(fromJSON == fromModel, "\(text.debugDescription)")
+            }
+        }
+    }
+
     @Test("tokenizer.json and tokenizer.model agree on every id's token string")
     func sourcesAgree() throws {
         let json = try FixtureTokenizers.llama2(.tokenizerJSON)
