@@ -85,6 +85,6 @@ let package = Package(
         .testTarget(name: "CogWatcherTests", dependencies: ["CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogConfigTests", dependencies: ["CogConfig", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogTestSupport"], swiftSettings: swiftSettings),
     ]
 )
