@@ -29,7 +29,8 @@ struct BenchQueueCommand: ParsableCommand {
     var database: String?
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "Fsync every commit (synchronous=FULL, as in production); --no-durable measures without, for comparison.")
+          help: ArgumentHelp("Fsync every commit (synchronous=FULL, as in production); --no-durable measures "
+                                 + "without, for comparison."))
     var durable = true
 
     @Flag(name: .long, help: "Print JSON (fields in docs/cli.md).")

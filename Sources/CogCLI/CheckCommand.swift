@@ -122,7 +122,7 @@ struct CheckCommand: ParsableCommand {
             report.problem(area, error)
             return
         }
-        report.begin(area, "\(location.path) (from \(location.source))")
+        report.begin(area, location.path, source: location.source)
         do {
             let jobStore = try JobStore(path: location.path, configuration: storeConfiguration)
             let version = try jobStore.query("SELECT max(version) FROM schema_migrations").first?.first?.int64 ?? 0

@@ -34,7 +34,21 @@ struct CheckReport: Encodable {
 
     struct Area: Encodable {
         var name: String
+        /// The file or directory checked (`?` when it could not be determined).
         var subject: String
+        /// Where the subject's path came from, when that is worth saying (`--database`, …).
+        var source: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(subject, forKey: .subject)
+            try c.encode(source, forKey: .source)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, subject, source
+        }
     }
 
     private(set) var areas: [Area] = []
@@ -43,8 +57,8 @@ struct CheckReport: Encodable {
     var problemCount: Int { items.filter { !$0.ok }.count }
 
     /// Starts an area and names what it checks (a file or directory).
-    mutating func begin(_ area: String, _ subject: String) {
-        areas.append(Area(name: area, subject: subject))
+    mutating func begin(_ area: String, _ subject: String, source: String? = nil) {
+        areas.append(Area(name: area, subject: subject, source: source))
     }
 
     mutating func ok(_ area: String, _ message: String) {
@@ -90,7 +104,7 @@ struct CheckReport: Encodable {
     func rendered() -> String {
         var text = ""
         for area in areas {
-            text += "\(area.name): \(area.subject)\n"
+            text += "\(area.name): \(area.subject)" + (area.source.map { " (from \($0))" } ?? "") + "\n"
             for item in items where item.area == area.name {
                 text += item.ok ? "  ok       \(item.message)\n" : "  PROBLEM  \(item.message)\n"
             }

@@ -68,8 +68,9 @@ struct ExportCommand: ParsableCommand {
                 }
             }
             if format == .coco {
-                let document = coco.document(description: "cogjobs export of \(jobStore.path)", created: context.clock())
-                try destination.write(JSONOutput.document(document))
+                let document = coco.document(description: "cogjobs export of \(jobStore.path)",
+                                             created: context.clock())
+                try destination.write(JSONOutput.line(document) + "\n")
                 for path in coco.skippedImages {
                     context.warn("warning: \(path): image size unknown; its boxes are not in the COCO file")
                 }

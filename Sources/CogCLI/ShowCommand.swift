@@ -53,7 +53,8 @@ struct ShowCommand: ParsableCommand {
             ("parameters", job.paramsJSON),
             ("model", job.model),
             ("priority", String(job.priority)),
-            ("attempts", "\(job.attempt) of \(job.maxAttempts)" + (job.crashCount > 0 ? ", \(job.crashCount) crashes" : "")),
+            ("attempts", "\(job.attempt) of \(job.maxAttempts)"
+                + (job.crashCount > 0 ? ", \(job.crashCount) crashes" : "")),
             ("created", time(job.createdAt)),
             ("run after", time(job.runAfter)),
             ("started", time(job.startedAt)),

@@ -161,7 +161,9 @@ struct StatusCommand: ParsableCommand {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(database, forKey: .database)
             try c.encode(TextFormat.iso8601(now), forKey: .generatedAt)
-            let counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, status.counts[$0] ?? 0) })
+            let counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
+                ($0.rawValue, status.counts[$0] ?? 0)
+            })
             try c.encode(counts, forKey: .counts)
             try c.encode(counts.values.reduce(0, +), forKey: .total)
             try c.encode(status.remaining, forKey: .remaining)

@@ -42,6 +42,19 @@ struct BinaryTests {
         #expect(check.standardOutput.contains("config.file_missing"))
     }
 
+    /// `generate-manual` (swift-argument-parser's man page plugin) reads this dump; every verb must be in it.
+    @Test func helpDumpForTheManualHasEveryVerb() throws {
+        let run = try CLI.runBinary(["--experimental-dump-help"])
+        #expect(run.status == 0, "\(run)")
+        let dump = try run.json()
+        let names = (field(dump, "command", "subcommands", as: [[String: Any]].self) ?? [])
+            .compactMap { field($0, "commandName", as: String.self) }
+        for verb in ["status", "list", "show", "cancel", "retry", "pause", "resume", "prune", "results", "export",
+                     "migrate", "check", "bench"] {
+            #expect(names.contains(verb), "\(verb) missing from \(names)")
+        }
+    }
+
     @Test func completionScriptsListTheVerbsAndTheirFlags() throws {
         for shell in ["bash", "zsh", "fish"] {
             let run = try CLI.runBinary(["--generate-completion-script", shell])

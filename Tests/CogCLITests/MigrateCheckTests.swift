@@ -36,7 +36,9 @@ struct MigrateCheckTests {
         let db = try SampleDatabase()
         defer { db.remove() }
         let raw = try SQLiteConnection(path: db.path)
-        _ = try raw.run("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (999, 'future', 'x', 0)")
+        _ = try raw.run("""
+            INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (999, 'future', 'x', 0)
+            """)
         for verb in [["status"], ["migrate"]] {
             let run = await CLI.run(verb + ["--database", db.path])
             #expect(run.status == ExitStatus.databaseError.rawValue, "\(verb): \(run)")
