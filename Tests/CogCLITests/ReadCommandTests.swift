@@ -1,5 +1,6 @@
 @testable import CogCLI
 import CogJobStore
+import CogTestSupport
 import Foundation
 import Testing
 
@@ -150,8 +151,7 @@ struct ReadCommandTests {
     }
 
     @Test func readCommandsRefuseAMissingDatabaseWithoutCreatingIt() async throws {
-        let directory = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                                    appropriateFor: URL(fileURLWithPath: "/tmp"), create: true)
+        let directory = try Fixtures.temporaryDirectory("cli-missing")
         defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
         let path = directory.appendingPathComponent("missing.sqlite3").path
         for verb in [["status"], ["list"], ["show", "1"], ["results"], ["export"], ["pause"]] {
