@@ -58,20 +58,26 @@ typedef int ck_status;
 
 // MARK: - CPU dispatch
 
-/// Instruction-set levels, ordered: each level implies all lower ones.
+#if defined(__has_attribute) && __has_attribute(swift_name)
+#define CK_SWIFT_NAME(name) __attribute__((swift_name(#name)))
+#else
+#define CK_SWIFT_NAME(name)
+#endif
+
+/// Instruction-set levels, ordered: each level implies all lower ones. (Swift: ck_isa.scalar, .avx2, ...)
 typedef enum __attribute__((enum_extensibility(closed))) ck_isa {
     /// Portable C (any CPU).
-    CK_ISA_SCALAR = 0,
+    CK_ISA_SCALAR CK_SWIFT_NAME(scalar) = 0,
     /// AVX2 + FMA + F16C (Haswell / Zen 1 and later).
-    CK_ISA_AVX2 = 1,
+    CK_ISA_AVX2 CK_SWIFT_NAME(avx2) = 1,
     /// AVX-512 F/BW/VL/DQ (Skylake-SP and later, Zen 4).
-    CK_ISA_AVX512 = 2,
+    CK_ISA_AVX512 CK_SWIFT_NAME(avx512) = 2,
     /// AVX-512 plus AVX512_BF16 (vdpbf16ps) and AVX512_VNNI (vpdpbusd) (Cooper Lake, Sapphire Rapids, Zen 4).
-    CK_ISA_AVX512_BF16 = 3,
+    CK_ISA_AVX512_BF16 CK_SWIFT_NAME(avx512BF16) = 3,
     /// AVX512_BF16 level plus AMX-TILE/BF16/INT8 with the Linux XTILEDATA permission granted
     /// (Sapphire Rapids and later). The permission is requested once, process-wide, at first use;
     /// set the environment variable CK_NO_AMX=1 to never request it.
-    CK_ISA_AMX = 4,
+    CK_ISA_AMX CK_SWIFT_NAME(amx) = 4,
 } ck_isa;
 
 /// Highest level this CPU and OS support (cached after the first call).
