@@ -23,15 +23,18 @@ typedef struct {
     size_t NR;      // activation rows per micro-kernel call
     size_t KC;      // reduction block (multiple of kalign)
     size_t NC;      // activation rows per packed block (multiple of NR)
+    size_t MC;      // output columns per L2 block of Y (multiple of MR)
+    size_t xk;      // packed-X elements per reduction step inside a sub-block (NR, or 1 if row-major)
     size_t kalign;  // the packed reduction length kcp is kc rounded up to this
     size_t elem;    // bytes per packed element (4 f32, 2 bf16)
     /// Packs X[rows, k0 ..< k0+kc] into NR-row sub-blocks of kcp steps (zero padded).
     void (*pack_x)(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst);
     /// Packs W rows m ..< m+MR (rows >= m1 zero) over k0 ..< k0+kc into MR/16 panels of 16 rows.
     void (*pack_w)(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, void *dst, void *tmp);
-    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element.
-    void (*kernel)(const void *xp, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv, size_t mv,
-                   bool accumulate);
+    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element;
+    /// ldx is the packed-X row length (used by row-major layouts).
+    void (*kernel)(const void *xp, size_t ldx, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv,
+                   size_t mv, bool accumulate);
     bool amx;       // needs tile configuration on the calling thread
 } engine;
 
@@ -113,8 +116,9 @@ static void pack_w_avx2(const weights *w, size_t m, size_t m1, size_t k0, size_t
         for (size_t r = 0; r < 16; r++) panel[k * 16 + r] = t[r * kcp + k];
 }
 
-CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
+CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
                                        size_t mv, bool accumulate) {
+    (void)ldx;
     const float *xp = xpv, *wp = wpv;
     __m256 c[6][2];
     for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
@@ -135,7 +139,7 @@ CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, const void *wpv, size_t 
     }
 }
 
-static const engine engine_avx2 = {16, 6, 256, 384, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2, false};
+static const engine engine_avx2 = {16, 6, 256, 192, 512, 6, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2, false};
 
 // MARK: AVX-512 f32 engine (32 m x 12 n)
 
@@ -160,8 +164,9 @@ CK_INLINE CK_TARGET_AVX512 void store_row16(float *y, __m512 v, size_t valid, bo
     _mm512_mask_storeu_ps(y, mask, v);
 }
 
-CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                            size_t nv, size_t mv, bool accumulate) {
+    (void)ldx;
     const float *xp = xpv, *w0 = wpv, *w1 = (const float *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -179,9 +184,33 @@ CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, const void *wpv, siz
     }
 }
 
-static const engine engine_avx512 = {32, 12, 256, 384, 16, 4, pack_x_avx512, pack_w_avx512, kernel_avx512, false};
+static const engine engine_avx512 = {32, 12, 256, 192, 512, 12, 16, 4, pack_x_avx512, pack_w_avx512, kernel_avx512,
+                                      false};
 
 // MARK: bf16 packers shared by the vdpbf16ps and AMX engines
+
+/// Dequantizes W[m, k0 ..< k0+kc] (q8 or q4, kc % 32 == 0) straight to bf16. dst [kc] bf16.
+CK_TARGET_AVX512BF16 static void row_quant_to_bf16(const weights *w, size_t m, size_t k0, size_t kc, uint16_t *dst) {
+    const size_t nb = w->K / CK_QB;
+    const uint16_t *scales = w->scales + m * nb + k0 / CK_QB;
+    for (size_t b = 0; b < kc / CK_QB; b++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(scales[b]));
+        __m512 lo, hi;
+        if (w->fmt == FMT_Q8) {
+            const int8_t *q = (const int8_t *)w->data + m * w->K + k0 + b * CK_QB;
+            lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+            hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
+        } else {
+            const uint8_t *q = (const uint8_t *)w->data + m * (w->K / 2) + k0 / 2 + b * (CK_QB / 2);
+            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+            const __m512i eight = _mm512_set1_epi32(8);
+            lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x0f)), eight));
+            hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight));
+        }
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, d), _mm512_mul_ps(lo, d));
+        _mm512_storeu_si512(dst + b * CK_QB, (__m512i)v);
+    }
+}
 
 /// Expands 16 weight rows to bf16 [16][kcp] (zero padded), then transposes k-pairs into the panel
 /// layout [kcp/2][16][2] bf16.
@@ -190,6 +219,13 @@ CK_TARGET_AVX512BF16 static void pack_w_bf16pairs(const weights *w, size_t m, si
     uint16_t *t = tmp;                             // [16][kcp] bf16
     float *row = (float *)(t + 16 * kcp);          // [kcp] f32
     for (size_t p = 0; p < 2; p++) {
+        uint32_t *panel = (uint32_t *)((uint16_t *)dst + p * 16 * kcp);  // [kcp/2][16] pairs
+        if (w->fmt == FMT_BF16 && kc == kcp && m + 16 * p + 16 <= m1 && k0 % 2 == 0 && w->K % 2 == 0) {
+            // Whole panel inside W: transpose straight from the weight rows.
+            const uint32_t *src = (const uint32_t *)((const uint16_t *)w->data + (m + 16 * p) * w->K + k0);
+            for (size_t k = 0; k < kcp; k += 32) transpose16x16(src + k / 2, w->K / 2, panel + (k / 2) * 16);
+            continue;
+        }
         for (size_t r = 0; r < 16; r++) {
             uint16_t *tr = t + r * kcp;
             const size_t mr = m + 16 * p + r;
@@ -199,18 +235,14 @@ CK_TARGET_AVX512BF16 static void pack_w_bf16pairs(const weights *w, size_t m, si
             }
             if (w->fmt == FMT_BF16) {
                 memcpy(tr, (const uint16_t *)w->data + mr * w->K + k0, kc * sizeof(uint16_t));
+            } else if (w->fmt == FMT_Q8 || w->fmt == FMT_Q4) {
+                row_quant_to_bf16(w, mr, k0, kc, tr);
             } else {
                 ck_weights_row_f32(w, mr, k0, kc, row, CK_ISA_AVX512);
-                size_t k = 0;
-                for (; k + 32 <= kc; k += 32) {
-                    __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + k + 16), _mm512_loadu_ps(row + k));
-                    _mm512_storeu_si512(tr + k, (__m512i)v);
-                }
-                for (; k < kc; k++) tr[k] = ck_f32_to_bf16_bits(row[k]);
+                for (size_t k = 0; k < kc; k++) tr[k] = ck_f32_to_bf16_bits(row[k]);
             }
             memset(tr + kc, 0, (kcp - kc) * sizeof(uint16_t));
         }
-        uint32_t *panel = (uint32_t *)((uint16_t *)dst + p * 16 * kcp);  // [kcp/2][16] pairs
         for (size_t k = 0; k < kcp; k += 32) transpose16x16((const uint32_t *)(t + k), kcp / 2, panel + (k / 2) * 16);
     }
 }
@@ -231,8 +263,9 @@ static void pack_x_dpbf16(const float *X, size_t K, size_t rows, size_t k0, size
     }
 }
 
-CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                                size_t nv, size_t mv, bool accumulate) {
+    (void)ldx;
     const uint16_t *xp = xpv, *w0 = wpv, *w1 = (const uint16_t *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -252,7 +285,8 @@ CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, const void *wpv,
     }
 }
 
-static const engine engine_dpbf16 = {32, 12, 512, 384, 32, 2, pack_x_dpbf16, pack_w_bf16pairs, kernel_dpbf16, false};
+static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 12, 32, 2, pack_x_dpbf16, pack_w_bf16pairs, kernel_dpbf16,
+                                      false};
 
 // MARK: AMX engine (tdpbf16ps, 32 n x 32 m per call)
 
@@ -296,8 +330,8 @@ CK_TARGET_AMX static void amx_configure(void) {
 
 CK_TARGET_AMX static void amx_release(void) { _tile_release(); }
 
-CK_TARGET_AMX static void kernel_amx(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
-                                     size_t mv, bool accumulate) {
+CK_TARGET_AMX static void kernel_amx(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+                                     size_t nv, size_t mv, bool accumulate) {
     const uint16_t *xp = xpv, *wp = wpv;
     const bool full = nv == 32 && mv == 32;
     float stage[32 * 32] __attribute__((aligned(64)));  // [32 n][32 m] f32 for partial blocks
@@ -319,8 +353,8 @@ CK_TARGET_AMX static void kernel_amx(const void *xpv, const void *wpv, size_t kc
         _tile_loadd(2, stage + 16 * 32, 128);
         _tile_loadd(3, stage + 16 * 32 + 16, 128);
     }
-    const uint16_t *x1 = xp + 16 * kcp, *w1 = wp + 16 * kcp;
-    const size_t xstride = kcp * 2;
+    const uint16_t *x1 = xp + 16 * ldx, *w1 = wp + 16 * kcp;
+    const size_t xstride = ldx * 2;
     for (size_t s = 0; s < kcp / 32; s++) {
         _tile_loadd(4, xp + s * 32, xstride);
         _tile_loadd(5, x1 + s * 32, xstride);
@@ -345,36 +379,80 @@ CK_TARGET_AMX static void kernel_amx(const void *xpv, const void *wpv, size_t kc
     }
 }
 
-static const engine engine_amx = {32, 32, 512, 512, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
+static const engine engine_amx = {32, 32, 512, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
 #endif
 
 // MARK: driver
 
+/// Bytes of one weight row segment [k0, k0+kc) and its address; scales handled separately.
+static const uint8_t *row_segment(const weights *w, size_t m, size_t k0, size_t kc, size_t *bytes) {
+    const size_t K = w->K;
+    switch (w->fmt) {
+    case FMT_F32: *bytes = kc * 4; return (const uint8_t *)w->data + (m * K + k0) * 4;
+    case FMT_BF16: *bytes = kc * 2; return (const uint8_t *)w->data + (m * K + k0) * 2;
+    case FMT_Q8: *bytes = kc; return (const uint8_t *)w->data + m * K + k0;
+    case FMT_Q4: *bytes = kc / 2; return (const uint8_t *)w->data + m * (K / 2) + k0 / 2;
+    }
+    *bytes = 0;
+    return NULL;
+}
+
+/// Prefetches (into L2) part `part` of `parts` of the weight panel rows m ..< min(m+MR, m1) over
+/// k0 ..< k0+kc, so the next panel's DRAM traffic overlaps the current panel's arithmetic.
+static void prefetch_panel(const weights *w, size_t m, size_t m1, size_t MR, size_t k0, size_t kc, size_t part,
+                           size_t parts) {
+    const size_t rows = m1 - m < MR ? m1 - m : MR;
+    size_t bytes = 0;
+    (void)row_segment(w, m, k0, kc, &bytes);
+    const size_t lines_per_row = (bytes + 63) / 64 + 1, total = rows * lines_per_row;
+    const size_t first = total * part / parts, last = total * (part + 1) / parts;
+    for (size_t i = first; i < last; i++) {
+        const size_t r = i / lines_per_row, line = i % lines_per_row;
+        const uint8_t *base = row_segment(w, m + r, k0, kc, &bytes);
+        if (line * 64 < bytes + 64) __builtin_prefetch(base + line * 64, 0, 2);
+    }
+    if ((w->fmt == FMT_Q8 || w->fmt == FMT_Q4) && part == 0)
+        for (size_t r = 0; r < rows; r++)
+            __builtin_prefetch(w->scales + (m + r) * (w->K / CK_QB) + k0 / CK_QB, 0, 2);
+}
+
 static ck_status run_engine(const engine *e, const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                             size_t m0, size_t m1) {
     const size_t K = w->K;
-    const size_t kc_max = K < e->KC ? round_up(K, e->kalign) : e->KC;
+    const size_t kp = round_up(K, e->kalign);  // packed reduction length of X (whole K)
+    const size_t kc_max = K < e->KC ? kp : e->KC;
     const size_t nc_max = N < e->NC ? round_up(N, e->NR) : e->NC;
-    void *xpack = ck_scratch(1, nc_max * kc_max * e->elem);
+    void *xpack = ck_scratch(1, nc_max * kp * e->elem);  // activations of one N block, all of K
     void *wpack = ck_scratch(2, e->MR * kc_max * e->elem);
     void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));
     if (xpack == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
 #if CK_X86
     if (e->amx) amx_configure();
 #endif
+    // Loop order: N block (packed X in L2/L3) -> MC columns (their Y block stays in L2 across the
+    // K loop) -> K block -> MR-row weight panel (L1) -> NR activation rows.
     for (size_t n0 = 0; n0 < N; n0 += e->NC) {
         const size_t nc = N - n0 < e->NC ? N - n0 : e->NC;
-        for (size_t k0 = 0; k0 < K; k0 += e->KC) {
-            const size_t kc = K - k0 < e->KC ? K - k0 : e->KC;
-            const size_t kcp = round_up(kc, e->kalign);
-            e->pack_x(X + n0 * K, K, nc, k0, kc, kcp, xpack);
-            for (size_t m = m0; m < m1; m += e->MR) {
-                const size_t mv = m1 - m < e->MR ? m1 - m : e->MR;
-                e->pack_w(w, m, m1, k0, kc, kcp, wpack, tmp);
-                for (size_t nb = 0; nb < nc; nb += e->NR) {
-                    const size_t nv = nc - nb < e->NR ? nc - nb : e->NR;
-                    const uint8_t *xp = (const uint8_t *)xpack + nb * kcp * e->elem;
-                    e->kernel(xp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
+        e->pack_x(X + n0 * K, K, nc, 0, K, kp, xpack);
+        for (size_t mc0 = m0; mc0 < m1; mc0 += e->MC) {
+            const size_t mc1 = m1 - mc0 < e->MC ? m1 : mc0 + e->MC;
+            for (size_t k0 = 0; k0 < K; k0 += e->KC) {
+                const size_t kc = K - k0 < e->KC ? K - k0 : e->KC;
+                const size_t kcp = round_up(kc, e->kalign);
+                for (size_t m = mc0; m < mc1; m += e->MR) {
+                    const size_t mv = mc1 - m < e->MR ? mc1 - m : e->MR;
+                    e->pack_w(w, m, mc1, k0, kc, kcp, wpack, tmp);
+                    // Prefetch the panel after this one: next rows, else the next K block's first rows.
+                    const bool more_rows = m + e->MR < mc1, more_k = k0 + e->KC < K;
+                    const size_t kc_next = more_k ? (K - (k0 + e->KC) < e->KC ? K - (k0 + e->KC) : e->KC) : 0;
+                    const size_t parts = (nc + e->NR - 1) / e->NR;
+                    for (size_t nb = 0; nb < nc; nb += e->NR) {
+                        const size_t nv = nc - nb < e->NR ? nc - nb : e->NR;
+                        if (more_rows) prefetch_panel(w, m + e->MR, mc1, e->MR, k0, kc, nb / e->NR, parts);
+                        else if (more_k) prefetch_panel(w, mc0, mc1, e->MR, k0 + e->KC, kc_next, nb / e->NR, parts);
+                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->xk) * e->elem;
+                        e->kernel(xp, kp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
+                    }
                 }
             }
         }

@@ -1,5 +1,6 @@
 // CKernelsTests — checks every CKernels kernel at every ISA level this machine supports against
 // plain double-precision references written here, and (with COGJOBS_KERNEL_BENCH=1) measures them.
+import CBLAS
 import CKernels
 import Foundation
 import Testing
@@ -73,6 +74,27 @@ struct TestMatrix {
     var scales: [UInt16] = [] // [rows, cols/32] fp16 (q8, q4)
     /// W decoded from the stored bits by plain Swift code. [rows, cols] f64
     var reference: [Double] = []
+
+    /// Stores `source` ([rows, cols] f32) in `format` without building the f64 reference.
+    init(quantizing source: [Float], format: WeightFormat, rows: Int, cols: Int) throws {
+        self.format = format
+        self.rows = rows
+        self.cols = cols
+        switch format {
+        case .f32: f32 = source
+        case .bf16:
+            bf16 = [UInt16](repeating: 0, count: rows * cols)
+            ck_f32_to_bf16_rne(source, &bf16, rows * cols)
+        case .q8:
+            q8 = [Int8](repeating: 0, count: rows * cols)
+            scales = [UInt16](repeating: 0, count: rows * cols / 32)
+            try #require(ck_quantize_q8(source, &q8, &scales, rows * cols) == CK_OK)
+        case .q4:
+            q4 = [UInt8](repeating: 0, count: rows * cols / 2)
+            scales = [UInt16](repeating: 0, count: rows * cols / 32)
+            try #require(ck_quantize_q4(source, &q4, &scales, rows * cols) == CK_OK)
+        }
+    }
 
     init(format: WeightFormat, rows: Int, cols: Int, rng: inout SplitMix64) throws {
         self.format = format
@@ -431,11 +453,12 @@ struct CKernelsTests {
         var report = ErrorReport()
         for format in [WeightFormat.bf16, .q8, .q4] {
             // Small blocks, K over several reduction blocks (KC = 256/512), N beyond one activation
-            // block (NC = 384/512) with a column sub-range, and an odd K for bf16.
+            // block (NC = 192/384/512) with a column sub-range, M over one column block, odd K for bf16.
             var cases = [KernelCase(rows: 37, cols: 96, batch: 1, m0: 0, m1: 37),
                          KernelCase(rows: 37, cols: 96, batch: 13, m0: 0, m1: 37),
                          KernelCase(rows: 67, cols: 1056, batch: 40, m0: 3, m1: 66),
-                         KernelCase(rows: 33, cols: 160, batch: 530, m0: 1, m1: 33)]
+                         KernelCase(rows: 33, cols: 160, batch: 530, m0: 1, m1: 33),
+                         KernelCase(rows: 600, cols: 96, batch: 14, m0: 5, m1: 597)]  // M over MC = 256/512
             if format == .bf16 { cases.append(KernelCase(rows: 21, cols: 1001, batch: 7, m0: 0, m1: 21)) }
             for c in cases {
                 let w = try TestMatrix(format: format, rows: c.rows, cols: c.cols, rng: &rng)
@@ -443,5 +466,242 @@ struct CKernelsTests {
             }
         }
         report.print(title: "prefill max relative error")
+    }
+
+    @Test("kernel throughput (set COGJOBS_KERNEL_BENCH=1, use a release build)",
+          .enabled(if: ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"] == "1"))
+    func benchmark() throws {
+        try KernelBenchmark().run()
+    }
+}
+
+// MARK: - Benchmark
+
+/// Measures the kernels on real-size shapes. Wall-clock medians; the machine is shared, so compare
+/// numbers taken in the same run.
+struct KernelBenchmark {
+    let rows = 11008, cols = 4096  // one CogVLM-17B gate/up projection [11008, 4096]
+    let repeats = 5
+
+    /// Median wall time of `body` over `repeats` runs after one warm-up run.
+    func median(_ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return times.sorted()[repeats / 2]
+    }
+
+    /// Runs body(thread, threads) on `threads` Dispatch worker threads (not the Swift concurrency pool).
+    func parallel(_ threads: Int, _ body: (Int, Int) -> Void) {
+        if threads == 1 { return body(0, 1) }
+        withoutActuallyEscaping(body) { body in
+            let shared = SharedBody(body: body)
+            DispatchQueue.concurrentPerform(iterations: threads) { shared.body($0, threads) }
+        }
+    }
+
+    /// Row range of `thread` when `count` rows are split evenly.
+    func share(_ count: Int, _ thread: Int, _ threads: Int) -> (Int, Int) {
+        (count * thread / threads, count * (thread + 1) / threads)
+    }
+
+    func run() throws {
+        let isa = String(cString: ck_isa_name(ck_active_isa()))
+        let core = String(cString: openblas_get_corename())
+        print("bench: CKernels level \(isa); OpenBLAS core \(core) (set OPENBLAS_CORETYPE=SkylakeX if this says Prescott)")
+        probes()
+        let bandwidth = readBandwidth()
+        var rng = SplitMix64(seed: 42)
+        let weights = rng.gaussians(rows * cols)  // [rows, cols] f32
+        try decode(weights, bandwidth: bandwidth)
+        try prefill(weights, rng: &rng)
+    }
+
+    /// bf16 dot, f32 FMA and AMX instruction peaks.
+    func probes() {
+        let iterations: UInt64 = 20_000_000
+        for threads in [1, 2] {
+            var line = "bench: peak \(threads) thread(s):"
+            for (name, level, amx) in [("f32 FMA", ck_isa.avx512, false), ("vdpbf16ps", ck_isa.avx512BF16, false),
+                                       ("AMX bf16", ck_isa.amx, true)] where level.rawValue <= ck_detected_isa().rawValue {
+                let amxIterations = iterations / 50
+                let seconds = median {
+                    parallel(threads) { _, _ in
+                        withISA(level) {
+                            _ = amx ? ck_amx_bf16_peak(amxIterations) : ck_bf16_dot_peak(iterations)
+                        }
+                    }
+                }
+                let flops = Double(threads) * (withISA(level) { amx ? ck_amx_bf16_peak(1) : ck_bf16_dot_peak(1) })
+                    * Double(amx ? amxIterations : iterations)
+                line += " \(name) \(String(format: "%.0f", flops / seconds / 1e9)) GFLOPS;"
+            }
+            print(line)
+        }
+    }
+
+    /// ck_read_bandwidth over 1 GiB, 1 and 2 threads. Returns GB/s per thread count.
+    func readBandwidth() -> [Int: Double] {
+        let bytes = 1 << 30
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        var result: [Int: Double] = [:]
+        for threads in [1, 2] {
+            let seconds = median {
+                parallel(threads) { t, n in
+                    let (lo, hi) = share(bytes / 64, t, n)
+                    _ = ck_read_bandwidth(buffer + lo * 64, (hi - lo) * 64)
+                }
+            }
+            result[threads] = Double(bytes) / seconds / 1e9
+            print("bench: read bandwidth \(threads) thread(s): \(String(format: "%.1f", result[threads] ?? 0)) GB/s")
+        }
+        return result
+    }
+
+    /// GEMV and batched decode over a weight set larger than the caches (copies of one matrix,
+    /// like successive layers), 1 and 2 threads splitting rows.
+    func decode(_ source: [Float], bandwidth: [Int: Double]) throws {
+        let count = rows * cols
+        var q8 = [Int8](repeating: 0, count: count), s8 = [UInt16](repeating: 0, count: count / 32)
+        try #require(ck_quantize_q8(source, &q8, &s8, count) == CK_OK)
+        var q4 = [UInt8](repeating: 0, count: count / 2), s4 = [UInt16](repeating: 0, count: count / 32)
+        try #require(ck_quantize_q4(source, &q4, &s4, count) == CK_OK)
+        var bf16 = [UInt16](repeating: 0, count: count)
+        ck_f32_to_bf16_rne(source, &bf16, count)
+
+        for format in [WeightFormat.bf16, .q8, .q4] {
+            let (data, scales): ([UInt8], [UInt16]) = switch format {
+            case .bf16: (bf16.withUnsafeBytes { Array($0) }, [])
+            case .q8: (q8.withUnsafeBytes { Array($0) }, s8)
+            default: (q4, s4)
+            }
+            let matrixBytes = data.count + scales.count * 2
+            let copies = max(2, (768 << 20) / matrixBytes + 1)  // > 768 MiB streamed per pass
+            let set = UnsafeMutableRawPointer.allocate(byteCount: copies * data.count, alignment: 64)
+            let scaleSet = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, copies * scales.count))
+            defer {
+                set.deallocate()
+                scaleSet.deallocate()
+            }
+            for c in 0..<copies {
+                data.withUnsafeBytes { (set + c * data.count).copyMemory(from: $0.baseAddress!, byteCount: data.count) }
+                scales.withUnsafeBufferPointer { (scaleSet + c * scales.count).update(from: $0.baseAddress!, count: scales.count) }
+            }
+            for batch in [1, 4, 8] {
+                let x = SplitMix64(seed: 9).gaussiansArray(batch * cols)  // [batch, cols] f32
+                var y = [Float](repeating: 0, count: batch * rows)        // [batch, rows] f32
+                for threads in [1, 2] {
+                    let seconds = y.withUnsafeMutableBufferPointer { out in
+                        median {
+                            parallel(threads) { t, n in
+                                let (m0, m1) = share(rows, t, n)
+                                for c in 0..<copies {
+                                    let w = set + c * data.count, s = scaleSet + c * scales.count
+                                    let status = gemvCall(format, w, s, x, batch, out.baseAddress!, m0, m1)
+                                    precondition(status == CK_OK, "kernel status \(status)")  // shapes are ours
+                                }
+                            }
+                        }
+                    }
+                    let rate = Double(copies * matrixBytes) / seconds / 1e9
+                    let read = bandwidth[threads] ?? .nan
+                    let kernel = batch == 1 ? "ck_gemv_\(format.rawValue)" : "ck_gemm_small_\(format.rawValue) N=\(batch)"
+                    print("bench: \(kernel) \(threads) thread(s): \(String(format: "%.1f", rate)) GB/s "
+                        + "(\(String(format: "%.0f", 100 * rate / read)) % of read), "
+                        + "\(String(format: "%.2f", seconds / Double(copies) * 1e3)) ms per [11008, 4096]")
+                }
+                #expect(y.allSatisfy { $0.isFinite })
+            }
+        }
+    }
+
+    /// Calls the decode kernel of `format` with a raw weight pointer.
+    func gemvCall(_ format: WeightFormat, _ w: UnsafeRawPointer, _ s: UnsafePointer<UInt16>, _ x: [Float],
+                  _ batch: Int, _ y: UnsafeMutablePointer<Float>, _ m0: Int, _ m1: Int) -> ck_status {
+        switch (format, batch) {
+        case (.bf16, 1): return ck_gemv_bf16(w.assumingMemoryBound(to: UInt16.self), cols, x, y, m0, m1)
+        case (.q8, 1): return ck_gemv_q8(w.assumingMemoryBound(to: Int8.self), s, cols, x, y, m0, m1)
+        case (.q4, 1): return ck_gemv_q4(w.assumingMemoryBound(to: UInt8.self), s, cols, x, y, m0, m1)
+        case (.bf16, _): return ck_gemm_small_bf16(w.assumingMemoryBound(to: UInt16.self), cols, x, batch, y, rows, m0, m1)
+        case (.q8, _): return ck_gemm_small_q8(w.assumingMemoryBound(to: Int8.self), s, cols, x, batch, y, rows, m0, m1)
+        case (.q4, _): return ck_gemm_small_q4(w.assumingMemoryBound(to: UInt8.self), s, cols, x, batch, y, rows, m0, m1)
+        default: return CK_ERR_SHAPE
+        }
+    }
+
+    /// Prefill GEMM at N = 256 against OpenBLAS sgemm on the same (dequantized) weights.
+    func prefill(_ source: [Float], rng: inout SplitMix64) throws {
+        let batch = 256
+        let flops = 2.0 * Double(batch) * Double(rows) * Double(cols)
+        let x = rng.gaussians(batch * cols)  // [256, cols] f32
+        var reference = [Float](repeating: 0, count: batch * rows)  // [256, rows] f32
+        for threads in [1, 2] {
+            openblas_set_num_threads(Int32(threads))
+            let seconds = median {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(rows), Int32(cols), 1, x,
+                            Int32(cols), source, Int32(cols), 0, &reference, Int32(rows))
+            }
+            print("bench: cblas_sgemm N=256 \(threads) thread(s): \(String(format: "%.0f", flops / seconds / 1e9)) GFLOPS")
+        }
+        for format in [WeightFormat.bf16, .q8, .q4] {
+            let w = try TestMatrix(quantizing: source, format: format, rows: rows, cols: cols)
+            var y = [Float](repeating: 0, count: batch * rows)  // [256, rows] f32
+            for threads in [1, 2] {
+                let seconds = y.withUnsafeMutableBufferPointer { out in
+                    median {
+                        parallel(threads) { t, n in
+                            let (m0, m1) = share(rows / 32, t, n)  // split on 32-column panels
+                            let status = gemmCall(w, x, batch, out.baseAddress!, m0 * 32, min(m1 * 32, rows))
+                            precondition(status == CK_OK, "kernel status \(status)")  // shapes are ours
+                        }
+                    }
+                }
+                print("bench: ck_gemm_\(format.rawValue) N=256 \(threads) thread(s): "
+                    + "\(String(format: "%.0f", flops / seconds / 1e9)) GFLOPS")
+            }
+            // At full size the result must still agree with sgemm on the original f32 weights, within
+            // the format's own error (bf16 activations, quantized weights).
+            var worst = 0.0, energy = 0.0
+            for i in 0..<(batch * rows) {
+                worst = max(worst, Double(abs(y[i] - reference[i])))
+                energy += Double(reference[i]) * Double(reference[i])
+            }
+            let rms = (energy / Double(batch * rows)).squareRoot()
+            print("bench: ck_gemm_\(format.rawValue) vs sgemm on f32 weights: max |diff| = "
+                + "\(String(format: "%.3f", worst / rms)) x RMS(output)")
+            #expect(worst / rms < (format == .q4 ? 1.0 : 0.1))
+        }
+    }
+
+    /// Calls the prefill kernel for `w`.
+    func gemmCall(_ w: TestMatrix, _ x: [Float], _ batch: Int, _ y: UnsafeMutablePointer<Float>, _ m0: Int,
+                  _ m1: Int) -> ck_status {
+        switch w.format {
+        case .bf16: return ck_gemm_bf16(w.bf16, cols, x, batch, y, rows, m0, m1)
+        case .q8: return ck_gemm_q8(w.q8, w.scales, cols, x, batch, y, rows, m0, m1)
+        case .q4: return ck_gemm_q4(w.q4, w.scales, cols, x, batch, y, rows, m0, m1)
+        case .f32: return CK_ERR_SHAPE
+        }
+    }
+}
+
+/// Hands a benchmark body to Dispatch worker threads. @unchecked because the closure captures raw
+/// pointers: every thread reads the shared inputs and writes a disjoint row range of the output, and
+/// concurrentPerform returns only after all of them finished.
+struct SharedBody: @unchecked Sendable {
+    let body: (Int, Int) -> Void
+}
+
+extension SplitMix64 {
+    /// `count` standard normal samples from a fresh copy of this generator.
+    func gaussiansArray(_ count: Int) -> [Float] {
+        var copy = self
+        return copy.gaussians(count)
     }
 }
