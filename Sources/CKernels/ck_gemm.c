@@ -38,9 +38,10 @@ typedef struct {
     bool amx;       // needs tile configuration on the calling thread
 } engine;
 
-static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 #if CK_X86
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
 // MARK: 16x16 32-bit transpose (AVX-512)
 
 /// dst[j][i] = src[i][j] for a 16x16 block of 32-bit values; src rows lds elements apart,
@@ -70,6 +71,7 @@ CK_INLINE CK_TARGET_AVX512 void transpose16x16(const uint32_t *src, size_t lds, 
 }
 #endif
 
+#if CK_X86
 // MARK: shared packers
 
 /// Expands 16 weight rows (m ..< m+16, rows >= m1 zero) over k0 ..< k0+kc to f32 rows of kcp
@@ -101,7 +103,6 @@ static void pack_x_f32(const float *X, size_t K, size_t rows, size_t k0, size_t 
     }
 }
 
-#if CK_X86
 // MARK: AVX2 engine (16 m x 6 n)
 
 static void pack_x_avx2(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst) {
@@ -382,6 +383,7 @@ CK_TARGET_AMX static void kernel_amx(const void *xpv, size_t ldx, const void *wp
 static const engine engine_amx = {32, 32, 512, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
 #endif
 
+#if CK_X86
 // MARK: driver
 
 /// Bytes of one weight row segment [k0, k0+kc) and its address; scales handled separately.
@@ -426,9 +428,7 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
     void *wpack = ck_scratch(2, e->MR * kc_max * e->elem);
     void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));
     if (xpack == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
-#if CK_X86
     if (e->amx) amx_configure();
-#endif
     // Loop order: N block (packed X in L2/L3) -> MC columns (their Y block stays in L2 across the
     // K loop) -> K block -> MR-row weight panel (L1) -> NR activation rows.
     for (size_t n0 = 0; n0 < N; n0 += e->NC) {
@@ -457,11 +457,11 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
             }
         }
     }
-#if CK_X86
     if (e->amx) amx_release();
-#endif
     return CK_OK;
 }
+
+#endif
 
 static ck_status gemm_scalar(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
     float *row = ck_scratch(0, w->K * sizeof(float));  // [K] f32

@@ -174,6 +174,8 @@ CK_INLINE CK_TARGET_AVX512 void load32_avx512(const weights *w, size_t m, size_t
 
 /// Max blocks per chunk (chunks are at most CHUNK_MAX elements).
 #define CHUNK_MAX 8192
+/// How far ahead of the current position each weight row is prefetched.
+#define PREFETCH_BYTES 768
 
 /// Converts the fp16 scales of blocks [b0, b0+nb) of row m to f32. out [nb] f32.
 CK_INLINE CK_TARGET_AVX512 void row_scales_avx512(const weights *w, size_t m, size_t b0, size_t nb, float *out) {
@@ -339,6 +341,9 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_acts
         const __mmask64 bytes = blocks == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * blocks)) - 1);
         const __mmask8 halfs = (__mmask8)((1u << blocks) - 1);
         for (int r = 0; r < R; r++) {
+            // Software prefetch keeps enough lines in flight: the hardware streamer alone leaves the
+            // 4-bit kernel ~35 % short of the plain read bandwidth.
+            _mm_prefetch((const char *)(q + (m + r) * row_bytes + g * 64 + PREFETCH_BYTES), _MM_HINT_T0);
             __m512i v = _mm512_maskz_loadu_epi8(bytes, q + (m + r) * row_bytes + g * 64);
             __m512i lo = _mm512_and_si512(v, low);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);

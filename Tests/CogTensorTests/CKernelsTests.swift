@@ -514,10 +514,13 @@ struct KernelBenchmark {
         let core = String(cString: openblas_get_corename())
         print("bench: CKernels level \(isa); OpenBLAS core \(core) (set OPENBLAS_CORETYPE=SkylakeX if this says Prescott)")
         probes()
-        let bandwidth = readBandwidth()
         var rng = SplitMix64(seed: 42)
         let weights = rng.gaussians(rows * cols)  // [rows, cols] f32
-        try decode(weights, bandwidth: bandwidth)
+        do {
+            let buffer = ReadBuffer()
+            readBandwidth(buffer)
+            try decode(weights, buffer: buffer)
+        }
         try prefill(weights, rng: &rng)
     }
 
@@ -544,29 +547,40 @@ struct KernelBenchmark {
         }
     }
 
-    /// ck_read_bandwidth over 1 GiB, 1 and 2 threads. Returns GB/s per thread count.
-    func readBandwidth() -> [Int: Double] {
+    /// A 1 GiB buffer for read-bandwidth passes.
+    final class ReadBuffer {
         let bytes = 1 << 30
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
-        var result: [Int: Double] = [:]
-        for threads in [1, 2] {
-            let seconds = median {
-                parallel(threads) { t, n in
-                    let (lo, hi) = share(bytes / 64, t, n)
-                    _ = ck_read_bandwidth(buffer + lo * 64, (hi - lo) * 64)
-                }
-            }
-            result[threads] = Double(bytes) / seconds / 1e9
-            print("bench: read bandwidth \(threads) thread(s): \(String(format: "%.1f", result[threads] ?? 0)) GB/s")
+        let pointer: UnsafeMutableRawPointer
+        init() {
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            pointer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
         }
-        return result
+        deinit { pointer.deallocate() }
+    }
+
+    /// Seconds for one ck_read_bandwidth pass over `bytes` of the buffer on `threads` threads.
+    func readPass(_ buffer: ReadBuffer, bytes: Int, threads: Int) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        parallel(threads) { t, n in
+            let (lo, hi) = share(bytes / 64, t, n)
+            _ = ck_read_bandwidth(buffer.pointer + lo * 64, (hi - lo) * 64)
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    }
+
+    /// ck_read_bandwidth over 1 GiB, 1 and 2 threads (medians).
+    func readBandwidth(_ buffer: ReadBuffer) {
+        for threads in [1, 2] {
+            let seconds = median { _ = readPass(buffer, bytes: buffer.bytes, threads: threads) }
+            print("bench: read bandwidth \(threads) thread(s): \(String(format: "%.1f", Double(buffer.bytes) / seconds / 1e9)) GB/s")
+        }
     }
 
     /// GEMV and batched decode over a weight set larger than the caches (copies of one matrix,
-    /// like successive layers), 1 and 2 threads splitting rows.
-    func decode(_ source: [Float], bandwidth: [Int: Double]) throws {
+    /// like successive layers), 1 and 2 threads splitting rows. Each kernel pass is paired with a
+    /// read pass over the same number of bytes right before it; the median ratio of the pairs is the
+    /// "fraction of read bandwidth" (robust to other load on a shared machine).
+    func decode(_ source: [Float], buffer: ReadBuffer) throws {
         let count = rows * cols
         var q8 = [Int8](repeating: 0, count: count), s8 = [UInt16](repeating: 0, count: count / 32)
         try #require(ck_quantize_q8(source, &q8, &s8, count) == CK_OK)
@@ -593,12 +607,16 @@ struct KernelBenchmark {
                 data.withUnsafeBytes { (set + c * data.count).copyMemory(from: $0.baseAddress!, byteCount: data.count) }
                 scales.withUnsafeBufferPointer { (scaleSet + c * scales.count).update(from: $0.baseAddress!, count: scales.count) }
             }
+            let setBytes = copies * matrixBytes
             for batch in [1, 4, 8] {
                 let x = SplitMix64(seed: 9).gaussiansArray(batch * cols)  // [batch, cols] f32
                 var y = [Float](repeating: 0, count: batch * rows)        // [batch, rows] f32
                 for threads in [1, 2] {
-                    let seconds = y.withUnsafeMutableBufferPointer { out in
-                        median {
+                    var kernelTimes: [Double] = [], ratios: [Double] = []
+                    y.withUnsafeMutableBufferPointer { out in
+                        for pass in 0...repeats {
+                            let read = readPass(buffer, bytes: min(setBytes, buffer.bytes), threads: threads)
+                            let start = DispatchTime.now().uptimeNanoseconds
                             parallel(threads) { t, n in
                                 let (m0, m1) = share(rows, t, n)
                                 for c in 0..<copies {
@@ -607,13 +625,17 @@ struct KernelBenchmark {
                                     precondition(status == CK_OK, "kernel status \(status)")  // shapes are ours
                                 }
                             }
+                            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                            if pass == 0 { continue }  // warm-up
+                            kernelTimes.append(seconds)
+                            ratios.append((Double(setBytes) / seconds) / (Double(min(setBytes, buffer.bytes)) / read))
                         }
                     }
-                    let rate = Double(copies * matrixBytes) / seconds / 1e9
-                    let read = bandwidth[threads] ?? .nan
+                    let seconds = kernelTimes.sorted()[kernelTimes.count / 2]
+                    let ratio = ratios.sorted()[ratios.count / 2]
                     let kernel = batch == 1 ? "ck_gemv_\(format.rawValue)" : "ck_gemm_small_\(format.rawValue) N=\(batch)"
-                    print("bench: \(kernel) \(threads) thread(s): \(String(format: "%.1f", rate)) GB/s "
-                        + "(\(String(format: "%.0f", 100 * rate / read)) % of read), "
+                    print("bench: \(kernel) \(threads) thread(s): \(String(format: "%.1f", Double(setBytes) / seconds / 1e9)) GB/s, "
+                        + "\(String(format: "%.0f", 100 * ratio)) % of paired read, "
                         + "\(String(format: "%.2f", seconds / Double(copies) * 1e3)) ms per [11008, 4096]")
                 }
                 #expect(y.allSatisfy { $0.isFinite })
@@ -649,6 +671,7 @@ struct KernelBenchmark {
             }
             print("bench: cblas_sgemm N=256 \(threads) thread(s): \(String(format: "%.0f", flops / seconds / 1e9)) GFLOPS")
         }
+        openblas_set_num_threads(2)
         for format in [WeightFormat.bf16, .q8, .q4] {
             let w = try TestMatrix(quantizing: source, format: format, rows: rows, cols: cols)
             var y = [Float](repeating: 0, count: batch * rows)  // [256, rows] f32
