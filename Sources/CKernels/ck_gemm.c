@@ -41,35 +41,8 @@ typedef struct {
 
 #if CK_X86
 static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
-
-// MARK: 16x16 32-bit transpose (AVX-512)
-
-/// dst[j][i] = src[i][j] for a 16x16 block of 32-bit values; src rows lds elements apart,
-/// dst rows 16 elements apart (contiguous).
-CK_INLINE CK_TARGET_AVX512 void transpose16x16(const uint32_t *src, size_t lds, uint32_t *dst) {
-    __m512i r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(src + (size_t)i * lds);
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {  // rows 4g..4g+3: r[4g + c] lane l = column 4l + c
-        r[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        r[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        r[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        r[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    for (int c = 0; c < 4; c++) {  // 4x4 transpose of 128-bit lanes across the row groups
-        __m512i v0 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xee);
-        __m512i v2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44);
-        __m512i v3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xee);
-        _mm512_storeu_si512(dst + (0 + c) * 16, _mm512_shuffle_i32x4(v0, v2, 0x88));
-        _mm512_storeu_si512(dst + (4 + c) * 16, _mm512_shuffle_i32x4(v0, v2, 0xdd));
-        _mm512_storeu_si512(dst + (8 + c) * 16, _mm512_shuffle_i32x4(v1, v3, 0x88));
-        _mm512_storeu_si512(dst + (12 + c) * 16, _mm512_shuffle_i32x4(v1, v3, 0xdd));
-    }
-}
 #endif
+
 
 #if CK_X86
 // MARK: shared packers

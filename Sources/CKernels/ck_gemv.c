@@ -436,6 +436,141 @@ CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const floa
     }
     return CK_OK;
 }
+
+// MARK: AMX path for batched decode on bf16 weights (2 <= N <= 8)
+//
+// Weights are the A operand, loaded straight from W (16 rows x 32 k per tile), activations the B
+// operand (32 k x 16 n, n >= N zero). Each activation is split into x_hi = bf16(x) and
+// x_lo = bf16(x - x_hi), so two tdpbf16ps give products with ~16 significant bits of x
+// (error <= 2^-17 |x|): f32-grade results while the weights stream at memory speed up to N = 8
+// (the f32-FMA path is compute-bound there). Not used for q8/q4: converting their codes into
+// tiles and applying per-block scales made AMX slower than the f32 path (measured).
+
+#define AMX_ROW_BLOCKS 4  // 64 weight rows per pass (C tiles 0-3)
+#define AMX_PREFETCH_STEPS 8
+
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} small_tilecfg;
+
+/// Copies bf16 rows m ..< m+16 (rows >= m_end zero), k-step s, into an A tile [16][32].
+CK_INLINE CK_TARGET_AMX void bf16_tile(const weights *w, size_t m, size_t m_end, size_t s, uint16_t *tile) {
+    for (size_t r = 0; r < 16; r++) {
+        __m512i v = m + r < m_end ? _mm512_loadu_si512((const uint16_t *)w->data + (m + r) * w->K + s * 32)
+                                  : _mm512_setzero_si512();
+        _mm512_store_si512(tile + r * 32, v);
+    }
+}
+
+#define CK_TDP_PAIR(C, A)         \
+    do {                          \
+        _tile_dpbf16ps(C, A, 4);  \
+        _tile_dpbf16ps(C, A, 5);  \
+    } while (0)
+
+/// C tile `c` (= 0..3) += A tile `a` (6 or 7) x (x_hi + x_lo).
+CK_INLINE CK_TARGET_AMX void tdp_block(int c, int a) {
+    switch (c * 2 + (a == 7)) {
+    case 0: CK_TDP_PAIR(0, 6); break;
+    case 1: CK_TDP_PAIR(0, 7); break;
+    case 2: CK_TDP_PAIR(1, 6); break;
+    case 3: CK_TDP_PAIR(1, 7); break;
+    case 4: CK_TDP_PAIR(2, 6); break;
+    case 5: CK_TDP_PAIR(2, 7); break;
+    case 6: CK_TDP_PAIR(3, 6); break;
+    default: CK_TDP_PAIR(3, 7); break;
+    }
+}
+
+CK_INLINE CK_TARGET_AMX void load_a(int a, const void *p, size_t stride) {
+    if (a == 6) _tile_loadd(6, p, stride);
+    else _tile_loadd(7, p, stride);
+}
+
+CK_INLINE CK_TARGET_AMX void store_c(int c, float *p) {
+    switch (c) {
+    case 0: _tile_stored(0, p, 64); break;
+    case 1: _tile_stored(1, p, 64); break;
+    case 2: _tile_stored(2, p, 64); break;
+    default: _tile_stored(3, p, 64); break;
+    }
+}
+
+CK_TARGET_AMX static ck_status small_amx_bf16(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
+                                              size_t m0, size_t m1) {
+    const size_t K = w->K, steps = K / 32;
+    // B tiles: [steps][hi, lo][16 pairs][16 n][2] bf16
+    uint16_t *xb = ck_scratch(0, steps * 2 * 512 * sizeof(uint16_t));
+    if (xb == NULL) return CK_ERR_NOMEM;
+    for (size_t st = 0; st < steps; st++) {
+        // Rows n of 32 bf16 (= 16 k-pairs) for hi and lo, then transpose pairs into [pair][n].
+        uint32_t hi_rows[16][16] __attribute__((aligned(64))), lo_rows[16][16] __attribute__((aligned(64)));
+        for (size_t n = 0; n < 16; n++) {
+            __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
+            if (n < N) {
+                x0 = _mm512_loadu_ps(X + n * K + st * 32);
+                x1 = _mm512_loadu_ps(X + n * K + st * 32 + 16);
+            }
+            __m512i hi = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+            __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
+            __m512 h1 = _mm512_castsi512_ps(
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
+            __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
+            _mm512_store_si512(hi_rows[n], hi);
+            _mm512_store_si512(lo_rows[n], lo);
+        }
+        transpose16x16(&hi_rows[0][0], 16, (uint32_t *)(xb + st * 1024));
+        transpose16x16(&lo_rows[0][0], 16, (uint32_t *)(xb + st * 1024 + 512));
+    }
+    small_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+    uint16_t a_stage[16 * 32] __attribute__((aligned(64)));  // [16 rows][32 k] bf16, last partial block
+    float c_stage[16 * 16] __attribute__((aligned(64)));     // [16 m][16 n] f32
+    for (size_t m = m0; m < m1; m += AMX_ROW_BLOCKS * 16) {
+        const size_t rows = m1 - m < AMX_ROW_BLOCKS * 16 ? m1 - m : AMX_ROW_BLOCKS * 16;
+        const int blocks = (int)((rows + 15) / 16);
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (size_t st = 0; st < steps; st++) {
+            _tile_loadd(4, xb + st * 1024, 64);
+            _tile_loadd(5, xb + st * 1024 + 512, 64);
+            for (int rb = 0; rb < blocks; rb++) {
+                const size_t mr = m + 16 * (size_t)rb;
+                const int a = 6 + (rb & 1);
+                // 64 rows stream at once, more than the hardware prefetcher tracks: fetch each row
+                // AMX_PREFETCH_STEPS steps ahead.
+                if (st + AMX_PREFETCH_STEPS < steps)
+                    for (size_t r = 0; r < 16 && mr + r < m1; r++)
+                        __builtin_prefetch((const uint16_t *)w->data + (mr + r) * K + (st + AMX_PREFETCH_STEPS) * 32, 0, 3);
+                if (mr + 16 <= m1) {
+                    load_a(a, (const uint16_t *)w->data + mr * K + st * 32, K * 2);
+                } else {
+                    bf16_tile(w, mr, m1, st, a_stage);  // rows past m1 may not exist: copy with zeros
+                    load_a(a, a_stage, 64);
+                }
+                tdp_block(rb, a);
+            }
+        }
+        for (int rb = 0; rb < blocks; rb++) {
+            const size_t mr = m + 16 * (size_t)rb;
+            store_c(rb, c_stage);
+            for (size_t r = 0; r < 16 && mr + r < m1; r++)
+                for (size_t n = 0; n < N; n++) Y[n * ldy + mr + r] = c_stage[r * 16 + n];
+        }
+    }
+    _tile_release();
+    return CK_OK;
+}
 #endif
 
 // MARK: dispatch
@@ -451,7 +586,9 @@ static ck_status run_small(const weights *w, const float *X, size_t N, float *Y,
         float *Yc = Y + n0 * ldy;
         ck_status st = CK_OK;
 #if CK_X86
-        if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4) st = small_q4_vnni(w, Xc, nc, Yc, ldy, m0, m1);
+        if (isa >= CK_ISA_AMX && nc >= 2 && w->fmt == FMT_BF16 && w->K % 32 == 0)
+            st = small_amx_bf16(w, Xc, nc, Yc, ldy, m0, m1);
+        else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4) st = small_q4_vnni(w, Xc, nc, Yc, ldy, m0, m1);
         else if (isa >= CK_ISA_AVX512) st = small_avx512(w, Xc, nc, Yc, ldy, m0, m1);
         else if (isa >= CK_ISA_AVX2) small_avx2(w, Xc, nc, Yc, ldy, m0, m1);
         else st = small_scalar(w, Xc, nc, Yc, ldy, m0, m1);
