@@ -374,21 +374,20 @@ static const uint8_t *row_segment(const weights *w, size_t m, size_t k0, size_t 
 
 /// Prefetches (into L2) part `part` of `parts` of the weight panel rows m ..< min(m+MR, m1) over
 /// k0 ..< k0+kc, so the next panel's DRAM traffic overlaps the current panel's arithmetic.
+/// The parts split the rows, so each call issues a few contiguous row segments.
 static void prefetch_panel(const weights *w, size_t m, size_t m1, size_t MR, size_t k0, size_t kc, size_t part,
                            size_t parts) {
     const size_t rows = m1 - m < MR ? m1 - m : MR;
+    const size_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
     size_t bytes = 0;
-    (void)row_segment(w, m, k0, kc, &bytes);
-    const size_t lines_per_row = (bytes + 63) / 64 + 1, total = rows * lines_per_row;
-    const size_t first = total * part / parts, last = total * (part + 1) / parts;
-    for (size_t i = first; i < last; i++) {
-        const size_t r = i / lines_per_row, line = i % lines_per_row;
-        const uint8_t *base = row_segment(w, m + r, k0, kc, &bytes);
-        if (line * 64 < bytes + 64) __builtin_prefetch(base + line * 64, 0, 2);
+    const uint8_t *base = row_segment(w, m + r0, k0, kc, &bytes);
+    const size_t stride = row_segment(w, m + r0 + 1, k0, kc, &bytes) - base;  // bytes between rows
+    const bool quantized = w->fmt == FMT_Q8 || w->fmt == FMT_Q4;
+    for (size_t r = r0; r < r1; r++, base += stride) {
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(base + off, 0, 2);
+        __builtin_prefetch(base + bytes - 1, 0, 2);
+        if (quantized) __builtin_prefetch(w->scales + (m + r) * (w->K / CK_QB) + k0 / CK_QB, 0, 2);
     }
-    if ((w->fmt == FMT_Q8 || w->fmt == FMT_Q4) && part == 0)
-        for (size_t r = 0; r < rows; r++)
-            __builtin_prefetch(w->scales + (m + r) * (w->K / CK_QB) + k0 / CK_QB, 0, 2);
 }
 
 static ck_status run_engine(const engine *e, const weights *w, const float *X, size_t N, float *Y, size_t ldy,
