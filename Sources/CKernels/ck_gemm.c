@@ -9,7 +9,7 @@
 //   avx2     f32 FMA, 16 m x 6 n register block, weight panel [KC][16] f32
 //   avx512   f32 FMA, 32 m x 12 n register block, weight panels [KC][16] f32
 //   bf16     vdpbf16ps, 32 m x 12 n, weight panels [KC/2][16][2] bf16, activations [KC/2][12][2] bf16
-//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles), weight panels as above (= AMX B tiles),
+//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles), KC = 1024, weight panels as above (= AMX B tiles),
 //            activations row-major [32][KC] bf16 (= AMX A tiles)
 // ref: K. Goto, R. van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008;
 //      Intel SDM vol. 1 ch. 20 / Intel Intrinsics Guide (AMX tile configuration, tdpbf16ps).
@@ -353,7 +353,7 @@ CK_TARGET_AMX static void kernel_amx(const void *xpv, size_t ldx, const void *wp
     }
 }
 
-static const engine engine_amx = {32, 32, 512, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
+static const engine engine_amx = {32, 32, 1024, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
 #endif
 
 #if CK_X86
