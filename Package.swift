@@ -70,7 +70,7 @@ let package = Package(
         // MARK: Test support and tests
         .target(name: "CogTestSupport", dependencies: ["CogTensor", "CogWeights"], path: "Tests/CogTestSupport",
                 swiftSettings: swiftSettings),
-        .testTarget(name: "CogTensorTests", dependencies: ["CogTensor", "CKernels", "CogTestSupport"],
+        .testTarget(name: "CogTensorTests", dependencies: ["CogTensor", "CKernels", "CBLAS", "CogTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogWeightsTests", dependencies: ["CogWeights", "CogVLM", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogTokenizerTests", dependencies: ["CogTokenizer", "CogTestSupport"],
