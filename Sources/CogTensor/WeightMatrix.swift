@@ -6,7 +6,7 @@ public enum MatmulPrecision: String, Sendable, CaseIterable {
     /// reproduces the official f32 computation to ~1e-5. The default for unquantized weights.
     case exact
     /// Activations rounded to bf16 for AMX / AVX-512-BF16 tiles (relative error of a few 1e-3);
-    /// several times faster. Quantized weights always compute this way.
+    /// several times faster.
     case fast
 }
 
@@ -129,13 +129,12 @@ public struct WeightMatrix: Sendable {
         }
     }
 
-    /// Whether a large batch goes through `sgemm` (f32/f16 always — no fast kernel; bf16 when
-    /// exact) or the CKernels GEMM (bf16 when fast; quantized formats always).
+    /// Whether a large batch goes through `sgemm` on f32 tiles (f32/f16 always — no fast kernel;
+    /// bf16/q8/q4 when exact: dequantized weights, f32 activations) or the CKernels GEMM (fast).
     private func usesSgemm(_ precision: MatmulPrecision) -> Bool {
         switch storage {
         case .f32, .f16: return true
-        case .bf16: return precision == .exact
-        case .q8, .q4: return false
+        case .bf16, .q8, .q4: return precision == .exact
         }
     }
 
