@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CogTokenizer", swiftSettings: swiftSettings),
         .target(name: "CogImage", dependencies: ["CImageCodecs"], swiftSettings: swiftSettings),
         .target(name: "CogVLM", dependencies: ["CogTensor", "CogWeights"], swiftSettings: swiftSettings),
-        .target(name: "CogPipeline", dependencies: ["CogVLM", "CogTokenizer", "CogImage"],
+        .target(name: "CogPipeline", dependencies: ["CogVLM", "CogTensor", "CogTokenizer", "CogImage"],
                 swiftSettings: swiftSettings),
         .target(name: "CogJobStore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "CogScheduler", dependencies: ["CogJobStore"], swiftSettings: swiftSettings),
