@@ -47,8 +47,14 @@ CK_INLINE uint16_t ck_f32_to_bf16_bits(float f) {
 float ck_f16_bits_to_f32_scalar(uint16_t h);
 uint16_t ck_f32_to_f16_bits_scalar(float f);
 
-/// Round half to even, independent of the current rounding mode's defaults (uses it: RNE).
-CK_INLINE float ck_round_even(float v) { return nearbyintf(v); }
+/// Round half to even for |v| < 2^22 (quantizer codes are far smaller): adding and subtracting
+/// 1.5 * 2^23 leaves the value rounded to an integer by the FPU's default round-to-nearest-even.
+/// Plain IEEE adds, so it is deterministic everywhere and vectorizes without SSE4.1 (nearbyintf is
+/// a libm call on baseline x86-64). Callers must not let the compiler reassociate (no fast-math).
+CK_INLINE float ck_round_even(float v) {
+    const float magic = 12582912.0f;  // IEEE semantics forbid folding (v + magic) - magic to v
+    return (v + magic) - magic;
+}
 
 #if CK_X86
 // MARK: 16x16 32-bit transpose (AVX-512)

@@ -46,23 +46,34 @@ static const float q4_divisors[Q4_SEARCH_STEPS] = {-8.5f, -8.25f, -8.0f, -7.75f,
 
 /// Codes for divisor d: q = clamp(round(w/d), -8, 7). Returns the least-squares scale for those
 /// codes and the squared error it leaves.
+/// Sums 32 values as 8 interleaved partial sums added in a fixed order (fast, still deterministic).
+static float sum32(const float v[CK_QB]) {
+    float part[8];
+    for (int j = 0; j < 8; j++) part[j] = v[j];
+    for (int i = 8; i < CK_QB; i += 8)
+        for (int j = 0; j < 8; j++) part[j] += v[i + j];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 static float q4_fit(const float *w, float d, int8_t codes[CK_QB], float *err) {
     const float id = 1.0f / d;
-    float swq = 0.0f, sqq = 0.0f;
+    float c[CK_QB], wq[CK_QB], qq[CK_QB];
     for (int i = 0; i < CK_QB; i++) {
         float v = ck_round_even(w[i] * id);
         v = v > 7.0f ? 7.0f : (v < -8.0f ? -8.0f : v);
-        codes[i] = (int8_t)v;
-        swq += w[i] * v;
-        sqq += v * v;
+        c[i] = v;
+        wq[i] = w[i] * v;
+        qq[i] = v * v;
     }
+    const float swq = sum32(wq), sqq = sum32(qq);
     const float fit = sqq > 0.0f ? swq / sqq : 0.0f;
-    float e = 0.0f;
+    float r2[CK_QB];
     for (int i = 0; i < CK_QB; i++) {
-        float r = w[i] - fit * (float)codes[i];
-        e += r * r;
+        codes[i] = (int8_t)c[i];
+        const float r = w[i] - fit * c[i];
+        r2[i] = r * r;
     }
-    *err = e;
+    *err = sum32(r2);
     return fit;
 }
 
