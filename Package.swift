@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CogCLI", dependencies: [
-            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor", "CogTokenizer", "CogImage",
+            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor", "CogTokenizer", "CogImage", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "cogjobs", dependencies: ["CogCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
