@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CogCLI", dependencies: [
-            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor",
+            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor", "CogTokenizer", "CogImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "cogjobs", dependencies: ["CogCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
@@ -85,6 +85,6 @@ let package = Package(
         .testTarget(name: "CogWatcherTests", dependencies: ["CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogConfigTests", dependencies: ["CogConfig", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -5,7 +5,7 @@ public struct CogJobsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cogjobs",
         abstract: "Run CogVLM on CPU: captions, answers and grounding boxes, as a durable job queue.",
-        subcommands: [DevCommand.self]
+        subcommands: [RunCommand.self, DrawCommand.self, TokenizeCommand.self, DevCommand.self]
     )
 
     public init() {}

@@ -29,6 +29,11 @@ public enum ImageDecoder {
             throw ImageError(.invalidArgument, "the pixel limit must be positive, got \(maxPixels)")
         }
         let format = try ImageFormat.detect(data)
+        if format == .png, let (width, height) = pngDimensions(data) {
+            // The size is known from the first 24 bytes: refuse a bomb before libpng reads anything
+            // else (a file that claims 30000 × 30000 is rejected even if the rest is missing).
+            try checkPixelLimit(width: width, height: height, maxPixels: maxPixels)
+        }
         return try data.withUnsafeBytes { bytes in
             switch format {
             case .jpeg: return try JPEGDecoder.decode(bytes, maxPixels: maxPixels)
@@ -73,6 +78,16 @@ public enum ImageDecoder {
         } catch let error as ImageError {
             throw error.naming(file: url.path)
         }
+    }
+
+    /// Width and height from a PNG's IHDR chunk, which the format requires to come first
+    /// (signature 8 bytes, length 4, "IHDR" 4, then big-endian width and height). ref: PNG spec §11.2.2.
+    static func pngDimensions(_ data: Data) -> (Int, Int)? {
+        guard data.count >= 24 else { return nil }
+        let bytes = [UInt8](data.prefix(24))
+        guard bytes[12...15] == [0x49, 0x48, 0x44, 0x52] else { return nil }
+        func be32(_ i: Int) -> Int { Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]) }
+        return (be32(16), be32(20))
     }
 
     /// Throws `.tooManyPixels` when `width * height` exceeds `maxPixels`.

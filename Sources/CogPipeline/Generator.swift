@@ -27,7 +27,8 @@ public struct Generator: Sendable {
     /// - Parameters:
     ///   - pixelValues: `[3, S, S]` f32 CLIP-normalized pixels (CogImage), or nil for text only.
     ///     The prompt must have been built with `hasImage` matching.
-    public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?,
+    ///   - threads: this call's share of the cores (the session's compute team).
+    public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?, threads: Int = 1,
                     detokenizer: (any StreamingTextDecoding)? = nil,
                     progress: ((GenerationProgress) -> Void)? = nil,
                     onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
@@ -41,16 +42,17 @@ public struct Generator: Sendable {
                   + "\(expectedSlots); "
                   + "build it with this model's PromptBuilder and hasImage: true", field: "image")
         }
+        let session = model.makeSession(threads: threads)
         var features: [Float]? = nil
         var visionMilliseconds: Double = 0
         if let pixelValues {
             progress?(.visionEncodeStarted)
             let start = ContinuousClock.now
-            features = try model.encodeImage(pixelValues: pixelValues)  // [imageTokenCount, H]
+            features = try model.encodeImage(pixelValues: pixelValues, context: session.context)  // [imageTokenCount, H]
             visionMilliseconds = milliseconds(since: start)
             progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
         }
-        var result = try generate(prompt: prompt, imageFeatures: features, session: model.makeSession(),
+        var result = try generate(prompt: prompt, imageFeatures: features, session: session,
                                   detokenizer: detokenizer, progress: progress, onToken: onToken)
         result.timings.visionMilliseconds = visionMilliseconds
         return result

@@ -1,0 +1,198 @@
+import ArgumentParser
+import CogImage
+import CogPipeline
+import CogTensor
+import CogTokenizer
+import CogVLM
+import CogWeights
+import Foundation
+
+/// `cogjobs run`: one-shot inference without the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Caption, answer or ground images once, without the daemon.",
+        discussion: """
+            Streams the answer as it is generated, shows the vision encoder and prefill phases on a terminal, \
+            and prints grounding boxes (in the model's 0-999 units and in pixels of the original image). \
+            With --json, prints one JSON object per image instead.
+
+            Tasks: caption (default question "Describe this image."), vqa (--prompt is the question), \
+            ground (--prompt is the referring expression: "the red car"), ground-caption (a description \
+            with boxes), describe-box (--box x0,y0,x1,y1 in 0-999 units).
+
+            CogVLM v1 checkpoints ship no tokenizer; pass vicuna-7b-v1.5's folder with --tokenizer.
+            """
+    )
+
+    @Option(name: .long, help: "Model directory (Hugging Face layout).")
+    var model: String
+
+    @Option(name: .long, help: "Tokenizer directory (default: the model directory).")
+    var tokenizer: String?
+
+    @Option(name: .long, help: "caption | vqa | ground | ground-caption | describe-box")
+    var task: String = "caption"
+
+    @Option(name: .long, help: "Question, expression or caption prompt (task-dependent).")
+    var prompt: String?
+
+    @Option(name: .long, help: "Region for describe-box: x0,y0,x1,y1 in 0-999 units.")
+    var box: String?
+
+    @Option(name: .long, help: "Prompt template: chat | base | vqa (default: the model's template_version).")
+    var template: String?
+
+    @Option(name: .long, help: "Maximum new tokens.")
+    var maxNewTokens: Int = 256
+
+    @Option(name: .long, help: "Sampling temperature; 0 (default) is greedy, the official default.")
+    var temperature: Double = 0
+
+    @Option(name: .long, help: "Top-p for sampling.")
+    var topP: Double = 1.0
+
+    @Option(name: .long, help: "Top-k for sampling.")
+    var topK: Int = 50
+
+    @Option(name: .long, help: "Repetition penalty (1.0 = none).")
+    var repetitionPenalty: Double = 1.0
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Threads to compute with (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Refuse images with more pixels than this (checked from the header).")
+    var maxPixels: Int = ImageDecoder.defaultMaxPixels
+
+    @Flag(name: .long, help: "Print one JSON object per image.")
+    var json = false
+
+    @Argument(help: "Image files (JPEG or PNG). Without any, asks a text-only question.")
+    var images: [String] = []
+
+    func validate() throws {
+        guard TaskPreset(rawValue: task) != nil else {
+            throw ValidationError("unknown task '\(task)'; choose one of \(TaskPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let template, (try? PromptTemplate(configValue: template)) == nil {
+            throw ValidationError("unknown template '\(template)'; choose chat, base or vqa")
+        }
+        if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() async throws {
+        // The model runs on this thread; argument parsing's async entry gives us a plain thread
+        // from `main`, and the work below blocks it on purpose (a one-shot command).
+        try runBlocking()
+    }
+
+    private func runBlocking() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = self.threads ?? cores
+        let stderr = FileHandle.standardError
+        let engine: InferenceEngine
+        do {
+            let started = Date()
+            engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
+                                              tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) })
+            BLAS.setThreads(threads)
+            if !json {
+                stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@) in %.2f s\n", model, engine.model.config.version.rawValue,
+                                         BLAS.kernelDescription, Date().timeIntervalSince(started)).utf8))
+            }
+        } catch {
+            throw CLIError(Self.describe(error))
+        }
+        guard let taskPreset = TaskPreset(rawValue: task) else { return }
+        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, doSample: temperature > 0,
+                                              temperature: temperature > 0 ? temperature : 1.0, topK: topK, topP: topP,
+                                              repetitionPenalty: repetitionPenalty, seed: seed)
+        let boxValue = try box.map { text -> GroundingBox in
+            do { return try GroundingBox(parsing: text) } catch { throw CLIError("--box: \(Self.describe(error))") }
+        }
+        let templateValue = try template.map { try PromptTemplate(configValue: $0) }
+        var failures = 0
+        let targets: [String?] = images.isEmpty ? [nil] : images.map { $0 }
+        for path in targets {
+            let request = InferenceRequest(imageURL: path.map { URL(fileURLWithPath: $0) }, task: taskPreset, prompt: prompt,
+                                           box: boxValue, template: templateValue, parameters: parameters, maxPixels: maxPixels)
+            let interactive = !json
+            if interactive, let path, targets.count > 1 { print("== \(path)") }
+            do {
+                let output = try engine.run(request, threads: threads, progress: { event in
+                    guard interactive else { return }
+                    stderr.write(Data(Self.describe(event).utf8))
+                }, onToken: { event in
+                    if interactive {
+                        FileHandle.standardOutput.write(Data(event.textDelta.utf8))
+                    }
+                    return .continue
+                })
+                if json {
+                    print(try Self.jsonLine(path: path, output: output, task: task))
+                } else {
+                    print("")
+                    for b in output.boxes {
+                        print("box: \(b.phrase.isEmpty ? "(no phrase)" : b.phrase) \(b.box.promptText) → pixels \(b.pixels)")
+                    }
+                    for p in output.boxProblems { print("box problem: \(p)") }
+                    let t = output.timings
+                    stderr.write(Data(String(format: "%d prompt tokens, %d generated (%@); vision %.2f s, prefill %.2f s, decode %.2f tok/s\n",
+                                             output.promptTokenCount, output.tokenIDs.count, output.finishReason.rawValue,
+                                             t.visionMilliseconds / 1000, t.prefillMilliseconds / 1000, t.tokensPerSecond).utf8))
+                }
+            } catch {
+                failures += 1
+                let message = "\(path ?? "(text only)"): \(Self.describe(error))"
+                if json {
+                    print(Self.jsonError(path: path, message: message))
+                } else {
+                    stderr.write(Data("Error: \(message)\n".utf8))
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    static func describe(_ event: GenerationProgress) -> String {
+        switch event {
+        case .visionEncodeStarted: return "vision encoder…\n"
+        case .visionEncodeFinished(let ms): return String(format: "vision encoder: %.2f s\n", ms / 1000)
+        case .prefillStarted(let tokens): return "prefill of \(tokens) tokens…\n"
+        case .prefillFinished(let tokens, let ms): return String(format: "prefill of %d tokens: %.2f s\n", tokens, ms / 1000)
+        case .decodeFinished: return ""
+        }
+    }
+
+    /// Domain errors carry their stable code in their description.
+    static func describe(_ error: any Error) -> String { "\(error)" }
+
+    static func jsonLine(path: String?, output: InferenceOutput, task: String) throws -> String {
+        let boxes: [[String: Any]] = output.boxes.map { b in
+            ["phrase": b.phrase,
+             "box": [b.box.x0, b.box.y0, b.box.x1, b.box.y1],
+             "pixels": [b.pixels.x0, b.pixels.y0, b.pixels.x1, b.pixels.y1]]
+        }
+        let object: [String: Any] = [
+            "image": path ?? NSNull(), "task": task, "text": output.text, "token_ids": output.tokenIDs,
+            "finish_reason": output.finishReason.rawValue, "prompt_tokens": output.promptTokenCount,
+            "image_width": output.imageWidth, "image_height": output.imageHeight,
+            "boxes": boxes, "box_problems": output.boxProblems.map(\.description),
+            "timings_ms": ["vision": output.timings.visionMilliseconds, "prefill": output.timings.prefillMilliseconds,
+                           "decode": output.timings.decodeMilliseconds],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func jsonError(path: String?, message: String) -> String {
+        let object: [String: Any] = ["image": path ?? NSNull(), "error": message]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        // try?: serializing two strings cannot fail; "{}" keeps the output one JSON object per line.
+        return String(decoding: data, as: UTF8.self)
+    }
+}

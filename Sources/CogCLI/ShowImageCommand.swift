@@ -1,0 +1,76 @@
+import ArgumentParser
+import CogImage
+import CogPipeline
+import Foundation
+
+/// `cogjobs draw`: draws grounding boxes onto an image — people would rather look at boxes than
+/// read numbers.
+struct DrawCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "draw",
+        abstract: "Draw grounding boxes (with their phrases) onto an image and save it as JPEG.",
+        discussion: """
+            --boxes takes the model's own notation, e.g. "a red car[[086,540,400,760]] next to a tree[[500,100,700,900]]" \
+            (0-999 units of the image's width and height; several boxes per phrase separated by ';'), \
+            or the JSON printed by `cogjobs run --json` (its "boxes" array is used).
+            """
+    )
+
+    @Argument(help: "The image the boxes belong to.")
+    var image: String
+
+    @Option(name: .long, help: "Boxes in the model's [[x0,y0,x1,y1]] notation, or a `cogjobs run --json` line.")
+    var boxes: String
+
+    @Option(name: .long, help: "Output JPEG file.")
+    var output: String
+
+    @Option(name: .long, help: "JPEG quality 1-100.")
+    var quality: Int = 92
+
+    func validate() throws {
+        if !(1...100).contains(quality) { throw ValidationError("--quality must be between 1 and 100") }
+    }
+
+    func run() async throws {
+        let picture: RGBImage
+        do {
+            picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
+        } catch {
+            throw CLIError(RunCommand.describe(error))
+        }
+        let labeled = try Self.parseBoxes(boxes, width: picture.width, height: picture.height)
+        do {
+            let jpeg = try picture.drawing(boxes: labeled).encodeJPEG(quality: quality)
+            try jpeg.write(to: URL(fileURLWithPath: output), options: .atomic)
+        } catch {
+            throw CLIError("cannot write \(output): \(RunCommand.describe(error))")
+        }
+        print("drew \(labeled.count) box\(labeled.count == 1 ? "" : "es") into \(output)")
+    }
+
+    /// Boxes in pixels with their labels, from model notation or `run --json` output.
+    static func parseBoxes(_ text: String, width: Int, height: Int) throws -> [LabeledBox] {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{"), let data = trimmed.data(using: .utf8),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            // try?: not JSON means the model notation below.
+            let entries = object["boxes"] as? [[String: Any]] ?? []
+            return try entries.enumerated().map { index, entry in
+                guard let raw = entry["box"] as? [Any], raw.count == 4,
+                      let values = Optional(raw.compactMap { ($0 as? NSNumber)?.intValue }), values.count == 4 else {
+                    throw CLIError("--boxes: entry \(index) has no \"box\": [x0, y0, x1, y1]")
+                }
+                let box = try GroundingBox(x0: values[0], y0: values[1], x1: values[2], y1: values[3])
+                let p = box.pixels(width: width, height: height)
+                return LabeledBox(x0: p.x0, y0: p.y0, x1: p.x1, y1: p.y1, label: entry["phrase"] as? String ?? "")
+            }
+        }
+        let parsed = GroundingParser.parse(trimmed, width: width, height: height)
+        if let problem = parsed.problems.first {
+            throw CLIError("--boxes: \(problem)")
+        }
+        guard !parsed.boxes.isEmpty else { throw CLIError("--boxes: no [[x0,y0,x1,y1]] box found in \"\(trimmed)\"") }
+        return parsed.boxes.map { LabeledBox(x0: $0.pixels.x0, y0: $0.pixels.y0, x1: $0.pixels.x1, y1: $0.pixels.y1, label: $0.phrase) }
+    }
+}

@@ -1,1 +1,0 @@
-// CogTokenizer — module placeholder; see Package.swift for its one job.

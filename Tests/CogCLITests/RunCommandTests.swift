@@ -1,0 +1,114 @@
+import CogPipeline
+import CogTestSupport
+import CogVLM
+import Foundation
+import Testing
+
+/// `cogjobs run` end to end on the tiny fixtures with the real tokenizers, and its bad inputs.
+@Suite("cogjobs run", .serialized)
+struct RunCommandTests {
+    static let v1Args = ["--model", Fixtures.cogvlmTiny.path, "--tokenizer", Fixtures.llama2Tokenizer.path]
+    static let v2Args = ["--model", Fixtures.cogvlm2Tiny.path, "--tokenizer", Fixtures.llama3Tokenizer.path]
+
+    /// The prompt that reaches the model has the official layout: BOS, the image slots (pad id,
+    /// vision type), then the template text encoded without special tokens; shared patch positions.
+    @Test(arguments: [(Fixtures.cogvlmTiny, Fixtures.llama2Tokenizer), (Fixtures.cogvlm2Tiny, Fixtures.llama3Tokenizer)])
+    func promptLayoutAndDeterminism(model: URL, tokenizer: URL) throws {
+        let engine = try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer)
+        let c = engine.model.config
+        let request = InferenceRequest(imageURL: model.appendingPathComponent("test_image.jpg"), task: .vqa,
+                                       prompt: "How many squares?", parameters: GenerationParameters(maxNewTokens: 6))
+        let a = try engine.run(request)
+        let b = try engine.run(request)
+        #expect(a.tokenIDs == b.tokenIDs && a.text == b.text, "greedy output must be deterministic")
+        let text = "Question: How many squares? Answer:"
+        #expect(a.prompt.text == text)
+        let pad = c.version == .v2 ? 128002 : c.padTokenID
+        let textIDs = engine.tokenizer.encode(text, addSpecialTokens: false)
+        #expect(a.prompt.inputIDs == [c.bosTokenID] + Array(repeating: pad, count: c.imageTokenCount) + textIDs)
+        #expect(a.prompt.tokenTypes == [.language] + Array(repeating: .vision, count: c.imageTokenCount)
+                + Array(repeating: .language, count: textIDs.count))
+        let n = c.imageTokenCount
+        #expect(a.prompt.positionIDs == [0, 1] + Array(repeating: 2, count: n - 2) + [3] + (0..<textIDs.count).map { 4 + $0 })
+        #expect(a.imageWidth == 97 && a.imageHeight == 61)
+    }
+
+    @Test func streamsTextAndPrintsJSON() throws {
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg").path
+        let plain = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "5", image])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stderr.contains("vision encoder") && plain.stderr.contains("prefill of"))
+        let json = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "5", "--json", image, image])
+        #expect(json.status == 0, "\(json.stderr)")
+        let lines = json.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect((object["token_ids"] as? [Int])?.count == 5)
+            #expect(object["image_width"] as? Int == 97)
+            // The streamed text and the JSON text are the same decode.
+            #expect(plain.stdout.hasPrefix(object["text"] as? String ?? "?"))
+        }
+    }
+
+    /// Each bad input gives a clear error naming the file, and a non-zero exit status.
+    @Test func badInputsFailClearly() throws {
+        let tmp = try Fixtures.temporaryDirectory("runbad")
+        let jpeg = try Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg"))
+        let truncated = tmp.appendingPathComponent("truncated.jpg")
+        try jpeg.prefix(jpeg.count / 2).write(to: truncated)
+        let empty = tmp.appendingPathComponent("empty.jpg")
+        try Data().write(to: empty)
+        let text = tmp.appendingPathComponent("notes.jpg")
+        try Data("just some text, not an image\n".utf8).write(to: text)
+        // A PNG whose header claims 30000 × 30000.
+        var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var ihdr = Data("IHDR".utf8)
+        for v in [UInt32(30000), UInt32(30000)] { withUnsafeBytes(of: v.bigEndian) { ihdr.append(contentsOf: $0) } }
+        ihdr.append(contentsOf: [8, 2, 0, 0, 0])
+        withUnsafeBytes(of: UInt32(13).bigEndian) { png.append(contentsOf: $0) }
+        png.append(ihdr)
+        withUnsafeBytes(of: crc32(ihdr).bigEndian) { png.append(contentsOf: $0) }
+        let huge = tmp.appendingPathComponent("huge.png")
+        try png.write(to: huge)
+
+        for (file, code) in [(truncated, "image.truncated"), (empty, "image.empty_file"), (text, "image.unknown_format"),
+                             (huge, "image.too_many_pixels")] {
+            let r = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "2", file.path])
+            #expect(r.status != 0, "\(file.lastPathComponent) should fail")
+            #expect(r.stderr.contains(code) && r.stderr.contains(file.lastPathComponent), "\(file.lastPathComponent): \(r.stderr)")
+        }
+        // Missing tokenizer: says which one a v1 model needs.
+        let noTok = try Fixtures.runCogjobs(["run", "--model", Fixtures.cogvlmTiny.path, "--max-new-tokens", "2"])
+        #expect(noTok.status != 0 && noTok.stderr.contains("vicuna-7b-v1.5") && noTok.stderr.contains("--tokenizer"))
+        // Broken tokenizer.json.
+        let brokenTok = tmp.appendingPathComponent("tok", isDirectory: true)
+        try FileManager.default.createDirectory(at: brokenTok, withIntermediateDirectories: true)
+        let full = try Data(contentsOf: Fixtures.llama2Tokenizer.appendingPathComponent("tokenizer.json"))
+        try full.prefix(5000).write(to: brokenTok.appendingPathComponent("tokenizer.json"))
+        let broken = try Fixtures.runCogjobs(["run", "--model", Fixtures.cogvlmTiny.path, "--tokenizer", brokenTok.path, "--max-new-tokens", "2"])
+        #expect(broken.status != 0 && broken.stderr.contains("tokenizer.json"), "\(broken.stderr)")
+    }
+
+    @Test func drawsBoxesFromModelNotation() throws {
+        let tmp = try Fixtures.temporaryDirectory("draw")
+        let out = tmp.appendingPathComponent("boxes.jpg")
+        let r = try Fixtures.runCogjobs(["draw", Fixtures.cogvlmTiny.appendingPathComponent("test_image.png").path,
+                                         "--boxes", "a red square[[100,200,500,800]]", "--output", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.path))
+        let bad = try Fixtures.runCogjobs(["draw", Fixtures.cogvlmTiny.appendingPathComponent("test_image.png").path,
+                                           "--boxes", "a square[[500,200,100]]", "--output", out.path])
+        #expect(bad.status != 0 && bad.stderr.contains("--boxes"))
+    }
+}
+
+/// CRC-32 (IEEE), for crafting PNG chunks in tests.
+func crc32(_ data: Data) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in data {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+    }
+    return ~crc
+}

@@ -1,1 +1,0 @@
-// CogTokenizerTests — tests land here.
