@@ -5,7 +5,8 @@ public struct CogJobsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cogjobs",
         abstract: "Run CogVLM on CPU: captions, answers and grounding boxes, as a durable job queue.",
-        subcommands: [RunCommand.self, DrawCommand.self, TokenizeCommand.self, DevCommand.self]
+        subcommands: [RunCommand.self, DrawCommand.self, TokenizeCommand.self, DaemonCommand.self, EnqueueCommand.self,
+                      DevCommand.self]
     )
 
     public init() {}
