@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "CogWatcherTests", dependencies: ["CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogConfigTests", dependencies: ["CogConfig", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogConfig", "CogJobStore", "CogImage",
-                                                           "CogScheduler", "CogTestSupport"],
+                                                           "CogPipeline", "CogScheduler", "CogTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogTestSupport"], swiftSettings: swiftSettings),
     ]

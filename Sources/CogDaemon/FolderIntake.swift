@@ -2,6 +2,7 @@ import CogConfig
 import CogJobStore
 import CogWatcher
 import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -196,20 +197,36 @@ final class FolderIntake: Service, Sendable {
     }
 
     /// Enqueues one file (or reconciles it with its finished job).
-    private func ingest(_ file: WatchedFile) async {
+    ///
+    /// Two guards against producers that close a file before it is complete:
+    /// - an empty file is held for `emptyFileSettle` and enqueued only if it is still empty and
+    ///   unchanged then (creating a file and filling it later reports an empty `CLOSE_WRITE`
+    ///   first; a file that really is empty still gets its failed job);
+    /// - when a new version of a file is enqueued, queued jobs of this folder's task for older
+    ///   contents of the same path are cancelled as superseded. (A version a worker already
+    ///   claimed runs to its end; a partial file then fails with the decoder's error.)
+    private func ingest(_ file: WatchedFile, settled: Bool = false) async {
         guard let folder = state.withLock({ $0.folders[file.root.path] }) else { return }
         let spec = ImageIntake.JobSpec(task: folder.task.rawValue, prompt: folder.prompt ?? "",
                                        priority: folder.priority, paramsJSON: settings.paramsJSON)
         for attempt in 1...3 {
-            let outcome = await io.run { [intake, store] () -> Result<(ImageIntake.Inspection, EnqueueOutcome), any Error> in
-                Result { try intake.enqueue(file.url, spec: spec, into: store) }
+            let outcome = await io.run { [intake, store] () -> Result<(ImageIntake.Inspection, EnqueueOutcome?), any Error> in
+                Result {
+                    let inspection = try ImageIntake.inspect(file.url)
+                    if inspection.image.byteSize == 0 && !settled { return (inspection, nil) }
+                    return (inspection, try store.enqueue(intake.request(for: inspection, spec: spec)))
+                }
             }
             switch outcome {
+            case .success((_, nil)):
+                holdEmptyFile(file)
+                return
             case .success((let inspection, .enqueued(let jobID))):
                 wakeWorkers()
                 var line = "enqueued job \(jobID) for \(file.url.path)"
                 if let problem = inspection.headerProblem { line += " (header unreadable, the job will fail: \(problem))" }
                 logger.info("\(line)")
+                await supersedeOlderVersions(of: inspection.image, by: jobID, spec: spec)
                 return
             case .success((_, .duplicate(let jobID, let jobState))):
                 logger.debug("\(file.url.path) is already job \(jobID) (\(jobState.rawValue))")
@@ -225,6 +242,53 @@ final class FolderIntake: Service, Sendable {
                 logger.error("cannot enqueue \(file.url.path): \(error); it will be picked up by the next scan (restart)")
                 return
             }
+        }
+    }
+
+    /// How long an empty file must stay empty before it is enqueued (and fails as empty).
+    static let emptyFileSettle: Duration = .seconds(1)
+
+    /// Enqueues `file` after `emptyFileSettle` if it is still there, still empty and unchanged.
+    private func holdEmptyFile(_ file: WatchedFile) {
+        let before = Self.status(of: file.url.path)
+        logger.debug("\(file.url.path) is empty; checking again in \(Self.emptyFileSettle)")
+        Task {
+            try? await Task.sleep(for: Self.emptyFileSettle)  // cancellation (shutdown) ends the wait early
+            guard !self.state.withLock({ $0.stopped }), let before, Self.status(of: file.url.path) == before else {
+                return  // filled (its own CLOSE_WRITE brings it), replaced or deleted meanwhile
+            }
+            await self.ingest(file, settled: true)
+        }
+    }
+
+    /// Size and modification time, to tell whether a file changed.
+    private static func status(of path: String) -> [Int]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(info.st_ino)]
+    }
+
+    /// Cancels queued jobs of the same task and prompt for earlier contents of `image.path`.
+    private func supersedeOlderVersions(of image: ImageInfo, by jobID: Int64, spec: ImageIntake.JobSpec) async {
+        let result = await io.run { [store] () -> Result<[Int64], any Error> in
+            Result {
+                let rows = try store.query("""
+                    SELECT j.id FROM jobs j JOIN images i ON i.id = j.image_id
+                    WHERE i.path = ? AND i.sha256 <> ? AND j.task = ? AND j.prompt = ? AND j.id <> ?
+                      AND j.state IN ('queued', 'retryable')
+                    """, [image.path, image.sha256, spec.task, spec.prompt, jobID])
+                let ids = rows.compactMap { $0.first?.int64 }
+                for id in ids { try store.cancel(jobID: id) }
+                return ids
+            }
+        }
+        switch result {
+        case .success(let ids) where !ids.isEmpty:
+            logger.notice("\(image.path) changed: cancelled job(s) \(ids) for its earlier content, superseded by job \(jobID)")
+        case .success:
+            break
+        case .failure(let error):
+            logger.warning("cannot cancel the superseded jobs of \(image.path): \(error)")
         }
     }
 

@@ -92,26 +92,34 @@ public struct ModelJobExecutor: JobExecutor {
         }
         if result.finishReason == .cancelled, let reason = control.stopReason { throw JobStopped(reason: reason) }
 
-        let tokenizer = engine.tokenizer
-        let rawOutput = tokenizer.decode(result.tokenIDs, skipSpecialTokens: false)
-        var answer = tokenizer.decode(result.tokenIDs, skipSpecialTokens: true)
+        let answer = Self.answer(tokenIDs: result.tokenIDs, tokenizer: engine.tokenizer, imageWidth: image.width,
+                                 imageHeight: image.height)
+        let timings = result.timings
+        return JobOutput(text: answer.text, rawOutput: answer.rawOutput, promptTokens: result.promptTokenCount,
+                         generatedTokens: result.tokenIDs.count,
+                         preprocessMilliseconds: EchoJobExecutor.milliseconds(preprocessed - start),
+                         prefillMilliseconds: timings.visionMilliseconds + timings.prefillMilliseconds,
+                         decodeMilliseconds: timings.decodeMilliseconds,
+                         totalMilliseconds: EchoJobExecutor.milliseconds(.now - start), model: modelIdentity,
+                         boxes: answer.boxes)
+    }
+
+    /// The stored answer for generated `tokenIDs`: raw output (special tokens kept), cleaned text
+    /// (box groups removed when boxes were found) and the box rows, in 0–999 units and in pixels of
+    /// an `imageWidth` × `imageHeight` image.
+    static func answer(tokenIDs: [Int], tokenizer: Tokenizer, imageWidth: Int,
+                       imageHeight: Int) -> (text: String, rawOutput: String, boxes: [CogJobStore.GroundingBox]) {
+        let rawOutput = tokenizer.decode(tokenIDs, skipSpecialTokens: false)
+        var answer = tokenizer.decode(tokenIDs, skipSpecialTokens: true)
         if tokenizer.cleansUpTokenizationSpaces { answer = Tokenizer.cleanUpTokenizationSpaces(answer) }
-        let grounding = GroundingParser.parse(answer, width: image.width, height: image.height)
+        let grounding = GroundingParser.parse(answer, width: imageWidth, height: imageHeight)
         let boxes = grounding.boxes.map { found in
             CogJobStore.GroundingBox(phrase: found.phrase, x0: found.box.x0, y0: found.box.y0, x1: found.box.x1,
                                      y1: found.box.y1, pixelX0: Double(found.pixels.x0),
                                      pixelY0: Double(found.pixels.y0), pixelX1: Double(found.pixels.x1),
                                      pixelY1: Double(found.pixels.y1))
         }
-        let text = grounding.boxes.isEmpty ? answer : Self.removingBoxGroups(answer)
-        let timings = result.timings
-        return JobOutput(text: text, rawOutput: rawOutput, promptTokens: result.promptTokenCount,
-                         generatedTokens: result.tokenIDs.count,
-                         preprocessMilliseconds: EchoJobExecutor.milliseconds(preprocessed - start),
-                         prefillMilliseconds: timings.visionMilliseconds + timings.prefillMilliseconds,
-                         decodeMilliseconds: timings.decodeMilliseconds,
-                         totalMilliseconds: EchoJobExecutor.milliseconds(.now - start), model: modelIdentity,
-                         boxes: boxes)
+        return (grounding.boxes.isEmpty ? answer : removingBoxGroups(answer), rawOutput, boxes)
     }
 
     /// The job's generation settings (`params_json`, keys of the configuration's `generation`

@@ -31,7 +31,10 @@ public final class JobControl: Sendable {
     private let progress: Mutex<Progress>
     private let stop = Mutex<StopReason?>(nil)
 
-    init(job: ClaimedJob, workerIndex: Int, computeThreads: Int, now: ContinuousClock.Instant) {
+    /// Creates the control for one attempt. The pool makes one per claimed job; tests make their
+    /// own to run an executor in isolation.
+    public init(job: ClaimedJob, workerIndex: Int = 0, computeThreads: Int = 1,
+                now: ContinuousClock.Instant = .now) {
         self.job = job
         self.workerIndex = workerIndex
         self.computeThreads = computeThreads
@@ -68,7 +71,7 @@ public final class JobControl: Sendable {
 
     /// Asks the job to stop. The first reason wins, except that a lost lease overrides the
     /// others (whatever else happened, this worker may no longer write the job).
-    func requestStop(_ reason: StopReason) {
+    public func requestStop(_ reason: StopReason) {
         stop.withLock { current in
             if current == nil || reason == .leaseLost { current = reason }
         }
