@@ -47,7 +47,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let logLevel, LogLevel(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            let levels = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--log-level must be one of \(levels)")
         }
     }
 

@@ -77,7 +77,8 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Enqueue even if the same image, task, prompt and model already has a job.")
     var force = false
 
-    @Option(name: .long, help: "Do not start before this time: ISO 8601 (2026-05-01T08:00:00Z) or a delay (+90s, +15m, +2h, +1d).")
+    @Option(name: .long,
+            help: "Do not start before this time: ISO 8601 (2026-05-01T08:00:00Z) or a delay (+90s, +15m, +2h, +1d).")
     var runAfter: String?
 
     @Flag(name: [.short, .long], help: "Also take images in subfolders of folder inputs.")
@@ -91,13 +92,16 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard let kind = TaskKind(rawValue: task) else {
-            throw ValidationError("unknown task '\(task)'; one of \(TaskKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            let tasks = TaskKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("unknown task '\(task)'; one of \(tasks)")
         }
         if kind.requiresPrompt && (prompt ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw ValidationError("the \(task) task needs --prompt")
         }
         if inputs.isEmpty { throw ValidationError("give at least one image, folder, pattern, or - for standard input") }
-        if busyTimeout < 0 || !busyTimeout.isFinite { throw ValidationError("--busy-timeout must be 0 or more seconds") }
+        if busyTimeout < 0 || !busyTimeout.isFinite {
+            throw ValidationError("--busy-timeout must be 0 or more seconds")
+        }
         if let runAfter, Self.parseTime(runAfter, now: Date()) == nil {
             throw ValidationError("--run-after: cannot read '\(runAfter)'; write 2026-05-01T08:00:00Z or +15m")
         }
@@ -130,7 +134,8 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         let identity: String
         do {
-            identity = try ModelIdentity.of(directory: URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true))
+            let directory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
+            identity = try ModelIdentity.of(directory: directory)
         } catch {
             return fail(Status.modelUnreadable, "\(error)")
         }
@@ -147,7 +152,9 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
 
         let (files, problems) = InputExpansion.expand(inputs, recursive: recursive)
-        var reports = problems.map { Report(path: $0.input, status: "error", code: "intake.no_input", message: $0.reason) }
+        var reports = problems.map {
+            Report(path: $0.input, status: "error", code: "intake.no_input", message: $0.reason)
+        }
         if !json { for report in reports { printError("\(report.path): \(report.message ?? "")") } }
         let spec = ImageIntake.JobSpec(task: task, prompt: prompt ?? "", priority: priority,
                                        paramsJSON: Self.paramsJSON(configuration.generation),
@@ -269,8 +276,9 @@ enum InputExpansion {
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
     /// The files, and inputs that yielded nothing (with why).
-    static func expand(_ inputs: [String], recursive: Bool,
-                       standardInput: () -> [String] = readStandardInput) -> (files: [String], problems: [(input: String, reason: String)]) {
+    static func expand(_ inputs: [String], recursive: Bool, standardInput: () -> [String] = readStandardInput)
+        -> (files: [String], problems: [(input: String, reason: String)])
+    {
         var files: [String] = [], problems: [(input: String, reason: String)] = []
         var seen: Set<String> = []
         func add(_ path: String) {
@@ -295,9 +303,8 @@ enum InputExpansion {
                 if matches.isEmpty { problems.append((input, "no file matches this pattern")) }
                 for match in matches {
                     var isDirectory: ObjCBool = false
-                    if FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory), !isDirectory.boolValue {
-                        add(match)
-                    }
+                    let exists = FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory)
+                    if exists && !isDirectory.boolValue { add(match) }
                 }
             } else {
                 problems.append((input, "no such file or folder"))

@@ -52,7 +52,9 @@ public struct DaemonOptions: Sendable {
 /// 6. `READY=1`.
 /// Then a `ServiceGroup` runs, in this order: worker pool, folder intake, SIGHUP reload, status
 /// reporter. SIGTERM/SIGINT shut it down in reverse: `STOPPING=1`, stop reloading, stop watching,
-/// drain the workers (`shutdown_drain_seconds`), checkpoint the WAL, exit 0.
+/// drain the workers (`shutdown_drain_seconds`), checkpoint the WAL, exit 0. Both signals are
+/// trapped from the first instruction on, so one that arrives during start-up is served right
+/// after it (no window in which it would kill the process).
 ///
 /// SIGHUP re-reads the same file with the same overrides. A valid configuration replaces the
 /// watched folders (`watch`) and the generation defaults for new jobs; other keys (workers,
@@ -90,6 +92,9 @@ public enum CogjobsDaemon {
 
     /// Runs the daemon until it is told to stop. Returns normally after a graceful shutdown.
     public static func run(options: DaemonOptions, logger: Logger) async throws(DaemonError) {
+        // Trap SIGTERM/SIGINT first: a stop request during start-up is then queued (and served as a
+        // graceful shutdown as soon as the services run) instead of killing the process outright.
+        let terminations = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let switches = try TestSwitches.from(environment: options.environment)
         if !switches.activeVariables.isEmpty {
             logger.warning("TEST-ONLY switches are set: \(switches.activeVariables.joined(separator: ", "))")
@@ -158,7 +163,9 @@ public enum CogjobsDaemon {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         startup.cancel()
         send(notifier, logger, "READY=1") { try notifier.ready() }
-        logger.notice("ready: \(configuration.workers) worker(s), model \(identity), database \(configuration.databasePath)")
+        let line = "ready: \(configuration.workers) worker(s), model \(identity), "
+            + "database \(configuration.databasePath)"
+        logger.notice("\(line)")
 
         let reload = ReloadService(signals: hangups) {
             await reloadConfiguration(options: options, settings: settings, intake: intake, notifier: notifier,
@@ -172,15 +179,23 @@ public enum CogjobsDaemon {
             .init(service: StatusReporter(notifier: notifier, pool: pool, store: readStore,
                                           statusInterval: options.statusInterval, logger: logger)),
         ]
-        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                           logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownDrain + .seconds(30)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let stopRequests = Task {
+            for await signal in terminations {
+                logger.notice("received \(signal): shutting down")
+                await group.triggerGracefulShutdown()
+            }
+        }
+        defer { stopRequests.cancel() }
         do {
-            try await ServiceGroup(configuration: groupConfiguration).run()
+            try await group.run()
         } catch {
             logger.error("a service failed: \(error)")
             await pool.drain(budget: configuration.shutdownDrain)
-            throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed", cause: "\(error)")
+            throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed",
+                              cause: "\(error)")
         }
         do {
             try store.checkpoint()

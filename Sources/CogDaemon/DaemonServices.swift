@@ -21,7 +21,9 @@ struct WorkerPoolService: Service {
             return
         }
         let busy = pool.snapshot().busyWorkers
-        logger.notice("shutting down: \(busy) job(s) running; they get up to \(drainBudget) to finish, then are requeued")
+        let line = "shutting down: \(busy) job(s) running; they get up to \(drainBudget) to finish, "
+            + "then are requeued"
+        logger.notice("\(line)")
         do {
             try notifier.status("stopping: waiting up to \(drainBudget) for \(busy) running job(s)")
         } catch {

@@ -57,7 +57,8 @@ enum FolderActions {
     }
 
     /// Writes the sidecar atomically (temp + fsync + rename). Returns its path.
-    static func writeSidecar(_ content: SidecarContent, format: SidecarFormat, nextTo imagePath: String) throws -> String {
+    static func writeSidecar(_ content: SidecarContent, format: SidecarFormat,
+                             nextTo imagePath: String) throws -> String {
         let path = sidecarPath(for: imagePath, format: format)
         let data: Data
         switch format {

@@ -210,7 +210,8 @@ final class FolderIntake: Service, Sendable {
         let spec = ImageIntake.JobSpec(task: folder.task.rawValue, prompt: folder.prompt ?? "",
                                        priority: folder.priority, paramsJSON: settings.paramsJSON)
         for attempt in 1...3 {
-            let outcome = await io.run { [intake, store] () -> Result<(ImageIntake.Inspection, EnqueueOutcome?), any Error> in
+            typealias Outcome = Result<(ImageIntake.Inspection, EnqueueOutcome?), any Error>
+            let outcome = await io.run { [intake, store] () -> Outcome in
                 Result {
                     let inspection = try ImageIntake.inspect(file.url)
                     if inspection.image.byteSize == 0 && !settled { return (inspection, nil) }
@@ -224,7 +225,9 @@ final class FolderIntake: Service, Sendable {
             case .success((let inspection, .enqueued(let jobID))):
                 wakeWorkers()
                 var line = "enqueued job \(jobID) for \(file.url.path)"
-                if let problem = inspection.headerProblem { line += " (header unreadable, the job will fail: \(problem))" }
+                if let problem = inspection.headerProblem {
+                    line += " (header unreadable, the job will fail: \(problem))"
+                }
                 logger.info("\(line)")
                 await supersedeOlderVersions(of: inspection.image, by: jobID, spec: spec)
                 return
@@ -239,7 +242,7 @@ final class FolderIntake: Service, Sendable {
                 logger.warning("database busy while enqueueing \(file.url.path); retrying")
                 try? await Task.sleep(for: .seconds(1))  // cancellation just shortens the pause
             case .failure(let error):
-                logger.error("cannot enqueue \(file.url.path): \(error); it will be picked up by the next scan (restart)")
+                logger.error("cannot enqueue \(file.url.path): \(error); the next scan (restart) picks it up")
                 return
             }
         }
@@ -284,7 +287,9 @@ final class FolderIntake: Service, Sendable {
         }
         switch result {
         case .success(let ids) where !ids.isEmpty:
-            logger.notice("\(image.path) changed: cancelled job(s) \(ids) for its earlier content, superseded by job \(jobID)")
+            let line = "\(image.path) changed: cancelled job(s) \(ids) for its earlier content, "
+                + "superseded by job \(jobID)"
+            logger.notice("\(line)")
         case .success:
             break
         case .failure(let error):
@@ -300,7 +305,9 @@ final class FolderIntake: Service, Sendable {
         guard needsSuccessActions || needsFailureActions else { return }
         let result = await io.run { [store] () -> Result<[String], any Error> in
             Result {
-                if needsFailureActions { return try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder) }
+                if needsFailureActions {
+                    return try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder)
+                }
                 guard let detail = try store.job(id: jobID), let stored = detail.result else { return [] }
                 let content = SidecarContent(jobID: jobID, resultID: stored.id, imagePath: path,
                                              imageSHA256: detail.job.imageSHA256, task: detail.job.task,

@@ -37,7 +37,9 @@ struct JobEventHandler: Sendable {
         let head = "job \(finish.job.id) (worker \(finish.worker), \(String(format: "%.2f", seconds)) s)"
         switch finish.outcome {
         case .succeeded(let resultID, let output):
-            logger.info("\(head) succeeded: result \(resultID), \(output.generatedTokens) tokens, \(output.boxes.count) box(es)")
+            let line = "\(head) succeeded: result \(resultID), \(output.generatedTokens) tokens, "
+                + "\(output.boxes.count) box(es)"
+            logger.info("\(line)")
         case .failed(let failure):
             logger.warning("\(head) failed: \(failure.code): \(failure.message)")
         case .willRetry(let failure, let runAfter):
@@ -67,7 +69,8 @@ struct JobEventHandler: Sendable {
             crash.reached(.afterCommitBeforeSidecar)
             guard let folder = folder(of: job) else { return }
             let content = SidecarContent(jobID: job.id, resultID: resultID, imagePath: job.image.path,
-                                         imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt, output: output)
+                                         imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt,
+                                         output: output)
             perform(job.id) { try FolderActions.afterSuccess(content, folder: folder) }
         case .failed:
             guard let folder = folder(of: job) else { return }

@@ -49,7 +49,8 @@ public struct JobImageLoader: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw .transient(code: "job.image_unreadable", message: "cannot read \(path): \(error.localizedDescription)")
+            throw .transient(code: "job.image_unreadable",
+                             message: "cannot read \(path): \(error.localizedDescription)")
         }
         let hash = data.withUnsafeBytes { StreamingSHA256.hexDigest($0) }
         guard hash == job.image.sha256 else {

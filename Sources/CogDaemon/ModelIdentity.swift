@@ -34,8 +34,10 @@ public enum ModelIdentity {
                                   subject: directory.path)
             }
             for name in weights {
-                let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[
-                    .size] as? NSNumber)?.int64Value ?? -1
+                let path = directory.appendingPathComponent(name).path
+                // An unreadable size is hashed as -1: the identity still depends on the file's name.
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+                let size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
                 hasher.update(Array("\(name)\u{0}\(size)\u{0}".utf8))
             }
         }

@@ -28,7 +28,9 @@ public struct StreamingSHA256: Sendable {
         if pendingCount > 0 {
             let take = min(64 - pendingCount, remaining)
             let offset = pendingCount
-            pending.withUnsafeMutableBytes { $0.baseAddress.map { ($0 + offset).copyMemory(from: input, byteCount: take) } }
+            pending.withUnsafeMutableBytes { buffer in
+                buffer.baseAddress.map { ($0 + offset).copyMemory(from: input, byteCount: take) }
+            }
             pendingCount += take
             input += take
             remaining -= take
@@ -61,7 +63,9 @@ public struct StreamingSHA256: Sendable {
         var tail: [UInt8] = [0x80]
         let padded = (pendingCount + 1 + 8 + 63) / 64 * 64  // pending + 0x80 + length, rounded up to blocks
         tail += [UInt8](repeating: 0, count: padded - pendingCount - 1 - 8)
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+        }
         let savedCount = byteCount
         tail.withUnsafeBytes { update($0) }
         byteCount = savedCount
@@ -101,7 +105,9 @@ public struct StreamingSHA256: Sendable {
             schedule.withUnsafeMutableBufferPointer { wBuffer in
                 Self.roundConstants.withUnsafeBufferPointer { kBuffer in
                     // The three arrays have fixed, non-zero sizes (8, 64, 64), so the addresses exist.
-                    guard let h = hash.baseAddress, let w = wBuffer.baseAddress, let k = kBuffer.baseAddress else { return }
+                    guard let h = hash.baseAddress, let w = wBuffer.baseAddress, let k = kBuffer.baseAddress else {
+                        return
+                    }
                     for blockIndex in 0..<count {
                         let block = input + blockIndex * 64
                         for t in 0..<16 {  // big-endian words of the block

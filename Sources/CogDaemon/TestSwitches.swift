@@ -7,10 +7,10 @@ import Foundation
 ///
 /// | variable | values | effect |
 /// | --- | --- | --- |
-/// | `COGJOBS_TEST_EXECUTOR` | `echo` | run `EchoJobExecutor` (image checks, no model) instead of the model, so queue tests measure the queue |
+/// | `COGJOBS_TEST_EXECUTOR` | `echo` | run `EchoJobExecutor` (image checks, no model): queue tests measure the queue |
 /// | `COGJOBS_TEST_ECHO_TOKENS` | integer, default 4 | tokens the echo executor "generates" |
 /// | `COGJOBS_TEST_ECHO_TOKEN_MS` | integer, default 0 | milliseconds per echo token (stop is checked between tokens) |
-/// | `COGJOBS_TEST_ECHO_STALL_MS` | integer, default 0 | milliseconds the echo executor blocks before its first token without reporting progress (a hung step, for the watchdog) |
+/// | `COGJOBS_TEST_ECHO_STALL_MS` | integer, default 0 | ms blocked before the first token, no progress (a hung step) |
 /// | `COGJOBS_TEST_CRASH_POINT` | see `CrashPoint` | the process kills itself with SIGKILL there |
 /// | `COGJOBS_TEST_CRASH_AFTER` | integer ≥ 1, default 1 | … the N-th time it reaches that point |
 public struct TestSwitches: Sendable, Equatable {

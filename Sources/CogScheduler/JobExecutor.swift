@@ -13,13 +13,13 @@ import CogJobStore
 /// when the user cancelled the job, the shutdown drain ran out of time or the lease was lost.
 /// How an attempt ends is decided by what `execute` does:
 ///
-/// | `execute` …                     | the job becomes |
+/// | `execute` … | the job becomes |
 /// | --- | --- |
-/// | returns a `JobOutput`            | `succeeded`, result and boxes stored in one transaction |
-/// | throws `JobFailure` (permanent)  | `failed` at once, with the failure's code and message |
-/// | throws `JobFailure` (transient)  | `retryable` with backoff (or `failed` after the last attempt) |
-/// | throws `JobStopped`              | `cancelled` (user), `queued` again without counting the attempt (shutdown), untouched (lease lost) |
-/// | throws anything else             | as a transient `JobFailure` with code `job.executor_error` |
+/// | returns a `JobOutput` | `succeeded`, result and boxes stored in one transaction |
+/// | throws `JobFailure` (permanent) | `failed` at once, with the failure's code and message |
+/// | throws `JobFailure` (transient) | `retryable` with backoff (or `failed` after the last attempt) |
+/// | throws `JobStopped` | `cancelled` (user); `queued`, attempt not counted (shutdown); untouched (lease lost) |
+/// | throws anything else | as a transient `JobFailure` with code `job.executor_error` |
 public protocol JobExecutor: Sendable {
     /// Runs `job`. See the protocol documentation for what each way of returning means.
     func execute(_ job: ClaimedJob, control: JobControl) throws -> JobOutput

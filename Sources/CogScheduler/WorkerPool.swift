@@ -138,7 +138,8 @@ public final class WorkerPool: Sendable {
             return true
         }
         guard started else {
-            throw SchedulerError(code: .alreadyStarted, message: "this worker pool was started before; create a new one")
+            throw SchedulerError(code: .alreadyStarted,
+                                 message: "this worker pool was started before; create a new one")
         }
         if let failure = DedicatedThread.spawn(name: "cogjobs-superv", { self.supervisorLoop() }) {
             state.withLock { state in
@@ -246,7 +247,8 @@ public final class WorkerPool: Sendable {
                 guard case .running(let control) = activity else { continue }
                 let quiet = now - control.progressSnapshot.lastReport
                 if quiet > stallLimit {
-                    problems.append("worker \(index) has made no progress on job \(control.job.id) for \(Self.format(quiet))")
+                    problems.append("worker \(index) has made no progress on job \(control.job.id) "
+                                        + "for \(Self.format(quiet))")
                 }
             }
             return PoolHealth(problems: problems)
@@ -283,16 +285,18 @@ public final class WorkerPool: Sendable {
 
     private func validateConfiguration() throws(SchedulerError) {
         let c = configuration
-        func invalid(_ message: String) -> SchedulerError { SchedulerError(code: .invalidConfiguration, message: message) }
+        func invalid(_ message: String) -> SchedulerError {
+            SchedulerError(code: .invalidConfiguration, message: message)
+        }
         guard c.workers >= 1 else { throw invalid("workers must be at least 1, got \(c.workers)") }
         guard c.leaseDuration > .zero else { throw invalid("the lease duration must be positive") }
         guard c.renewalInterval > .zero, c.renewalInterval < c.leaseDuration else {
             throw invalid("the lease renewal interval must be positive and shorter than the lease")
         }
-        for (name, value) in [("idle claim interval", c.idleClaimInterval), ("change check interval",
-                              c.changeCheckInterval), ("progress save interval", c.progressSaveInterval),
-                              ("cancel check interval", c.cancelCheckInterval), ("store retry delay", c.storeRetryDelay)]
-        where value <= .zero {
+        let intervals = [("idle claim interval", c.idleClaimInterval), ("change check interval", c.changeCheckInterval),
+                         ("progress save interval", c.progressSaveInterval),
+                         ("cancel check interval", c.cancelCheckInterval), ("store retry delay", c.storeRetryDelay)]
+        for (name, value) in intervals where value <= .zero {
             throw invalid("the \(name) must be positive")
         }
     }

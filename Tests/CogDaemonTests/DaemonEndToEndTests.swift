@@ -11,13 +11,15 @@ import Testing
 extension DaemonProcessTests {
     @Suite("Daemon end to end")
     struct DaemonEndToEndTests {
-        @Test("20 images dropped into watched folders (slow writes, moves, plain copies) give 20 results and their boxes")
+        @Test("20 images dropped into watched folders (slow writes, moves, copies) give 20 results and their boxes")
         func twentyImagesThroughTheModel() throws {
             let daemon = try DaemonHarness("e2e")
             defer { daemon.remove() }
             let grounded = daemon.directory.appendingPathComponent("grounded", isDirectory: true)
             let staging = daemon.directory.appendingPathComponent("staging", isDirectory: true)
-            for folder in [grounded, staging] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+            for folder in [grounded, staging] {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            }
             try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "caption"],
                                            ["path": grounded.path, "task": "ground-caption", "sidecar": "json"]])
             try daemon.startAndWait()
@@ -44,13 +46,15 @@ extension DaemonProcessTests {
             // Every image gave exactly one job and one result, on the first attempt.
             #expect(try daemon.count("SELECT count(*) FROM jobs") == 20)
             #expect(try daemon.count("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempt = 1") == 20)
-            #expect(try daemon.query("SELECT count(*), count(DISTINCT job_id) FROM results") == [[.integer(20), .integer(20)]])
+            #expect(try daemon.resultCounts() == [20, 20])
             let storedPaths = try daemon.query("SELECT path FROM images ORDER BY path").compactMap { $0.first?.string }
             #expect(storedPaths == paths.sorted())
             #expect(try daemon.count("SELECT count(*) FROM jobs WHERE task = 'ground-caption'") == 5)
             let models = try daemon.query("SELECT DISTINCT model FROM results").compactMap { $0.first?.string }
             #expect(models.count == 1 && models.first?.hasPrefix("cogvlm-tiny@") == true)
-            #expect(try daemon.count("SELECT count(*) FROM results WHERE prompt_tokens > 0 AND generated_tokens BETWEEN 1 AND 8") == 20)
+            #expect(try daemon.count("""
+                SELECT count(*) FROM results WHERE prompt_tokens > 0 AND generated_tokens BETWEEN 1 AND 8
+                """) == 20)
 
             // Boxes in SQL are exactly what the grounding parser finds in each stored answer.
             let results = try daemon.query("""
@@ -80,10 +84,12 @@ extension DaemonProcessTests {
                 let run = try daemon.cli(["enqueue", "--config", daemon.configFile.path, "--task", "vqa",
                                           "--prompt", "What is shown?", image.path])
                 #expect(run.status == 0, "\(run.stderr)")
-                let jobID = try #require(run.stdout.split(separator: " ").dropFirst(2).first.flatMap { Int64($0.dropLast()) },
-                                         "\(run.stdout)")
+                // "enqueued job 21: /path"
+                let idText = run.stdout.split(separator: " ").dropFirst(2).first?.dropLast()
+                let jobID = try #require(idText.flatMap { Int64($0) }, "\(run.stdout)")
                 #expect(poll(timeout: .seconds(20)) {
-                    (try? daemon.query("SELECT state FROM jobs WHERE id = \(jobID)").first?.first?.string) == "succeeded"
+                    (try? daemon.query("SELECT state FROM jobs WHERE id = \(jobID)"))?.first?.first?.string
+                        == "succeeded"
                 })
                 let times = try daemon.query("SELECT started_at - created_at FROM jobs WHERE id = \(jobID)")
                 latencies.append(Double(times.first?.first?.int64 ?? -1))
@@ -92,7 +98,8 @@ extension DaemonProcessTests {
                 #expect(again.status == 0)
                 #expect(again.stdout.contains("duplicate of job \(jobID) (succeeded)"))
             }
-            print("e2e: `cogjobs enqueue` from another process → job started after \(latencies.map { Int($0) }) ms (idle workers)")
+            print("e2e: `cogjobs enqueue` from another process → job started after "
+                  + "\(latencies.map { Int($0) }) ms (idle workers)")
             #expect(latencies.allSatisfy { $0 >= 0 && $0 < 1000 })
 
             let exit = daemon.stop()
@@ -100,7 +107,7 @@ extension DaemonProcessTests {
             #expect(daemon.log.contains("stopped"))
         }
 
-        @Test("four `cogjobs enqueue` processes × 250 images while 2 workers run: 1000 jobs, each processed exactly once")
+        @Test("4 `cogjobs enqueue` processes × 250 images while 2 workers run: 1000 jobs, each processed exactly once")
         func concurrentEnqueuers() throws {
             let daemon = try DaemonHarness("concurrency")
             defer { daemon.remove() }
@@ -117,7 +124,9 @@ extension DaemonProcessTests {
             try daemon.startAndWait(environment: ["COGJOBS_TEST_EXECUTOR": "echo", "COGJOBS_TEST_ECHO_TOKENS": "2"])
 
             let started = ContinuousClock.now
-            let enqueuers = try folders.map { try daemon.launchCLI(["enqueue", "--config", daemon.configFile.path, $0.path]) }
+            let enqueuers = try folders.map {
+                try daemon.launchCLI(["enqueue", "--config", daemon.configFile.path, $0.path])
+            }
             for (process, out, err) in enqueuers {
                 process.waitUntilExit()
                 #expect(process.terminationStatus == 0, "\((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
@@ -133,7 +142,7 @@ extension DaemonProcessTests {
 
             #expect(try daemon.count("SELECT count(*) FROM jobs") == 1000)
             #expect(try daemon.count("SELECT count(DISTINCT image_id) FROM jobs") == 1000)
-            #expect(try daemon.query("SELECT count(*), count(DISTINCT job_id) FROM results") == [[.integer(1000), .integer(1000)]])
+            #expect(try daemon.resultCounts() == [1000, 1000])
             // attempt is counted at claim: 1 everywhere means no job was claimed twice.
             #expect(try daemon.count("SELECT count(*) FROM jobs WHERE attempt = 1") == 1000)
             #expect(try daemon.count("SELECT count(*) FROM job_errors") == 0)
@@ -151,7 +160,8 @@ extension DaemonProcessTests {
             defer { daemon.remove() }
             let failedFolder = daemon.directory.appendingPathComponent("failed", isDirectory: true)
             try daemon.writeConfig(["limits": ["max_pixels": 10_000, "max_file_bytes": 8_000]],
-                                   watch: [["path": daemon.inbox.path, "task": "caption", "move_failed_to": failedFolder.path]])
+                                   watch: [["path": daemon.inbox.path, "task": "caption",
+                                            "move_failed_to": failedFolder.path]])
             try daemon.startAndWait(environment: ["COGJOBS_TEST_EXECUTOR": "echo"])
 
             let truncated = Fixtures.root.appendingPathComponent("images/inputs/bad_truncated.jpg")
@@ -168,7 +178,7 @@ extension DaemonProcessTests {
             try TestImages.jpeg(1).write(to: good)
 
             #expect(poll(timeout: .seconds(30)) {
-                (try? daemon.count("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'failed')")) == cases.count + 1
+                daemon.jobs("succeeded") + daemon.jobs("failed") == cases.count + 1
             }, "\(daemon.log)")
             for item in cases {
                 let rows = try daemon.query("""
@@ -186,8 +196,9 @@ extension DaemonProcessTests {
                         "\(item.name) moved to the failed folder")
                 print("bad input: \(item.name) → \(row[2].string ?? "") — \(row[3].string ?? "")")
             }
-            #expect(try daemon.query("SELECT j.state FROM jobs j JOIN images i ON i.id = j.image_id WHERE i.path = '\(good.path)'")
-                == [[.text("succeeded")]])
+            #expect(try daemon.query("""
+                SELECT j.state FROM jobs j JOIN images i ON i.id = j.image_id WHERE i.path = '\(good.path)'
+                """) == [[.text("succeeded")]])
             #expect(daemon.process?.isRunning == true)
             #expect(daemon.stop()?.status == 0)
         }
@@ -257,13 +268,16 @@ extension DaemonProcessTests {
             #expect(recursive.stdout.components(separatedBy: "enqueued job").count - 1 == 2)
             let globbed = try daemon.cli(base + ["--task", "vqa", "--prompt", "Any cats?", photos.path + "/p*.jpg"])
             #expect(globbed.stdout.components(separatedBy: "enqueued job").count - 1 == 3)
-            let listed = try daemon.cli(base + ["--force", "-"], stdin: "\(photos.path)/p0.jpg\n\n\(nested.path)/q3.JPG\n")
+            let listed = try daemon.cli(base + ["--force", "-"],
+                                        stdin: "\(photos.path)/p0.jpg\n\n\(nested.path)/q3.JPG\n")
             #expect(listed.stdout.components(separatedBy: "enqueued job").count - 1 == 2, "\(listed)")
             let missing = try daemon.cli(base + ["--json", photos.path + "/p1.jpg", "/nonexistent/x.jpg"])
             #expect(missing.status == 1)
             let reports = try JSONSerialization.jsonObject(with: Data(missing.stdout.utf8)) as? [[String: Any]]
             #expect(reports?.count == 2)
-            #expect(reports?.contains { $0["status"] as? String == "duplicate" && $0["state"] as? String == "queued" } == true)
+            #expect(reports?.contains { report in
+                report["status"] as? String == "duplicate" && report["state"] as? String == "queued"
+            } == true)
             #expect(reports?.contains { $0["status"] as? String == "error" } == true)
             let usage = try daemon.cli(base + ["--task", "vqa", photos.path])
             #expect(usage.status == 64 && usage.stderr.contains("needs --prompt"))

@@ -125,6 +125,21 @@ final class DaemonHarness: @unchecked Sendable {
 
     func count(_ sql: String) throws -> Int { Int(try query(sql).first?.first?.int64 ?? -1) }
 
+    /// Jobs in `state` (-1 if the database cannot be read right now).
+    func jobs(_ state: String) -> Int {
+        (try? count("SELECT count(*) FROM jobs WHERE state = '\(state)'")) ?? -1
+    }
+
+    /// Waits until exactly `count` jobs are in `state`.
+    func waitForJobs(_ count: Int, _ state: String, timeout: Duration = .seconds(20)) -> Bool {
+        poll(timeout: timeout) { jobs(state) == count }
+    }
+
+    /// `SELECT count(*), count(DISTINCT job_id) FROM results`: equal when no job has two results.
+    func resultCounts() throws -> [Int] {
+        try query("SELECT count(*), count(DISTINCT job_id) FROM results").first?.map { Int($0.int64 ?? -1) } ?? []
+    }
+
     /// Runs the `cogjobs` binary (the CLI) to completion.
     func cli(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws
         -> (status: Int32, stdout: String, stderr: String, seconds: Double)
@@ -164,7 +179,8 @@ final class DaemonHarness: @unchecked Sendable {
         for key in env.keys where key.hasPrefix("COGJOBS_") { env[key] = nil }
         process.environment = env
         let name = UUID().uuidString.prefix(8)
-        let out = directory.appendingPathComponent("cli-\(name).out"), err = directory.appendingPathComponent("cli-\(name).err")
+        let out = directory.appendingPathComponent("cli-\(name).out")
+        let err = directory.appendingPathComponent("cli-\(name).err")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)

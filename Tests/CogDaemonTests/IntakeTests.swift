@@ -70,8 +70,8 @@ struct IntakeTests {
         #else
         let build = "release"
         #endif
-        print(String(format: "StreamingSHA256: %.0f MiB/s (%@ build, %d MiB in 1 MiB chunks)", Double(mebibytes) / seconds,
-                     build, mebibytes))
+        print(String(format: "StreamingSHA256: %.0f MiB/s (%@ build, %d MiB in 1 MiB chunks)",
+                     Double(mebibytes) / seconds, build, mebibytes))
         #expect(seconds > 0)
     }
 
@@ -126,11 +126,12 @@ struct IntakeTests {
 
         let image = inbox + "/a.jpg"
         try TestImages.jpeg(1).write(to: URL(fileURLWithPath: image))
-        let output = JobOutput(text: "a cat", rawOutput: "a cat[[100,100,500,500]]", promptTokens: 5, generatedTokens: 4,
-                               model: "m@1", boxes: [GroundingBox(phrase: "a cat", x0: 100, y0: 100, x1: 500, y1: 500,
-                                                                  imageWidth: 16, imageHeight: 16)])
-        let content = SidecarContent(jobID: 7, resultID: 3, imagePath: image, imageSHA256: String(repeating: "a", count: 64),
-                                     task: "caption", prompt: "", output: output)
+        let box = GroundingBox(phrase: "a cat", x0: 100, y0: 100, x1: 500, y1: 500, imageWidth: 16, imageHeight: 16)
+        let output = JobOutput(text: "a cat", rawOutput: "a cat[[100,100,500,500]]", promptTokens: 5,
+                               generatedTokens: 4, model: "m@1", boxes: [box])
+        let content = SidecarContent(jobID: 7, resultID: 3, imagePath: image,
+                                     imageSHA256: String(repeating: "a", count: 64), task: "caption", prompt: "",
+                                     output: output)
         let actions = try FolderActions.afterSuccess(content, folder: flat)
         #expect(actions == ["moved to \(done)/a.jpg", "wrote \(done)/a.jpg.json"])
         #expect(!FileManager.default.fileExists(atPath: image))
@@ -162,7 +163,9 @@ struct IntakeTests {
                                                            "COGJOBS_TEST_CRASH_AFTER": "2"])
         #expect(switches.useEchoExecutor && switches.crashPoint == .inCommit && switches.crashAfter == 2)
         #expect(switches.activeVariables.count == 3)
-        #expect(throws: DaemonError.self) { try TestSwitches.from(environment: ["COGJOBS_TEST_CRASH_POINT": "nowhere"]) }
+        #expect(throws: DaemonError.self) {
+            try TestSwitches.from(environment: ["COGJOBS_TEST_CRASH_POINT": "nowhere"])
+        }
         #expect(throws: DaemonError.self) { try TestSwitches.from(environment: ["COGJOBS_TEST_EXECUTOR": "model"]) }
         #expect(try TestSwitches.from(environment: [:]) == TestSwitches())
     }

@@ -95,8 +95,8 @@ struct ModelJobExecutorTests {
     @Test("generated box markup becomes box rows in 0–999 and pixels; the text keeps the words")
     func boxesFromTokens() throws {
         let tokenizer = try Self.engine.get().tokenizer
-        let ids = tokenizer.encode("A dog[[100,200,300,400]] sits on a mat[[050,600,950,990]].", addSpecialTokens: false,
-                                   parseSpecialTokens: true)
+        let ids = tokenizer.encode("A dog[[100,200,300,400]] sits on a mat[[050,600,950,990]].",
+                                   addSpecialTokens: false, parseSpecialTokens: true)
         let answer = ModelJobExecutor.answer(tokenIDs: ids, tokenizer: tokenizer, imageWidth: 640, imageHeight: 480)
         #expect(answer.text == "A dog sits on a mat.")
         #expect(answer.rawOutput.contains("[[100,200,300,400]]"))

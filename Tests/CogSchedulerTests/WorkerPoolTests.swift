@@ -28,8 +28,10 @@ struct WorkerPoolTests {
         await pool.drain(budget: .seconds(5))
 
         #expect(executor.executions.withLock { $0 } == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
-        #expect(try queue.rows("SELECT count(*), count(DISTINCT job_id) FROM results") == [[.integer(40), .integer(40)]])
-        #expect(try queue.rows("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempt = 1") == [[.integer(40)]])
+        #expect(try queue.rows("SELECT count(*), count(DISTINCT job_id) FROM results")
+            == [[.integer(40), .integer(40)]])
+        #expect(try queue.rows("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempt = 1")
+            == [[.integer(40)]])
         #expect(try queue.rows("SELECT count(*) FROM boxes") == [[.integer(40)]])
         #expect(Set(log.finishes.map(\.worker)).count > 1, "work was spread over the workers")
         #expect(pool.snapshot().counters.succeeded == 40)
@@ -48,7 +50,9 @@ struct WorkerPoolTests {
         let pool = makePool(queue, executor: executor, log: log)
         try pool.start()
         #expect(try eventually {
-            try [permanent, flaky, untyped, hopeless].allSatisfy { ["failed", "succeeded"].contains(try queue.state(of: $0)) }
+            try [permanent, flaky, untyped, hopeless].allSatisfy {
+                ["failed", "succeeded"].contains(try queue.state(of: $0))
+            }
         })
         await pool.drain(budget: .seconds(5))
 
@@ -160,7 +164,9 @@ struct WorkerPoolTests {
         // The stale worker's token is fenced off.
         let staleToken = try #require(tokens.first?[1].string)
         let output = JobOutput(text: "late", rawOutput: "late", promptTokens: 1, generatedTokens: 1, model: "m")
-        #expect(throws: JobStoreError.self) { try queue.other.complete(jobID: checked, claimToken: staleToken, output: output) }
+        #expect(throws: JobStoreError.self) {
+            try queue.other.complete(jobID: checked, claimToken: staleToken, output: output)
+        }
         do {
             try queue.other.complete(jobID: checked, claimToken: staleToken, output: output)
         } catch let error as JobStoreError {
@@ -271,7 +277,9 @@ struct WorkerPoolTests {
         defer { queue.remove() }
         let pool = makePool(queue, executor: ScriptedExecutor(), log: EventLog())
         try pool.start()
-        #expect(throws: SchedulerError(code: .alreadyStarted, message: "this worker pool was started before; create a new one")) {
+        let refused = SchedulerError(code: .alreadyStarted,
+                                     message: "this worker pool was started before; create a new one")
+        #expect(throws: refused) {
             try pool.start()
         }
         await pool.drain(budget: .zero)
