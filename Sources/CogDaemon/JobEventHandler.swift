@@ -27,6 +27,10 @@ struct JobEventHandler: Sendable {
             afterCommit(finish)
         case .leaseLost(let jobID, let worker):
             logger.warning("worker \(worker) lost its lease on job \(jobID); it stops without writing a result")
+        case .rescued(let report):
+            let line = "rescued jobs whose lease ran out: requeued \(report.requeued), failed \(report.failed), "
+                + "quarantined \(report.quarantined), cancelled \(report.cancelled)"
+            logger.warning("\(line)")
         case .storeError(let operation, let jobID, let error):
             logger.error("database error during \(operation)\(jobID.map { " of job \($0)" } ?? ""): \(error)")
         }

@@ -16,6 +16,8 @@ public enum SchedulerEvent: Sendable, CustomStringConvertible {
     /// The supervisor found that this worker no longer holds `jobID` (renewal refused or lease
     /// expired); the job was told to stop.
     case leaseLost(jobID: Int64, worker: Int)
+    /// The periodic rescue changed jobs whose lease had run out (see `JobStore.rescueOrphans`).
+    case rescued(RescueReport)
     /// A database call failed; the pool retries it after a pause. `jobID` is nil for claims.
     case storeError(operation: String, jobID: Int64?, error: JobStoreError)
 
@@ -25,6 +27,7 @@ public enum SchedulerEvent: Sendable, CustomStringConvertible {
         case .willComplete(let job, let worker): "worker \(worker) is committing the result of job \(job.id)"
         case .finished(let finish): finish.description
         case .leaseLost(let jobID, let worker): "worker \(worker) lost its lease on job \(jobID)"
+        case .rescued(let report): "rescued jobs with expired leases: \(report.changed)"
         case .storeError(let operation, let jobID, let error):
             "database error during \(operation)\(jobID.map { " of job \($0)" } ?? ""): \(error)"
         }

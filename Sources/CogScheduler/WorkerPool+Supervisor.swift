@@ -22,6 +22,7 @@ extension WorkerPool {
         }
         var leases: [Int64: LeaseTracker] = [:]
         var lastCancelCheck = ContinuousClock.now
+        var lastRescue = ContinuousClock.now
         let tick = configuration.changeCheckInterval
         while true {
             let now = ContinuousClock.now
@@ -56,6 +57,10 @@ extension WorkerPool {
             if !running.isEmpty, now - lastCancelCheck >= configuration.cancelCheckInterval {
                 lastCancelCheck = now
                 checkCancelRequests(running)
+            }
+            if phase == .running, let interval = configuration.rescueInterval, now - lastRescue >= interval {
+                lastRescue = now
+                rescueExpiredLeases()
             }
             if case .draining(let deadline) = phase, now >= deadline {
                 for control in running { control.requestStop(.shutdown) }
@@ -109,6 +114,19 @@ extension WorkerPool {
             control.markSaved(phase: progress.phase, tokensGenerated: progress.tokensGenerated)
         } catch {
             emit(.storeError(operation: "save progress", jobID: control.job.id, error: Self.storeError(error)))
+        }
+    }
+
+    /// Puts back jobs whose lease ran out; live owners' jobs with valid leases are untouched.
+    private func rescueExpiredLeases() {
+        do {
+            let report = try store.rescueOrphans()
+            if !report.changed.isEmpty {
+                emit(.rescued(report))
+                signal.signal()  // the rescued jobs are claimable now
+            }
+        } catch {
+            emit(.storeError(operation: "rescue", jobID: nil, error: Self.storeError(error)))
         }
     }
 

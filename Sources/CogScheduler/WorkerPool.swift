@@ -30,7 +30,8 @@ import Synchronization
 /// a pause; a failed outcome write is retried until it succeeds or the lease is lost (the job is
 /// then rescued by lease expiry or at the next start-up). Each is reported as
 /// `SchedulerEvent.storeError`. A result the store rejects as invalid fails the job permanently
-/// (`job.invalid_output`).
+/// (`job.invalid_output`). Every `rescueInterval` the supervisor also rescues jobs whose lease ran
+/// out (`JobStore.rescueOrphans`; a live owner's running jobs with valid leases are left alone).
 public final class WorkerPool: Sendable {
     /// Tunables; only `workers` and `threadsPerWorker` have no default.
     public struct Configuration: Sendable {
@@ -59,6 +60,10 @@ public final class WorkerPool: Sendable {
         public var cancelCheckInterval: Duration = .milliseconds(500)
         /// The first pause after a failed database call; it doubles up to 5 s while failures go on.
         public var storeRetryDelay: Duration = .milliseconds(250)
+        /// How often the supervisor runs `JobStore.rescueOrphans` while the pool runs, so a job
+        /// whose lease ran out (its worker gave it up after the database stayed unavailable, or a
+        /// process on another host died) is put back without waiting for a restart. nil turns it off.
+        public var rescueInterval: Duration? = .seconds(60)
 
         /// Creates a configuration with the documented defaults.
         public init(workers: Int, threadsPerWorker: Int) {
@@ -299,6 +304,7 @@ public final class WorkerPool: Sendable {
         for (name, value) in intervals where value <= .zero {
             throw invalid("the \(name) must be positive")
         }
+        if let rescue = c.rescueInterval, rescue <= .zero { throw invalid("the rescue interval must be positive") }
     }
 
     private func threadFailure(_ errnoValue: Int32) -> SchedulerError {

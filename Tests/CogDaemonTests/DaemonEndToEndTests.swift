@@ -102,6 +102,22 @@ extension DaemonProcessTests {
                   + "\(latencies.map { Int($0) }) ms (idle workers)")
             #expect(latencies.allSatisfy { $0 >= 0 && $0 < 1000 })
 
+            // The daemon's own watcher wakes the workers in-process: enqueue to start within milliseconds.
+            var watcherLatencies: [Double] = []
+            for round in 0..<3 {
+                usleep(300_000)  // workers idle
+                let url = daemon.inbox.appendingPathComponent("late-\(round).jpg")
+                try TestImages.jpeg(2000 + round).write(to: url)
+                let jobOfFile = "FROM jobs j JOIN images i ON i.id = j.image_id WHERE i.path = '\(url.path)'"
+                #expect(poll(timeout: .seconds(20)) {
+                    (try? daemon.count("SELECT count(*) \(jobOfFile) AND j.state = 'succeeded'")) == 1
+                })
+                let times = try daemon.query("SELECT j.started_at - j.created_at \(jobOfFile)")
+                watcherLatencies.append(Double(times.first?.first?.int64 ?? -1))
+            }
+            print("e2e: watched-folder enqueue → job started after \(watcherLatencies.map { Int($0) }) ms (idle workers)")
+            #expect(watcherLatencies.allSatisfy { $0 >= 0 && $0 < 100 })
+
             let exit = daemon.stop()
             #expect(exit?.status == 0 && exit?.signaled == false, "\(daemon.log)")
             #expect(daemon.log.contains("stopped"))

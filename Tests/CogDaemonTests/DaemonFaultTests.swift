@@ -137,7 +137,9 @@ extension DaemonProcessTests {
             let second = daemon.directory.appendingPathComponent("questions", isDirectory: true)
             try FileManager.default.createDirectory(at: second, withIntermediateDirectories: true)
             try daemon.writeConfig()
-            try daemon.startAndWait(environment: Self.fastEcho)
+            let listener = try NotifyListener(directory: daemon.directory)
+            defer { listener.close() }
+            try daemon.startAndWait(environment: Self.fastEcho.merging(["NOTIFY_SOCKET": listener.path]) { $1 })
 
             try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "paint"]])
             daemon.signal(SIGHUP)
@@ -154,6 +156,13 @@ extension DaemonProcessTests {
             #expect(daemon.waitForJobs(2, "succeeded", timeout: .seconds(10)))
             #expect(try daemon.query("SELECT task, prompt FROM jobs ORDER BY id DESC LIMIT 1")
                 == [[.text("vqa"), .text("How many?")]])
+            // Each reload, accepted or rejected, is bracketed by RELOADING=1 … READY=1.
+            let reloading = listener.arrivals(of: "RELOADING=1"), ready = listener.arrivals(of: "READY=1")
+            #expect(reloading.count == 2 && ready.count == 3)
+            if reloading.count == 2 && ready.count == 3 {
+                #expect(ready[0] < reloading[0] && reloading[0] < ready[1] && ready[1] < reloading[1]
+                        && reloading[1] < ready[2])
+            }
             #expect(daemon.stop()?.status == 0)
         }
 

@@ -260,6 +260,26 @@ struct WorkerPoolTests {
         await pool.drain(budget: .seconds(5))
     }
 
+    @Test("a job whose lease ran out without its worker is rescued by the periodic rescue and run")
+    func periodicRescue() async throws {
+        let queue = try TestQueue("rescue")
+        defer { queue.remove() }
+        let executor = ScriptedExecutor(), log = EventLog()
+        let pool = makePool(queue, executor: executor, log: log) { $0.rescueInterval = .milliseconds(300) }
+        // A worker of this (live) process claimed the job and gave it up: its lease is all that is left.
+        let job = try queue.enqueue(1)
+        let abandoned = try #require(try queue.other.claim(owner: pool.configuration.owner,
+                                                           leaseDuration: .milliseconds(500)))
+        #expect(abandoned.id == job)
+        try pool.start()
+        #expect(try eventually(timeout: .seconds(5)) { try queue.state(of: job) == "succeeded" })
+        await pool.drain(budget: .seconds(5))
+        #expect(log.all.contains { if case .rescued(let report) = $0 { report.requeued == [job] } else { false } })
+        let detail = try queue.other.job(id: job)
+        #expect(detail?.job.attempt == 2)
+        #expect(detail?.errors.map(\.code) == ["job.lease_expired"])
+    }
+
     @Test("thread budget keeps workers × threads within the cores")
     func threadBudget() {
         #expect(ThreadBudget(workers: 2, requestedThreadsPerWorker: 4, cores: 8).threadsPerWorker == 4)
