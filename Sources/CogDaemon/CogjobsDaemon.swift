@@ -108,7 +108,7 @@ public enum CogjobsDaemon {
 
         // 2. Database.
         status(notifier, "opening the job database", logger)
-        let (store, readStore) = try await openDatabase(configuration, io: io, logger: logger)
+        let (store, intakeStore) = try await openDatabase(configuration, io: io, logger: logger)
 
         // 3. Model.
         let modelDirectory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
@@ -150,7 +150,7 @@ public enum CogjobsDaemon {
         logger.info("started \(budget)")
 
         // 5. Watched folders (after the pool, so the backlog starts running at once).
-        let intake = FolderIntake(store: readStore, intake: ImageIntake(model: identity), settings: settings,
+        let intake = FolderIntake(store: intakeStore, intake: ImageIntake(model: identity), settings: settings,
                                   logger: logger, wakeWorkers: { pool.wake() })
         do {
             try await intake.start()
@@ -176,7 +176,7 @@ public enum CogjobsDaemon {
                                              logger: logger)),
             .init(service: intake),
             .init(service: reload),
-            .init(service: StatusReporter(notifier: notifier, pool: pool, store: readStore,
+            .init(service: StatusReporter(notifier: notifier, pool: pool, store: intakeStore,
                                           statusInterval: options.statusInterval, logger: logger)),
         ]
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
@@ -225,9 +225,9 @@ public enum CogjobsDaemon {
             do {
                 let store = try JobStore(path: path, configuration: storeConfiguration)
                 try store.quickCheck()
-                let readStore = try JobStore(path: path, configuration: storeConfiguration)
+                let intakeStore = try JobStore(path: path, configuration: storeConfiguration)
                 let report = try store.rescueOrphans()
-                return .success((store, readStore, report))
+                return .success((store, intakeStore, report))
             } catch let error as JobStoreError {
                 return .failure(error)
             } catch {
@@ -235,14 +235,14 @@ public enum CogjobsDaemon {
             }
         }
         switch opened {
-        case .success(let (store, readStore, report)):
+        case .success(let (store, intakeStore, report)):
             if !report.changed.isEmpty || !report.untouched.isEmpty {
                 let summary = "rescued orphaned jobs: requeued \(report.requeued), failed \(report.failed), "
                     + "quarantined \(report.quarantined), cancelled \(report.cancelled); "
                     + "left running under a live owner: \(report.untouched)"
                 logger.notice("\(summary)")
             }
-            return (store, readStore)
+            return (store, intakeStore)
         case .failure(let error):
             throw DaemonError(code: .database, message: error.message, subject: path, cause: error.code.rawValue)
         }

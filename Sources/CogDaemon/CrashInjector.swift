@@ -44,7 +44,7 @@ public final class CrashInjector: Sendable {
             Self.armedThread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
             return
         }
-        if hits.add(1, ordering: .sequentiallyConsistent).newValue >= after { Self.die() }
+        if hits.add(1, ordering: .sequentiallyConsistent).newValue >= after { Self.die(at: point.rawValue) }
     }
 
     /// The result transaction is over (committed or not): disarm.
@@ -68,7 +68,10 @@ public final class CrashInjector: Sendable {
         return hits >= commitLimit.load(ordering: .sequentiallyConsistent)
     }
 
-    fileprivate static func die() -> Never {
+    /// Says where it dies (one `write(2)`: safe inside SQLite's hook), then SIGKILLs the process.
+    fileprivate static func die(at point: String) -> Never {
+        let line = "TEST-ONLY crash point \(point) reached: killing the process with SIGKILL\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
         kill(getpid(), SIGKILL)
         _exit(137)  // not reached: SIGKILL cannot be caught
     }
@@ -84,6 +87,6 @@ private func crashInjectorConnectionOpened(_ db: OpaquePointer?,
 
 /// SQLite commit hook: called inside `COMMIT`, after the transaction's statements ran.
 private func crashInjectorCommitHook(_ context: UnsafeMutableRawPointer?) -> Int32 {
-    if CrashInjector.commitIsFatal() { CrashInjector.die() }
+    if CrashInjector.commitIsFatal() { CrashInjector.die(at: "in-commit (inside the result transaction's COMMIT)") }
     return 0  // let the commit proceed
 }

@@ -115,7 +115,8 @@ extension DaemonProcessTests {
                 let times = try daemon.query("SELECT j.started_at - j.created_at \(jobOfFile)")
                 watcherLatencies.append(Double(times.first?.first?.int64 ?? -1))
             }
-            print("e2e: watched-folder enqueue → job started after \(watcherLatencies.map { Int($0) }) ms (idle workers)")
+            print("e2e: watched-folder enqueue → job started after \(watcherLatencies.map { Int($0) }) ms "
+                  + "(idle workers)")
             #expect(watcherLatencies.allSatisfy { $0 >= 0 && $0 < 100 })
 
             let exit = daemon.stop()
@@ -219,7 +220,7 @@ extension DaemonProcessTests {
             #expect(daemon.stop()?.status == 0)
         }
 
-        @Test("an invalid configuration is rejected at start with exit status 78, naming the key")
+        @Test("an invalid configuration is rejected at start with exit status 78 naming the key; no model: 66")
         func invalidConfiguration() throws {
             let daemon = try DaemonHarness("bad-config")
             defer { daemon.remove() }
@@ -240,6 +241,14 @@ extension DaemonProcessTests {
             #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 78)
             #expect(daemon.log.contains("watch[0].task"), "\(daemon.log)")
             print("invalid configuration: \(daemon.log.trimmingCharacters(in: .whitespacesAndNewlines))")
+
+            // A model directory without a checkpoint: exit 66 (EX_NOINPUT), naming the file.
+            let empty = daemon.directory.appendingPathComponent("no-model", isDirectory: true)
+            try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            try daemon.writeConfig(["model_directory": empty.path])
+            try daemon.start()
+            #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 66)
+            #expect(daemon.log.contains("daemon.model_load") && daemon.log.contains("config.json"), "\(daemon.log)")
         }
 
         @Test("a locked database makes `cogjobs enqueue` wait for --busy-timeout, then exit 75 with store.busy")

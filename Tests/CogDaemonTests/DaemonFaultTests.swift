@@ -69,6 +69,7 @@ extension DaemonProcessTests {
             try TestImages.jpeg(42).write(to: image)
             let exit = daemon.waitForExit(timeout: .seconds(20))
             #expect(exit?.signaled == true && exit?.status == SIGKILL, "the daemon killed itself at \(point)")
+            #expect(daemon.log.contains("TEST-ONLY crash point \(point)"), "\(daemon.log)")
 
             let committed = point == "after-commit-before-sidecar"
             #expect(try daemon.query("SELECT state, attempt FROM jobs")
