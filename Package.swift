@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CogTokenizer", swiftSettings: swiftSettings),
         .target(name: "CogImage", dependencies: ["CImageCodecs"], swiftSettings: swiftSettings),
         .target(name: "CogVLM", dependencies: ["CogTensor", "CogWeights"], swiftSettings: swiftSettings),
-        .target(name: "CogPipeline", dependencies: ["CogVLM", "CogTokenizer", "CogImage"],
+        .target(name: "CogPipeline", dependencies: ["CogVLM", "CogTensor", "CogTokenizer", "CogImage"],
                 swiftSettings: swiftSettings),
         .target(name: "CogJobStore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "CogScheduler", dependencies: ["CogJobStore"], swiftSettings: swiftSettings),
@@ -64,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CogCLI", dependencies: [
-            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor", "CogTokenizer", "CogImage",
+            "CogConfig", "CogPipeline", "CogJobStore", "CogDaemon", "CogWeights", "CogTensor", "CogTokenizer", "CogImage", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "cogjobs", dependencies: ["CogCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
@@ -72,7 +72,8 @@ let package = Package(
         // MARK: Test support and tests
         .target(name: "CogTestSupport", dependencies: ["CogTensor", "CogWeights"], path: "Tests/CogTestSupport",
                 swiftSettings: swiftSettings),
-        .testTarget(name: "CogTensorTests", dependencies: ["CogTensor", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogTensorTests", dependencies: ["CogTensor", "CKernels", "CBLAS", "CogTestSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "CogWeightsTests", dependencies: ["CogWeights", "CogVLM", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogTokenizerTests", dependencies: ["CogTokenizer", "CogTestSupport"],
                     swiftSettings: swiftSettings),

@@ -5,8 +5,14 @@ public struct CogJobsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cogjobs",
         abstract: "Run CogVLM on CPU: captions, answers and grounding boxes, as a durable job queue.",
-        subcommands: [RunCommand.self, DrawCommand.self, TokenizeCommand.self, DaemonCommand.self, EnqueueCommand.self,
-                      DevCommand.self]
+        subcommands: [
+            RunCommand.self, DrawCommand.self, ConvertCommand.self,
+            DaemonCommand.self, EnqueueCommand.self,
+            StatusCommand.self, ListCommand.self, ShowCommand.self, CancelCommand.self, RetryCommand.self,
+            PauseCommand.self, ResumeCommand.self, PruneCommand.self, ResultsCommand.self, ExportCommand.self,
+            MigrateCommand.self, CheckCommand.self, BenchCommand.self,
+            TokenizeCommand.self, DevCommand.self,
+        ]
     )
 
     public init() {}

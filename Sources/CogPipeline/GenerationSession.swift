@@ -19,8 +19,20 @@ extension CogVLMSession: GenerationSession {
     /// (`max_length=2048` for v1).
     public var contextLimit: Int { model.config.maxPositionEmbeddings }
 
+    /// Runs the prompt. A session restored from a prefix snapshot (`restore(_:)`, e.g. BOS + image
+    /// from the `PrefixCache`) only computes the tokens after that prefix; the prefix must match
+    /// the prompt's first tokens exactly.
     public func prefillPrompt(inputIDs: [Int], tokenTypes: [TokenType], imageFeatures: [Float]?) throws -> [Float] {
-        try prefill(inputIDs: inputIDs, tokenTypes: tokenTypes, imageFeatures: imageFeatures)
+        let done = length
+        guard done > 0 else {
+            return try prefill(inputIDs: inputIDs, tokenTypes: tokenTypes, imageFeatures: imageFeatures)
+        }
+        guard done < inputIDs.count, Array(inputIDs.prefix(done)) == self.tokenIDs,
+              Array(tokenTypes.prefix(done)) == self.tokenTypes else {
+            throw PipelineError(.badParameter, "the session holds \(done) tokens that are not a prefix of this prompt",
+                                field: "prompt")
+        }
+        return try prefill(inputIDs: Array(inputIDs[done...]), tokenTypes: Array(tokenTypes[done...]), imageFeatures: nil)
     }
 
     public func decodeNext(token: Int) throws -> [Float] {

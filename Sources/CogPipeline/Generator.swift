@@ -86,8 +86,23 @@ public struct Generator: Sendable {
         timings.prefillMilliseconds = milliseconds(since: prefillStart)
         progress?(.prefillFinished(tokens: prompt.count, milliseconds: timings.prefillMilliseconds))
 
+        var result = try continueGeneration(prompt: prompt, firstLogits: logits, session: session, detokenizer: detokenizer,
+                                            progress: progress, onToken: onToken)
+        result.timings.prefillMilliseconds = timings.prefillMilliseconds
+        return result
+    }
+
+    /// The decode loop after a prefill: chooses tokens from `firstLogits` on, feeding each back
+    /// into `session`, until a stop token, the token limit, the context limit, or `onToken` stops.
+    public func continueGeneration(prompt: PreparedPrompt, firstLogits: [Float], session: some GenerationSession,
+                                   detokenizer: (any StreamingTextDecoding)? = nil,
+                                   progress: ((GenerationProgress) -> Void)? = nil,
+                                   onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
+        let limit = session.contextLimit
+        var logits = firstLogits
+        var timings = GenerationTimings()
         let decodeStart = ContinuousClock.now
-        var stepStart = prefillStart
+        var stepStart = decodeStart
         var chooser = TokenChooser(parameters: parameters, promptTokens: prompt.inputIDs,
                                    vocabularySize: session.vocabularySize)
         var streamer = detokenizer

@@ -1,4 +1,5 @@
 import CogImage
+import CogTensor
 import CogTokenizer
 import CogVLM
 import CogWeights
@@ -64,17 +65,25 @@ public final class InferenceEngine: Sendable {
     public let tokenizer: Tokenizer
     public let modelDirectory: URL
     public let promptBuilder: PromptBuilder
+    /// Shared `BOS + image` prefixes (nil: every request encodes its image).
+    public let prefixCache: PrefixCache?
+    /// How prefill matmuls trade precision for speed (`exact` reproduces the reference's f32).
+    public let precision: MatmulPrecision
 
-    public init(model: CogVLMModel, tokenizer: Tokenizer, modelDirectory: URL) throws {
+    public init(model: CogVLMModel, tokenizer: Tokenizer, modelDirectory: URL, prefixCache: PrefixCache? = nil,
+                precision: MatmulPrecision = .exact) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.modelDirectory = modelDirectory
         self.promptBuilder = try PromptBuilder(config: model.config)
+        self.prefixCache = prefixCache
+        self.precision = precision
     }
 
     /// Loads the model from `modelDirectory` and the tokenizer from the model directory (CogVLM2
     /// ships one) or from `tokenizerDirectory`.
-    public static func load(modelDirectory: URL, tokenizerDirectory: URL? = nil) throws -> InferenceEngine {
+    public static func load(modelDirectory: URL, tokenizerDirectory: URL? = nil, prefixCacheBytes: Int = 0,
+                            precision: MatmulPrecision = .exact) throws -> InferenceEngine {
         let model = try CogVLMModel.load(directory: modelDirectory)
         let tokenizer = try loadTokenizer(modelDirectory: modelDirectory, tokenizerDirectory: tokenizerDirectory,
                                           version: model.config.version)
@@ -84,7 +93,9 @@ public final class InferenceEngine: Sendable {
                 + "\(model.config.version == .v1 ? "CogVLM v1 needs the vicuna-7b-v1.5 (LLaMA-2) tokenizer" : "CogVLM2 needs its own Llama-3 tokenizer")",
                 field: "tokenizer")
         }
-        return try InferenceEngine(model: model, tokenizer: tokenizer, modelDirectory: modelDirectory)
+        return try InferenceEngine(model: model, tokenizer: tokenizer, modelDirectory: modelDirectory,
+                                   prefixCache: prefixCacheBytes > 0 ? PrefixCache(capacityBytes: prefixCacheBytes) : nil,
+                                   precision: precision)
     }
 
     /// Finds the tokenizer: `--tokenizer DIR` first, then the model directory.
@@ -118,34 +129,101 @@ public final class InferenceEngine: Sendable {
         return "\(modelDirectory.lastPathComponent)@\(String(hasher.value, radix: 16).prefix(12))"
     }
 
+    /// A request made ready for the decoder: prompt built, session prefilled.
+    struct Prepared {
+        let prompt: PreparedPrompt
+        let session: CogVLMSession
+        let logits: [Float]          // [vocab] after the prompt
+        var timings: GenerationTimings
+        let imageWidth: Int
+        let imageHeight: Int
+    }
+
+    /// Decodes and preprocesses the image, builds the prompt, and runs the prompt through a new
+    /// session — reusing a cached `BOS + image` prefix when the same pixels were seen before.
+    func prepare(_ request: InferenceRequest, threads: Int, progress: ((GenerationProgress) -> Void)?) throws -> Prepared {
+        var image: RGBImage? = nil
+        var pixels: [Float]? = nil
+        if let url = request.imageURL {
+            let decoded = try ImageDecoder.decode(contentsOf: url, maxPixels: request.maxPixels)
+            image = decoded
+            pixels = try decoded.pixelValues(size: model.config.vision.imageSize)  // [3, S, S]
+        }
+        try request.parameters.validate()
+        let query = try request.task.query(prompt: request.prompt, box: request.box)
+        let prompt = try promptBuilder.build(query: query, history: request.history, hasImage: pixels != nil,
+                                            template: request.template, encoder: tokenizer)
+        let session = model.makeSession(threads: threads)
+        session.context.precision = precision
+        var timings = GenerationTimings()
+        var features: [Float]? = nil  // [imageTokenCount, H] when the prompt prefill must insert them
+        if let pixels {
+            let key = PixelKey(pixelValues: pixels)
+            if let snapshot = prefixCache?.lookup(key) {
+                session.restore(snapshot)
+            } else {
+                progress?(.visionEncodeStarted)
+                let start = ContinuousClock.now
+                features = try model.encodeImage(pixelValues: pixels, context: session.context)
+                timings.visionMilliseconds = Self.milliseconds(since: start)
+                progress?(.visionEncodeFinished(milliseconds: timings.visionMilliseconds))
+                if let cache = prefixCache {
+                    // BOS + image on their own, snapshotted for the next request on these pixels.
+                    let prefix = 1 + model.config.imageTokenCount
+                    let prefixStart = ContinuousClock.now
+                    _ = try session.prefill(inputIDs: Array(prompt.inputIDs.prefix(prefix)),
+                                            tokenTypes: Array(prompt.tokenTypes.prefix(prefix)), imageFeatures: features)
+                    timings.prefillMilliseconds += Self.milliseconds(since: prefixStart)
+                    cache.insert(key, session.snapshot())
+                    features = nil
+                }
+            }
+        }
+        guard prompt.count < model.config.maxPositionEmbeddings else {
+            throw PipelineError(.contextOverflow, "the prompt has \(prompt.count) tokens but the model's context is "
+                                + "\(model.config.maxPositionEmbeddings); shorten the prompt or history", field: "prompt")
+        }
+        progress?(.prefillStarted(tokens: prompt.count))
+        let start = ContinuousClock.now
+        let logits = try session.prefillPrompt(inputIDs: prompt.inputIDs, tokenTypes: prompt.tokenTypes, imageFeatures: features)
+        timings.prefillMilliseconds += Self.milliseconds(since: start)
+        progress?(.prefillFinished(tokens: prompt.count, milliseconds: timings.prefillMilliseconds))
+        return Prepared(prompt: prompt, session: session, logits: logits, timings: timings,
+                        imageWidth: image?.width ?? 0, imageHeight: image?.height ?? 0)
+    }
+
+    /// Final text (tokenizer clean-up where it asks for it) and grounding boxes.
+    func finish(_ prepared: Prepared, tokens: [Int], reason: FinishReason, timings: GenerationTimings) -> InferenceOutput {
+        var text = tokenizer.decode(tokens, skipSpecialTokens: true)
+        if tokenizer.cleansUpTokenizationSpaces { text = Tokenizer.cleanUpTokenizationSpaces(text) }
+        let grounding = prepared.imageWidth > 0
+            ? GroundingParser.parse(text, width: prepared.imageWidth, height: prepared.imageHeight) : GroundingResult()
+        return InferenceOutput(text: text, tokenIDs: tokens, finishReason: reason, promptTokenCount: prepared.prompt.count,
+                               timings: timings, boxes: grounding.boxes, boxProblems: grounding.problems,
+                               imageWidth: prepared.imageWidth, imageHeight: prepared.imageHeight, prompt: prepared.prompt)
+    }
+
     /// Decodes and preprocesses the image, builds the prompt, generates, and parses boxes.
     /// Runs on the calling thread (plus `threads − 1` helpers): call it from a dedicated thread,
     /// never from the Swift cooperative pool.
     public func run(_ request: InferenceRequest, threads: Int = 1,
                     progress: ((GenerationProgress) -> Void)? = nil,
                     onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> InferenceOutput {
-        var image: RGBImage? = nil
-        var pixels: [Float]? = nil
-        if let url = request.imageURL {
-            let decoded = try ImageDecoder.decode(contentsOf: url, maxPixels: request.maxPixels)
-            image = decoded
-            pixels = try decoded.pixelValues(size: model.config.vision.imageSize)
-        }
-        let query = try request.task.query(prompt: request.prompt, box: request.box)
-        let prompt = try promptBuilder.build(query: query, history: request.history, hasImage: pixels != nil,
-                                            template: request.template, encoder: tokenizer)
+        let prepared = try prepare(request, threads: threads, progress: progress)
         let generator = Generator(parameters: request.parameters, config: model.config)
-        let detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
-        let result = try generator.run(model: model, prompt: prompt, pixelValues: pixels, threads: threads,
-                                       detokenizer: detokenizer, progress: progress, onToken: onToken)
-        var text = tokenizer.decode(result.tokenIDs, skipSpecialTokens: true)
-        if tokenizer.cleansUpTokenizationSpaces { text = Tokenizer.cleanUpTokenizationSpaces(text) }
-        let width = image?.width ?? 0, height = image?.height ?? 0
-        let grounding = image != nil ? GroundingParser.parse(text, width: width, height: height) : GroundingResult()
-        return InferenceOutput(text: text, tokenIDs: result.tokenIDs, finishReason: result.finishReason,
-                               promptTokenCount: result.promptTokenCount, timings: result.timings,
-                               boxes: grounding.boxes, boxProblems: grounding.problems,
-                               imageWidth: width, imageHeight: height, prompt: prompt)
+        let result = try generator.continueGeneration(prompt: prepared.prompt, firstLogits: prepared.logits,
+                                                      session: prepared.session,
+                                                      detokenizer: StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true),
+                                                      progress: progress, onToken: onToken)
+        var timings = result.timings
+        timings.visionMilliseconds = prepared.timings.visionMilliseconds
+        timings.prefillMilliseconds = prepared.timings.prefillMilliseconds
+        return finish(prepared, tokens: result.tokenIDs, reason: result.finishReason, timings: timings)
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }
 

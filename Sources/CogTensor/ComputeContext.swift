@@ -6,9 +6,13 @@ public final class ComputeContext {
     /// `[tile, cols]` f32 weight tile for `WeightMatrix.apply`'s sgemm path, grown on demand.
     var tile: [Float] = []
 
+    /// How prefill matmuls may trade precision for speed (see `MatmulPrecision`).
+    public var precision: MatmulPrecision
+
     /// A context that uses `threads` threads (this worker's share of the cores).
-    public init(threads: Int = 1) {
+    public init(threads: Int = 1, precision: MatmulPrecision = .exact) {
         runner = ParallelRunner(threads: threads)
+        self.precision = precision
     }
 
     public var threads: Int { runner.threads }

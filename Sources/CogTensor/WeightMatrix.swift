@@ -1,23 +1,37 @@
-/// A weight matrix `W[rows, cols]` (PyTorch `nn.Linear` layout: `y = x · Wᵀ`) kept in the dtype it
+import CKernels
+
+/// How a prefill matmul may trade precision for speed.
+public enum MatmulPrecision: String, Sendable, CaseIterable {
+    /// f32 activations and f32 accumulation (tiles of bf16 weights widened exactly for `sgemm`):
+    /// reproduces the official f32 computation to ~1e-5. The default for unquantized weights.
+    case exact
+    /// Activations rounded to bf16 for AMX / AVX-512-BF16 tiles (relative error of a few 1e-3);
+    /// several times faster.
+    case fast
+}
+
+/// A weight matrix `W[rows, cols]` (PyTorch `nn.Linear` layout: `y = x · Wᵀ`) kept in the format it
 /// is stored in — usually a view into a memory-mapped checkpoint. Nothing here ever makes an f32
-/// copy of the whole matrix: prefill converts one tile of rows at a time into a scratch buffer for
-/// `sgemm`; decode reads the stored bits directly in a GEMV.
+/// copy of the whole matrix: prefill converts one tile of rows at a time (or the CKernels GEMM
+/// converts weight panels on the fly); decode reads the stored bits directly in a GEMV.
 ///
-/// Immutable and `Sendable`; `owner` keeps the memory the pointer refers to alive.
+/// Immutable and `Sendable`; `owner` keeps the memory the pointers refer to alive.
 public struct WeightMatrix: Sendable {
-    /// How the elements are stored.
+    /// How the elements are stored (formats as in `ckernels.h`).
     public enum Storage: @unchecked Sendable {
-        // @unchecked: the pointers refer to read-only memory (an mmap or an immutable array) that
+        // @unchecked: the pointers refer to read-only memory (an mmap or an immutable buffer) that
         // `owner` keeps alive; nothing writes through them.
-        case bf16(UnsafePointer<UInt16>)
-        case f16(UnsafePointer<UInt16>)
-        case f32(UnsafePointer<Float>)
+        case bf16(UnsafePointer<UInt16>)                                         // [M, K] bf16 bits
+        case f16(UnsafePointer<UInt16>)                                          // [M, K] fp16 bits
+        case f32(UnsafePointer<Float>)                                           // [M, K]
+        case q8(quants: UnsafePointer<Int8>, scales: UnsafePointer<UInt16>)      // [M, K] i8, [M, K/32] fp16
+        case q4(quants: UnsafePointer<UInt8>, scales: UnsafePointer<UInt16>)     // [M, K/2] nibbles, [M, K/32] fp16
     }
 
     public let rows: Int  // M: output features
     public let cols: Int  // K: input features
     public let storage: Storage
-    /// Keeps the backing memory alive (a mapped file or an array box).
+    /// Keeps the backing memory alive (a mapped file or a buffer box).
     public let owner: (any AnyObject & Sendable)?
 
     public init(rows: Int, cols: Int, storage: Storage, owner: (any AnyObject & Sendable)?) {
@@ -27,109 +41,151 @@ public struct WeightMatrix: Sendable {
         self.owner = owner
     }
 
-    /// Bytes read by one pass over the matrix.
+    /// Bytes read by one pass over the matrix (quants plus scales for the block formats).
     public var byteCount: Int {
         switch storage {
         case .bf16, .f16: return rows * cols * 2
         case .f32: return rows * cols * 4
+        case .q8: return rows * cols + rows * (cols / 32) * 2
+        case .q4: return rows * cols / 2 + rows * (cols / 32) * 2
+        }
+    }
+
+    /// Short format name for reports ("bf16", "q8", …).
+    public var formatName: String {
+        switch storage {
+        case .bf16: return "bf16"
+        case .f16: return "f16"
+        case .f32: return "f32"
+        case .q8: return "q8"
+        case .q4: return "q4"
         }
     }
 
     /// Writes rows `range` of W as f32 into `dst` (`[range.count, cols]`).
-    @inline(__always)
     public func convertRows(_ range: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
         let start = range.lowerBound * cols
         let n = range.count * cols
         switch storage {
-        case .bf16(let p):
-            let src = p + start
-            for i in 0..<n { dst[i] = Float(bitPattern: UInt32(src[i]) << 16) }
-        case .f16(let p):
-            let src = p + start
-            for i in 0..<n { dst[i] = Float(Float16(bitPattern: src[i])) }
-        case .f32(let p):
-            dst.update(from: p + start, count: n)
-        }
-    }
-
-    /// One output element: `Σ_k W[row, k] · x[k]`.
-    @inline(__always)
-    func dot(row: Int, _ x: UnsafePointer<Float>) -> Float {
-        let k = cols
-        switch storage {
-        case .bf16(let p):
-            let w = p + row * k
-            var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
-            var i = 0
-            while i + 4 <= k {
-                a0 += Float(bitPattern: UInt32(w[i]) << 16) * x[i]
-                a1 += Float(bitPattern: UInt32(w[i + 1]) << 16) * x[i + 1]
-                a2 += Float(bitPattern: UInt32(w[i + 2]) << 16) * x[i + 2]
-                a3 += Float(bitPattern: UInt32(w[i + 3]) << 16) * x[i + 3]
-                i += 4
-            }
-            while i < k { a0 += Float(bitPattern: UInt32(w[i]) << 16) * x[i]; i += 1 }
-            return (a0 + a1) + (a2 + a3)
-        case .f16(let p):
-            let w = p + row * k
-            var acc: Float = 0
-            for i in 0..<k { acc += Float(Float16(bitPattern: w[i])) * x[i] }
-            return acc
-        case .f32(let p):
-            let w = p + row * k
-            var acc: Float = 0
-            for i in 0..<k { acc += w[i] * x[i] }
-            return acc
+        case .bf16(let p): ck_bf16_to_f32(p + start, dst, n)
+        case .f16(let p): ck_f16_to_f32(p + start, dst, n)
+        case .f32(let p): dst.update(from: p + start, count: n)
+        case .q8(let q, let s):
+            _ = ck_dequant_q8_row(q + start, s + start / 32, dst, n)
+        case .q4(let q, let s):
+            _ = ck_dequant_q4_row(q + start / 2, s + start / 32, dst, n)
         }
     }
 
     /// `y[n, rows] = x[n, cols] · Wᵀ (+ bias)`.
     ///
-    /// Policy (ggml-blas's): for a handful of input rows a GEMV over the stored bits, split by
-    /// output rows across the context's threads (reads W once per input row, no conversion);
-    /// otherwise W is converted tile by tile to f32 and multiplied with `sgemm`, so the
-    /// conversion is amortized over all `n` rows.
+    /// Policy (ggml-blas's, with our kernels):
+    /// - up to `CK_SMALL_N_MAX` input rows (decode, batched decode): one pass over the stored
+    ///   weights per chunk (`ck_gemv_*` / `ck_gemm_small_*`), output rows split across the
+    ///   context's threads — bandwidth-bound, f32 activations;
+    /// - more rows with `.exact` precision on unquantized weights: tiles widened to f32 and
+    ///   multiplied with OpenBLAS `sgemm` (the reference's arithmetic);
+    /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16 where present), columns split
+    ///   across the context's threads on multiples of 32.
     public func apply(
         _ x: UnsafePointer<Float>, rows n: Int,
         into y: UnsafeMutablePointer<Float>,
         bias: UnsafePointer<Float>? = nil,
         context: ComputeContext
     ) {
-        if n <= WeightMatrix.gemvMaxRows {
-            let m = rows
+        let m = rows, k = cols
+        if n <= Int(CK_SMALL_N_MAX) {
             context.runner.run { part, parts in
-                let range = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 16)
-                for r in 0..<n {
-                    let xr = x + r * cols  // [cols]
-                    let yr = y + r * m     // [rows]
-                    for i in range { yr[i] = dot(row: i, xr) }
+                let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
+                guard !r.isEmpty else { return }
+                if context.precision == .exact, case .bf16(let p) = storage {
+                    // One f32-exact GEMV per row: AMX's batched path splits activations into two
+                    // bf16 halves (error ≤ 2⁻¹⁷·|x|), which is "fast", not "exact".
+                    for row in 0..<n { _ = ck_gemv_bf16(p, k, x + row * k, y + row * m, r.lowerBound, r.upperBound) }
+                } else {
+                    smallBatch(x, n: n, y: y, m0: r.lowerBound, m1: r.upperBound)
                 }
             }
+        } else if usesSgemm(context.precision) {
+            sgemmTiles(x, n: n, y: y, context: context)
         } else {
-            let tile = max(1, min(rows, WeightMatrix.tileElements / max(cols, 1)))
-            if context.tile.count < tile * cols { context.tile = [Float](repeating: 0, count: tile * cols) }
-            context.tile.withUnsafeMutableBufferPointer { buf in
-                guard let wt = buf.baseAddress else { return }  // [tile, cols] f32
-                var m0 = 0
-                while m0 < rows {
-                    let m1 = min(rows, m0 + tile)
-                    convertRows(m0..<m1, into: wt)
-                    // y[:, m0..<m1] = x · wtᵀ
-                    BLAS.sgemm(m: n, n: m1 - m0, k: cols, a: x, b: wt, transposeB: true, c: y + m0, ldc: rows)
-                    m0 = m1
+            context.runner.run { part, parts in
+                let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
+                guard !r.isEmpty else { return }
+                let (m0, m1) = (r.lowerBound, r.upperBound)
+                switch storage {
+                case .bf16(let p): _ = ck_gemm_bf16(p, k, x, n, y, m, m0, m1)
+                case .q8(let q, let s): _ = ck_gemm_q8(q, s, k, x, n, y, m, m0, m1)
+                case .q4(let q, let s): _ = ck_gemm_q4(q, s, k, x, n, y, m, m0, m1)
+                case .f32, .f16: break  // usesSgemm is always true for these
                 }
             }
         }
         if let bias {
             for r in 0..<n {
-                let yr = y + r * rows
-                for m in 0..<rows { yr[m] += bias[m] }
+                let yr = y + r * m
+                for i in 0..<m { yr[i] += bias[i] }
             }
         }
     }
 
-    /// Up to this many input rows use the GEMV path.
-    public static let gemvMaxRows = 2
+    /// Whether a large batch goes through `sgemm` on f32 tiles (f32/f16 always — no fast kernel;
+    /// bf16/q8/q4 when exact: dequantized weights, f32 activations) or the CKernels GEMM (fast).
+    private func usesSgemm(_ precision: MatmulPrecision) -> Bool {
+        switch storage {
+        case .f32, .f16: return true
+        case .bf16, .q8, .q4: return precision == .exact
+        }
+    }
+
+    /// Rows `m0..<m1` of `y[n, rows]` for a small batch, reading W once per chunk of
+    /// `CK_SMALL_N_MAX` activation rows.
+    private func smallBatch(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, m0: Int, m1: Int) {
+        let k = cols, m = rows
+        switch storage {
+        case .bf16(let p):
+            _ = n == 1 ? ck_gemv_bf16(p, k, x, y, m0, m1) : ck_gemm_small_bf16(p, k, x, n, y, m, m0, m1)
+        case .f32(let p):
+            _ = n == 1 ? ck_gemv_f32(p, k, x, y, m0, m1) : ck_gemm_small_f32(p, k, x, n, y, m, m0, m1)
+        case .q8(let q, let s):
+            _ = n == 1 ? ck_gemv_q8(q, s, k, x, y, m0, m1) : ck_gemm_small_q8(q, s, k, x, n, y, m, m0, m1)
+        case .q4(let q, let s):
+            _ = n == 1 ? ck_gemv_q4(q, s, k, x, y, m0, m1) : ck_gemm_small_q4(q, s, k, x, n, y, m, m0, m1)
+        case .f16(let p):
+            // No f16 kernel: widen one row at a time (f16 checkpoints are rare).
+            var row = [Float](repeating: 0, count: k)
+            row.withUnsafeMutableBufferPointer { buf in
+                guard let w = buf.baseAddress else { return }
+                for i in m0..<m1 {
+                    ck_f16_to_f32(p + i * k, w, k)
+                    for r in 0..<n {
+                        var acc: Float = 0
+                        let xr = x + r * k
+                        for j in 0..<k { acc += w[j] * xr[j] }
+                        y[r * m + i] = acc
+                    }
+                }
+            }
+        }
+    }
+
+    /// The exact path: tiles of W widened to f32, then `sgemm` (threads: OpenBLAS's).
+    private func sgemmTiles(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, context: ComputeContext) {
+        let tile = max(1, min(rows, WeightMatrix.tileElements / max(cols, 1)))
+        if context.tile.count < tile * cols { context.tile = [Float](repeating: 0, count: tile * cols) }
+        context.tile.withUnsafeMutableBufferPointer { buf in
+            guard let wt = buf.baseAddress else { return }  // [tile, cols] f32
+            var m0 = 0
+            while m0 < rows {
+                let m1 = min(rows, m0 + tile)
+                convertRows(m0..<m1, into: wt)
+                // y[:, m0..<m1] = x · wtᵀ
+                BLAS.sgemm(m: n, n: m1 - m0, k: cols, a: x, b: wt, transposeB: true, c: y + m0, ldc: rows)
+                m0 = m1
+            }
+        }
+    }
+
     /// Elements of one f32 weight tile for the sgemm path (4 MiB).
     public static let tileElements = 1 << 20
 }

@@ -6,11 +6,13 @@ import CogWeights
 /// on several threads to serve several jobs on one loaded model.
 public final class CogVLMSession {
     public let model: CogVLMModel
-    private var cache: KVCache
+    var cache: KVCache
+    /// Token ids of everything processed so far (image slots hold the pad id).
+    public internal(set) var tokenIDs: [Int] = []
     /// Token types of everything processed so far (positions depend on the whole history).
-    private var tokenTypes: [TokenType] = []
+    public internal(set) var tokenTypes: [TokenType] = []
     /// Position id of the last processed token.
-    private var lastPosition = -1
+    var lastPosition = -1
     private var scores: [Float] = []
     /// Threads and scratch for this session's kernels.
     public let context: ComputeContext
@@ -32,8 +34,38 @@ public final class CogVLMSession {
     /// Forgets the sequence, keeping allocated capacity.
     public func reset() {
         cache.truncate(to: 0)
+        tokenIDs = []
         tokenTypes = []
         lastPosition = -1
+    }
+
+    // MARK: - Prefix reuse
+
+    /// An immutable copy of a session's state — typically after `BOS + image` — that other
+    /// sessions of the same model can start from, so a second question about the same image
+    /// costs only its own text tokens. In CogVLM's layout the image sits before all text, so that
+    /// prefix is exactly shareable. The KV arrays are copy-on-write: restoring is cheap, and the
+    /// first append of the restored session copies each layer once.
+    public struct Snapshot: Sendable {
+        let cache: KVCache
+        public let tokenIDs: [Int]
+        public let tokenTypes: [TokenType]
+        let lastPosition: Int
+        /// Bytes of KV cache held.
+        public var byteCount: Int { cache.byteCount }
+    }
+
+    /// The current state, to restore into other sessions later.
+    public func snapshot() -> Snapshot {
+        Snapshot(cache: cache, tokenIDs: tokenIDs, tokenTypes: tokenTypes, lastPosition: lastPosition)
+    }
+
+    /// Replaces this session's state with `snapshot` (taken from a session of the same model).
+    public func restore(_ snapshot: Snapshot) {
+        cache = snapshot.cache
+        tokenIDs = snapshot.tokenIDs
+        tokenTypes = snapshot.tokenTypes
+        lastPosition = snapshot.lastPosition
     }
 
     // MARK: - Prefill and decode
@@ -90,6 +122,7 @@ public final class CogVLMSession {
         cache.reserve(tokens: cache.length + t)
         try runLayers(x: x, rows: t, positions: positions, visionMask: visionMask, trace: trace)
         tokenTypes = allTypes
+        tokenIDs += inputIDs
         lastPosition = positions.last ?? lastPosition
         return logits(x: x, rows: t, allRows: allLogits, trace: trace)
     }
@@ -108,6 +141,7 @@ public final class CogVLMSession {
         let position = lastPosition + 1
         try runLayers(x: x, rows: 1, positions: [position], visionMask: [false], trace: trace)
         tokenTypes.append(.language)
+        tokenIDs.append(token)
         lastPosition = position
         return logits(x: x, rows: 1, allRows: false, trace: trace)
     }

@@ -81,6 +81,23 @@ extension CogVLMWeights {
             return try checkpoint.tensor(name, shape: shape)
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int, shape: [Int]? = nil) throws -> WeightMatrix {
+            // A converted checkpoint stores NAME.q8 / NAME.q4 plus scales instead of NAME.
+            if checkpoint.tensorIfPresent(name) == nil,
+               let format = QuantizedFormat.allCases.first(where: { checkpoint.tensorIfPresent($0.quantsName(name)) != nil }) {
+                let (dtype, quantShape) = format.quantsLayout(rows: rows, cols: cols)
+                used.insert(format.quantsName(name))
+                used.insert(format.scalesName(name))
+                let q = try checkpoint.tensor(format.quantsName(name), shape: quantShape, dtypes: [dtype])
+                let s = try checkpoint.tensor(format.scalesName(name), shape: format.scalesShape(rows: rows, cols: cols), dtypes: [.f16])
+                guard cols % QuantizedFormat.blockSize == 0 else {
+                    throw WeightsError(.shapeMismatch, "a quantized matrix needs K divisible by 32, got \(cols)",
+                                       file: q.file.path, key: q.name)
+                }
+                let storage: WeightMatrix.Storage = format == .q8
+                    ? .q8(quants: q.rawPointer.assumingMemoryBound(to: Int8.self), scales: s.uint16Pointer)
+                    : .q4(quants: q.rawPointer.assumingMemoryBound(to: UInt8.self), scales: s.uint16Pointer)
+                return WeightMatrix(rows: rows, cols: cols, storage: storage, owner: QuantizedOwner(quants: q.file, scales: s.file))
+            }
             let v = try view(name, shape ?? [rows, cols])
             let storage: WeightMatrix.Storage
             switch v.dtype {
@@ -196,5 +213,15 @@ extension CogVLMWeights {
                 file: checkpoint.directory.path, key: leftovers[0])
         }
         return weights
+    }
+}
+
+/// Keeps both files of a quantized matrix mapped (values and scales may sit in different shards).
+final class QuantizedOwner: Sendable {
+    let quants: MappedFile
+    let scales: MappedFile
+    init(quants: MappedFile, scales: MappedFile) {
+        self.quants = quants
+        self.scales = scales
     }
 }

@@ -1,6 +1,6 @@
 /// Keys (after rotary) and values of every layer for one sequence, f32, appended as the sequence
 /// grows. Owned by one session; never shared.
-public struct KVCache {
+public struct KVCache: Sendable {
     /// Per layer: `[length, kvHeads · headDim]` keys.
     var keys: [[Float]]
     /// Per layer: `[length, kvHeads · headDim]` values.

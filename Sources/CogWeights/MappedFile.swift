@@ -57,3 +57,14 @@ public final class MappedFile: @unchecked Sendable {
         madvise(UnsafeMutableRawPointer(mutating: base + start), count + (offset - start), MADV_WILLNEED)
     }
 }
+
+extension MappedFile {
+    /// Tells the kernel this process is done with the byte range (after streaming through a
+    /// tensor once), so the pages leave this process's resident set; the page cache keeps them.
+    public func adviseDontNeed(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset & ~(page - 1)
+        madvise(UnsafeMutableRawPointer(mutating: base + start), count + (offset - start), MADV_DONTNEED)
+    }
+}

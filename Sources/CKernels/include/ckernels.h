@@ -1,1 +1,204 @@
+// CKernels — ISA-specific compute kernels for cogjobs, with run-time CPU dispatch.
+//
+// Every kernel has a portable scalar path and, on x86-64, AVX2 / AVX-512 / AVX-512-BF16+VNNI / AMX
+// paths selected at run time (one binary runs on any x86-64; aarch64 builds the scalar path only).
+// The active level is min(detected level, process-wide limit, calling thread's limit); see
+// ck_set_isa_limit() and ck_set_thread_isa_limit().
+//
+// Conventions
+// - Weights are row-major [M, K] as PyTorch Linear stores them; y = W·x.
+// - Matrix kernels work on a row range [m0, m1) of W (= output columns of Y) and are single-threaded:
+//   the caller splits M across its own threads. Pointers always point at the FULL arrays (W row 0,
+//   y[0], Y[0, 0]); only rows/columns m0..<m1 are read or written.
+// - Y outputs are row-major [N, ldy] f32 with ldy >= M (usually ldy == M); X inputs are contiguous
+//   row-major [N, K] f32.
+// - Functions that return ck_status return CK_OK (0) or a negative CK_ERR_* code; they never abort.
+// - All kernels are reentrant and thread-safe; each thread keeps its own scratch buffers (grown on
+//   demand, freed at thread exit): up to ~1 MB for decode, up to ~16 MB for ck_gemm_* (AMX level,
+//   K = 15360). No kernel runs threads of its own.
+// - AMX: the first call asks Linux for the AMX tile-data permission (arch_prctl, process-wide). If
+//   that fails (old kernel, or a thread's sigaltstack too small for the tile state) the level falls
+//   back to CK_ISA_AVX512_BF16. Each AMX kernel configures the tiles on entry and releases them on exit.
+//
+// Weight formats (all little-endian, block size CK_QBLOCK = 32 along K):
+// - BF16: uint16_t raw bfloat16 bits, [M, K], exactly as stored in the checkpoint.
+// - Q8:   quants int8 [M, K] plus scales fp16 (uint16_t bits) [M, K/32].
+//         w = q * d, symmetric, q in [-127, 127]; d = fp16(max|w| / 127) rounded to nearest even,
+//         q = round-half-even(w / d) computed with the fp16-rounded d (so scale rounding adds no error).
+// - Q4:   quants uint8 [M, K/2] (two 4-bit values per byte) plus scales fp16 [M, K/32].
+//         w = (q - 8) * d with q in [0, 15] (q4_0-style symmetric with offset 8).
+//         Nibble order within a 32-block: byte j (0..15) holds element j in its LOW nibble and element
+//         j + 16 in its HIGH nibble.
+//         The quantizer picks d per block to minimise the squared error: it tries scales around
+//         (signed extremum / -8) and refits d by least squares for the chosen codes. On Gaussian data
+//         this gives ≈ 8.1 % relative RMS error vs ≈ 8.6 % for plain max/-8 (an asymmetric min/max
+//         format gives ≈ 7.8 % but costs 11 % more bytes, which decode pays in bandwidth).
+// - fp16 scales: blocks whose max|w| is below ≈ 7.6e-6 lose precision (fp16 subnormals) or get
+//   d = 0 (all zeros); their absolute error stays below that bound. Quantizers reject NaN/Inf.
+// - Q8/Q4 require K % 32 == 0 (true for every CogVLM Linear). The patch embedding (K = 588) is not:
+//   keep it in bf16/f32, or zero-pad K to 608 in both weights and activations before quantizing.
 #pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Elements per quantization block along K.
+#define CK_QBLOCK 32
+/// Largest activation-row count handled in one weight pass by ck_gemm_small_* (more rows are
+/// processed in chunks of this size).
+#define CK_SMALL_N_MAX 8
+
+/// Status codes.
+typedef int ck_status;
+#define CK_OK 0
+/// A shape requirement was violated (e.g. K % 32 != 0 for a quantized format, m1 < m0).
+#define CK_ERR_SHAPE (-1)
+/// Input contained NaN or infinity (quantizers).
+#define CK_ERR_NONFINITE (-2)
+/// Scratch memory could not be allocated.
+#define CK_ERR_NOMEM (-3)
+
+// MARK: - CPU dispatch
+
+#if defined(__has_attribute) && __has_attribute(swift_name)
+#define CK_SWIFT_NAME(name) __attribute__((swift_name(#name)))
+#else
+#define CK_SWIFT_NAME(name)
+#endif
+
+/// Instruction-set levels, ordered: each level implies all lower ones. (Swift: ck_isa.scalar, .avx2, ...)
+typedef enum __attribute__((enum_extensibility(closed))) ck_isa {
+    /// Portable C (any CPU).
+    CK_ISA_SCALAR CK_SWIFT_NAME(scalar) = 0,
+    /// AVX2 + FMA + F16C (Haswell / Zen 1 and later).
+    CK_ISA_AVX2 CK_SWIFT_NAME(avx2) = 1,
+    /// AVX-512 F/BW/VL/DQ (Skylake-SP and later, Zen 4).
+    CK_ISA_AVX512 CK_SWIFT_NAME(avx512) = 2,
+    /// AVX-512 plus AVX512_BF16 (vdpbf16ps) and AVX512_VNNI (vpdpbusd) (Cooper Lake, Sapphire Rapids, Zen 4).
+    CK_ISA_AVX512_BF16 CK_SWIFT_NAME(avx512BF16) = 3,
+    /// AVX512_BF16 level plus AMX-TILE/BF16/INT8 with the Linux XTILEDATA permission granted
+    /// (Sapphire Rapids and later). The permission is requested once, process-wide, at first use;
+    /// set the environment variable CK_NO_AMX=1 to never request it.
+    CK_ISA_AMX CK_SWIFT_NAME(amx) = 4,
+} ck_isa;
+
+/// Highest level this CPU and OS support (cached after the first call).
+ck_isa ck_detected_isa(void);
+/// Level the kernels use on the calling thread: min(detected, process limit, thread limit).
+ck_isa ck_active_isa(void);
+/// Short stable name of a level: "scalar", "avx2", "avx512", "avx512-bf16-vnni", "amx".
+const char *ck_isa_name(ck_isa isa);
+/// Caps the level for the whole process (e.g. for benchmarks of a lower path). CK_ISA_AMX = no cap.
+void ck_set_isa_limit(ck_isa isa);
+/// Caps the level for the calling thread only (used by tests to check each path); CK_ISA_AMX = no cap.
+void ck_set_thread_isa_limit(ck_isa isa);
+
+// MARK: - Conversions (any n; src and dst must not overlap)
+
+/// bf16 bits -> f32 (exact). src [n] u16, dst [n] f32.
+void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+/// f32 -> bf16 bits, round to nearest even; NaN stays NaN (quiet), subnormals kept (not flushed).
+void ck_f32_to_bf16_rne(const float *src, uint16_t *dst, size_t n);
+/// fp16 bits -> f32 (exact, subnormals included).
+void ck_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+/// f32 -> fp16 bits, round to nearest even; overflow gives ±inf, NaN stays NaN.
+void ck_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+
+// MARK: - Quantizers (n % 32 == 0; a whole [M, K] matrix may be passed as n = M*K)
+
+/// src [n] f32 -> q [n] int8, scales [n/32] fp16. CK_ERR_NONFINITE if src holds NaN/Inf (outputs
+/// then unspecified), CK_ERR_SHAPE if n % 32 != 0.
+ck_status ck_quantize_q8(const float *src, int8_t *q, uint16_t *scales, size_t n);
+/// src [n] f32 -> q [n/2] packed nibbles, scales [n/32] fp16 (see the Q4 format above).
+ck_status ck_quantize_q4(const float *src, uint8_t *q, uint16_t *scales, size_t n);
+/// q [n] int8, scales [n/32] fp16 -> dst [n] f32. n % 32 == 0 (else CK_ERR_SHAPE).
+ck_status ck_dequant_q8_row(const int8_t *q, const uint16_t *scales, float *dst, size_t n);
+/// q [n/2] nibbles, scales [n/32] fp16 -> dst [n] f32. n % 32 == 0 (else CK_ERR_SHAPE).
+ck_status ck_dequant_q4_row(const uint8_t *q, const uint16_t *scales, float *dst, size_t n);
+
+// MARK: - Decode GEMV: y[m] = sum_k W[m, k] * x[k] for m in [m0, m1)
+//
+// x [K] f32, y [M] f32 (only y[m0..<m1] written). Activations stay f32 except where noted.
+// f32/bf16 accept any K; q8/q4 need K % 32 == 0.
+// Measured (W [11008, 4096] streamed from DRAM, 1 or 2 threads): bf16, q8 and q4 all run at
+// 95-120 % of a plain read pass over the same bytes (software prefetch of the next row block).
+
+ck_status ck_gemv_f32(const float *W, size_t K, const float *x, float *y, size_t m0, size_t m1);
+ck_status ck_gemv_bf16(const uint16_t *W, size_t K, const float *x, float *y, size_t m0, size_t m1);
+/// Wq [M, K] int8, Ws [M, K/32] fp16.
+ck_status ck_gemv_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y,
+                     size_t m0, size_t m1);
+/// Wq [M, K/2] nibbles, Ws [M, K/32] fp16. At CK_ISA_AVX512_BF16 and above x is quantized to int8
+/// per 32-block (scale max|x|/127) and the dot runs on vpdpbusd (error ≈ 0.3 % of |W_m|·|x|, far
+/// below the 4-bit weight error); lower levels compute in f32.
+ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y,
+                     size_t m0, size_t m1);
+
+// MARK: - Batched decode: Y[n, m] = sum_k W[m, k] * X[n, k], n < N, m in [m0, m1)
+//
+// One pass over the weight rows serves up to CK_SMALL_N_MAX activation rows (larger N is chunked).
+// X [N, K] f32 contiguous; Y [N, ldy] f32. Numerics as the matching ck_gemv_*, except bf16 weights
+// with N >= 2 and K % 32 == 0 at CK_ISA_AMX: AMX tiles with each activation split into two bf16
+// parts (x_hi + x_lo), i.e. f32-grade results (activation error <= 2^-17 |x|), which keeps batches of
+// up to 8 at memory speed. q8/q4 batches use f32 FMA (q4: int8 VNNI at AVX512_BF16+) and are
+// compute-bound: ≈ 50-60 % of read speed at N = 4, ≈ 30 % at N = 8 (the per-32-block scales cost a
+// float rescale per block and row; AMX and a rows-in-lanes VNNI layout were tried and were slower).
+
+ck_status ck_gemm_small_f32(const float *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                            size_t m0, size_t m1);
+ck_status ck_gemm_small_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                             size_t m0, size_t m1);
+ck_status ck_gemm_small_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                           float *Y, size_t ldy, size_t m0, size_t m1);
+ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                           float *Y, size_t ldy, size_t m0, size_t m1);
+
+// MARK: - Prefill GEMM: Y[N, M] = X[N, K] · W[M, K]^T, columns m in [m0, m1)
+//
+// X [N, K] f32 contiguous; Y [N, ldy] f32 (overwritten, not accumulated). Cache-blocked, with the
+// weight panel converted on the fly, so the same routine serves bf16, q8 and q4 weights. For two
+// threads, split [m0, m1) on multiples of 32 columns. Worth it from N ≈ 16 up; below that use
+// ck_gemm_small_*.
+// Numerics by level:
+// - CK_ISA_AMX: AMX-BF16 tiles (tdpbf16ps). Activations AND weights are rounded to bf16 (bf16
+//   weights exactly; q8/q4 weights dequantized then rounded, adding ≈ 0.1 % RMS to their own
+//   quantization error); products are accumulated in f32. Expect a relative error of a few 1e-3
+//   of |X_n|·|W_m|.
+//   q8 prefill deliberately does not use VNNI (vpdpbusd): the per-32-block scales force a float
+//   rescale every 8 dot instructions and int8 activations are coarser than bf16; AMX-BF16 on the
+//   dequantized weights is both faster and more accurate.
+// - CK_ISA_AVX512_BF16: same numerics on vdpbf16ps. (On Sapphire Rapids vdpbf16ps runs at half the
+//   f32-FMA rate, so this level is only worth it on CPUs without AMX where it is fast, e.g. Zen 4.)
+// - CK_ISA_AVX512 / CK_ISA_AVX2 / CK_ISA_SCALAR: weights expanded to f32, exact f32 FMA.
+// K: any value for bf16; K % 32 == 0 for q8/q4.
+// Returns CK_ERR_NOMEM if the per-thread packing buffers cannot be allocated.
+// Measured (Sapphire Rapids VM, N = 256, W [11008, 4096]): ≈ 250 GFLOPS on one thread, ≈ 400-500 on
+// two, vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
+// OPENBLAS_CORETYPE=SkylakeX it reaches ≈ 130 per thread).
+
+ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                       size_t m0, size_t m1);
+ck_status ck_gemm_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                     size_t ldy, size_t m0, size_t m1);
+ck_status ck_gemm_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                     size_t ldy, size_t m0, size_t m1);
+
+// MARK: - Probes for `cogjobs bench`
+
+/// Reads `bytes` bytes of `buffer` (f32 sums, as a GEMV would) and returns the sum so the work
+/// cannot be optimised away. Time it to get read bandwidth. bytes is rounded down to 64.
+double ck_read_bandwidth(const void *buffer, size_t bytes);
+/// Runs `iterations` rounds of independent bf16 dot-product instructions at the active level
+/// (vdpbf16ps at AVX512_BF16 and above, f32 FMA otherwise) and returns the number of floating-point
+/// operations performed (multiply and add counted separately). Divide by elapsed time for FLOP/s.
+double ck_bf16_dot_peak(uint64_t iterations);
+/// Like ck_bf16_dot_peak but on AMX tdpbf16ps tiles; returns 0 when AMX is not active.
+double ck_amx_bf16_peak(uint64_t iterations);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,484 @@
+// Prefill GEMM: Y[N, M] = X[N, K] · W[M, K]^T on a column range [m0, m1).
+//
+// Blocked in the GotoBLAS manner: for each block of NC activation rows and KC reduction steps the
+// activations are packed once (L2-resident); for each MR-row weight panel the weights are expanded
+// from their storage format (bf16 / q8 / q4) into the engine's layout (L1-resident) and a register-
+// (or tile-) blocked micro-kernel sweeps all activation sub-blocks, accumulating into Y.
+//
+// Engines by ISA level (see ckernels.h for numerics):
+//   avx2     f32 FMA, 16 m x 6 n register block, weight panel [KC][16] f32
+//   avx512   f32 FMA, 32 m x 12 n register block, weight panels [KC][16] f32
+//   bf16     vdpbf16ps, 32 m x 12 n, weight panels [KC/2][16][2] bf16, activations [KC/2][12][2] bf16
+//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles), KC = 1024, weight panels as above (= AMX B tiles),
+//            activations row-major [32][KC] bf16 (= AMX A tiles)
+// ref: K. Goto, R. van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008;
+//      Intel SDM vol. 1 ch. 20 / Intel Intrinsics Guide (AMX tile configuration, tdpbf16ps).
+#include "ck_internal.h"
+
+#include <stdlib.h>
+
+/// One GEMM engine: block sizes, packers and micro-kernel.
+typedef struct {
+    size_t MR;      // weight rows (output columns) per panel pair handled by the micro-kernel
+    size_t NR;      // activation rows per micro-kernel call
+    size_t KC;      // reduction block (multiple of kalign)
+    size_t NC;      // activation rows per packed block (multiple of NR)
+    size_t MC;      // output columns per L2 block of Y (multiple of MR)
+    size_t xk;      // packed-X elements per reduction step inside a sub-block (NR, or 1 if row-major)
+    size_t kalign;  // the packed reduction length kcp is kc rounded up to this
+    size_t elem;    // bytes per packed element (4 f32, 2 bf16)
+    /// Packs X[rows, k0 ..< k0+kc] into NR-row sub-blocks of kcp steps (zero padded).
+    void (*pack_x)(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst);
+    /// Packs W rows m ..< m+MR (rows >= m1 zero) over k0 ..< k0+kc into MR/16 panels of 16 rows.
+    void (*pack_w)(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, void *dst, void *tmp);
+    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element;
+    /// ldx is the packed-X row length (used by row-major layouts).
+    void (*kernel)(const void *xp, size_t ldx, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv,
+                   size_t mv, bool accumulate);
+    bool amx;       // needs tile configuration on the calling thread
+} engine;
+
+
+#if CK_X86
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+#endif
+
+
+#if CK_X86
+// MARK: shared packers
+
+/// Expands 16 weight rows (m ..< m+16, rows >= m1 zero) over k0 ..< k0+kc to f32 rows of kcp
+/// (zero padded). tmp [16][kcp] f32.
+static void rows16_f32(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, float *tmp,
+                       ck_isa isa) {
+    for (size_t r = 0; r < 16; r++) {
+        float *row = tmp + r * kcp;
+        if (m + r < m1) {
+            ck_weights_row_f32(w, m + r, k0, kc, row, isa);
+            memset(row + kc, 0, (kcp - kc) * sizeof(float));
+        } else {
+            memset(row, 0, kcp * sizeof(float));
+        }
+    }
+}
+
+/// X rows packed as [kcp][nr] f32 per NR-row sub-block.
+static void pack_x_f32(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst,
+                       size_t nr) {
+    float *out = dst;
+    const size_t blocks = (rows + nr - 1) / nr;
+    for (size_t b = 0; b < blocks; b++) {
+        float *o = out + b * nr * kcp;
+        for (size_t i = 0; i < nr; i++) {
+            const size_t n = b * nr + i;
+            for (size_t k = 0; k < kcp; k++) o[k * nr + i] = (n < rows && k < kc) ? X[n * K + k0 + k] : 0.0f;
+        }
+    }
+}
+
+// MARK: AVX2 engine (16 m x 6 n)
+
+static void pack_x_avx2(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst) {
+    pack_x_f32(X, K, rows, k0, kc, kcp, dst, 6);
+}
+
+static void pack_w_avx2(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, void *dst,
+                        void *tmp) {
+    float *t = tmp, *panel = dst;  // t [16][kcp], panel [kcp][16]
+    rows16_f32(w, m, m1, k0, kc, kcp, t, CK_ISA_AVX2);
+    for (size_t k = 0; k < kcp; k++)
+        for (size_t r = 0; r < 16; r++) panel[k * 16 + r] = t[r * kcp + k];
+}
+
+CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
+                                       size_t mv, bool accumulate) {
+    (void)ldx;
+    const float *xp = xpv, *wp = wpv;
+    __m256 c[6][2];
+    for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+    for (size_t k = 0; k < kcp; k++) {
+        __m256 a0 = _mm256_loadu_ps(wp + k * 16), a1 = _mm256_loadu_ps(wp + k * 16 + 8);
+        for (int i = 0; i < 6; i++) {
+            __m256 b = _mm256_broadcast_ss(xp + k * 6 + i);
+            c[i][0] = _mm256_fmadd_ps(a0, b, c[i][0]);
+            c[i][1] = _mm256_fmadd_ps(a1, b, c[i][1]);
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        float out[16];
+        _mm256_storeu_ps(out, c[i][0]);
+        _mm256_storeu_ps(out + 8, c[i][1]);
+        float *y = Y + i * ldy;
+        for (size_t j = 0; j < mv; j++) y[j] = accumulate ? y[j] + out[j] : out[j];
+    }
+}
+
+static const engine engine_avx2 = {16, 6, 256, 192, 512, 6, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2, false};
+
+// MARK: AVX-512 f32 engine (32 m x 12 n)
+
+static void pack_x_avx512(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst) {
+    pack_x_f32(X, K, rows, k0, kc, kcp, dst, 12);
+}
+
+CK_TARGET_AVX512 static void pack_w_avx512(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp,
+                                           void *dst, void *tmp) {
+    float *t = tmp;
+    for (size_t p = 0; p < 2; p++) {
+        uint32_t *panel = (uint32_t *)dst + p * 16 * kcp;  // [kcp][16]
+        rows16_f32(w, m + 16 * p, m1, k0, kc, kcp, t, CK_ISA_AVX512);
+        for (size_t k = 0; k < kcp; k += 16) transpose16x16((const uint32_t *)t + k, kcp, panel + k * 16);
+    }
+}
+
+/// Writes (or adds) a 16-wide row segment with mv valid columns.
+CK_INLINE CK_TARGET_AVX512 void store_row16(float *y, __m512 v, size_t valid, bool accumulate) {
+    const __mmask16 mask = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
+    if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
+    _mm512_mask_storeu_ps(y, mask, v);
+}
+
+CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+                                           size_t nv, size_t mv, bool accumulate) {
+    (void)ldx;
+    const float *xp = xpv, *w0 = wpv, *w1 = (const float *)wpv + 16 * kcp;
+    __m512 c[12][2];
+    for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kcp; k++) {
+        __m512 a0 = _mm512_loadu_ps(w0 + k * 16), a1 = _mm512_loadu_ps(w1 + k * 16);
+        for (int i = 0; i < 12; i++) {
+            __m512 b = _mm512_set1_ps(xp[k * 12 + i]);
+            c[i][0] = _mm512_fmadd_ps(a0, b, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a1, b, c[i][1]);
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        store_row16(Y + i * ldy, c[i][0], mv, accumulate);
+        if (mv > 16) store_row16(Y + i * ldy + 16, c[i][1], mv - 16, accumulate);
+    }
+}
+
+static const engine engine_avx512 = {32, 12, 256, 192, 512, 12, 16, 4, pack_x_avx512, pack_w_avx512, kernel_avx512,
+                                      false};
+
+// MARK: bf16 packers shared by the vdpbf16ps and AMX engines
+
+/// Dequantizes W[m, k0 ..< k0+kc] (q8 or q4, kc % 32 == 0) straight to bf16. dst [kc] bf16.
+CK_TARGET_AVX512BF16 static void row_quant_to_bf16(const weights *w, size_t m, size_t k0, size_t kc, uint16_t *dst) {
+    const size_t nb = w->K / CK_QB;
+    const uint16_t *scales = w->scales + m * nb + k0 / CK_QB;
+    for (size_t b = 0; b < kc / CK_QB; b++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(scales[b]));
+        __m512 lo, hi;
+        if (w->fmt == FMT_Q8) {
+            const int8_t *q = (const int8_t *)w->data + m * w->K + k0 + b * CK_QB;
+            lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+            hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
+        } else {
+            const uint8_t *q = (const uint8_t *)w->data + m * (w->K / 2) + k0 / 2 + b * (CK_QB / 2);
+            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+            const __m512i eight = _mm512_set1_epi32(8);
+            lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x0f)), eight));
+            hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight));
+        }
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, d), _mm512_mul_ps(lo, d));
+        _mm512_storeu_si512(dst + b * CK_QB, (__m512i)v);
+    }
+}
+
+/// Expands 16 weight rows to bf16 [16][kcp] (zero padded), then transposes k-pairs into the panel
+/// layout [kcp/2][16][2] bf16.
+CK_TARGET_AVX512BF16 static void pack_w_bf16pairs(const weights *w, size_t m, size_t m1, size_t k0, size_t kc,
+                                                  size_t kcp, void *dst, void *tmp) {
+    uint16_t *t = tmp;                             // [16][kcp] bf16
+    float *row = (float *)(t + 16 * kcp);          // [kcp] f32
+    for (size_t p = 0; p < 2; p++) {
+        uint32_t *panel = (uint32_t *)((uint16_t *)dst + p * 16 * kcp);  // [kcp/2][16] pairs
+        if (w->fmt == FMT_BF16 && kc == kcp && m + 16 * p + 16 <= m1 && k0 % 2 == 0 && w->K % 2 == 0) {
+            // Whole panel inside W: transpose straight from the weight rows.
+            const uint32_t *src = (const uint32_t *)((const uint16_t *)w->data + (m + 16 * p) * w->K + k0);
+            for (size_t k = 0; k < kcp; k += 32) transpose16x16(src + k / 2, w->K / 2, panel + (k / 2) * 16);
+            continue;
+        }
+        for (size_t r = 0; r < 16; r++) {
+            uint16_t *tr = t + r * kcp;
+            const size_t mr = m + 16 * p + r;
+            if (mr >= m1) {
+                memset(tr, 0, kcp * sizeof(uint16_t));
+                continue;
+            }
+            if (w->fmt == FMT_BF16) {
+                memcpy(tr, (const uint16_t *)w->data + mr * w->K + k0, kc * sizeof(uint16_t));
+            } else if (w->fmt == FMT_Q8 || w->fmt == FMT_Q4) {
+                row_quant_to_bf16(w, mr, k0, kc, tr);
+            } else {
+                ck_weights_row_f32(w, mr, k0, kc, row, CK_ISA_AVX512);
+                for (size_t k = 0; k < kc; k++) tr[k] = ck_f32_to_bf16_bits(row[k]);
+            }
+            memset(tr + kc, 0, (kcp - kc) * sizeof(uint16_t));
+        }
+        for (size_t k = 0; k < kcp; k += 32) transpose16x16((const uint32_t *)(t + k), kcp / 2, panel + (k / 2) * 16);
+    }
+}
+
+// MARK: AVX-512 BF16 engine (vdpbf16ps, 32 m x 12 n)
+
+/// X rows as bf16 pairs [kcp/2][12][2] per 12-row sub-block.
+static void pack_x_dpbf16(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst) {
+    uint16_t *out = dst;
+    const size_t blocks = (rows + 11) / 12;
+    for (size_t b = 0; b < blocks; b++) {
+        uint16_t *o = out + b * 12 * kcp;
+        for (size_t i = 0; i < 12; i++) {
+            const size_t n = b * 12 + i;
+            for (size_t k = 0; k < kcp; k++)
+                o[(k / 2) * 24 + i * 2 + (k & 1)] = (n < rows && k < kc) ? ck_f32_to_bf16_bits(X[n * K + k0 + k]) : 0;
+        }
+    }
+}
+
+CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+                                               size_t nv, size_t mv, bool accumulate) {
+    (void)ldx;
+    const uint16_t *xp = xpv, *w0 = wpv, *w1 = (const uint16_t *)wpv + 16 * kcp;
+    __m512 c[12][2];
+    for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (size_t kk = 0; kk < kcp / 2; kk++) {
+        __m512bh a0 = (__m512bh)_mm512_loadu_si512(w0 + kk * 32), a1 = (__m512bh)_mm512_loadu_si512(w1 + kk * 32);
+        for (int i = 0; i < 12; i++) {
+            uint32_t pair;
+            memcpy(&pair, xp + kk * 24 + 2 * i, 4);
+            __m512bh b = (__m512bh)_mm512_set1_epi32((int)pair);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], a0, b);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], a1, b);
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        store_row16(Y + i * ldy, c[i][0], mv, accumulate);
+        if (mv > 16) store_row16(Y + i * ldy + 16, c[i][1], mv - 16, accumulate);
+    }
+}
+
+static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 12, 32, 2, pack_x_dpbf16, pack_w_bf16pairs, kernel_dpbf16,
+                                      false};
+
+// MARK: AMX engine (tdpbf16ps, 32 n x 32 m per call)
+
+/// X rows as row-major bf16 [32][kcp] per 32-row sub-block (two stacked A tiles).
+CK_TARGET_AVX512BF16 static void pack_x_amx(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp,
+                                            void *dst) {
+    uint16_t *out = dst;
+    const size_t padded = round_up(rows, 32);
+    for (size_t n = 0; n < padded; n++) {
+        uint16_t *o = out + n * kcp;
+        size_t k = 0;
+        if (n < rows) {
+            const float *x = X + n * K + k0;
+            for (; k + 32 <= kc; k += 32) {
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
+                _mm512_storeu_si512(o + k, (__m512i)v);
+            }
+            for (; k < kc; k++) o[k] = ck_f32_to_bf16_bits(x[k]);
+        }
+        memset(o + k, 0, (kcp - k) * sizeof(uint16_t));
+    }
+}
+
+/// Tile configuration: tiles 0-3 = C (16 x 16 f32), 4-5 = A (16 x 32 bf16), 6-7 = B (16 pairs x 16).
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_tilecfg;
+
+CK_TARGET_AMX static void amx_configure(void) {
+    amx_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+CK_TARGET_AMX static void amx_release(void) { _tile_release(); }
+
+CK_TARGET_AMX static void kernel_amx(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+                                     size_t nv, size_t mv, bool accumulate) {
+    const uint16_t *xp = xpv, *wp = wpv;
+    const bool full = nv == 32 && mv == 32;
+    float stage[32 * 32] __attribute__((aligned(64)));  // [32 n][32 m] f32 for partial blocks
+    if (!accumulate) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    } else if (full) {
+        _tile_loadd(0, Y, ldy * 4);
+        _tile_loadd(1, Y + 16, ldy * 4);
+        _tile_loadd(2, Y + 16 * ldy, ldy * 4);
+        _tile_loadd(3, Y + 16 * ldy + 16, ldy * 4);
+    } else {
+        memset(stage, 0, sizeof stage);
+        for (size_t i = 0; i < nv; i++) memcpy(stage + i * 32, Y + i * ldy, mv * sizeof(float));
+        _tile_loadd(0, stage, 128);
+        _tile_loadd(1, stage + 16, 128);
+        _tile_loadd(2, stage + 16 * 32, 128);
+        _tile_loadd(3, stage + 16 * 32 + 16, 128);
+    }
+    const uint16_t *x1 = xp + 16 * ldx, *w1 = wp + 16 * kcp;
+    const size_t xstride = ldx * 2;
+    for (size_t s = 0; s < kcp / 32; s++) {
+        _tile_loadd(4, xp + s * 32, xstride);
+        _tile_loadd(5, x1 + s * 32, xstride);
+        _tile_loadd(6, wp + s * 512, 64);
+        _tile_loadd(7, w1 + s * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    if (full) {
+        _tile_stored(0, Y, ldy * 4);
+        _tile_stored(1, Y + 16, ldy * 4);
+        _tile_stored(2, Y + 16 * ldy, ldy * 4);
+        _tile_stored(3, Y + 16 * ldy + 16, ldy * 4);
+    } else {
+        _tile_stored(0, stage, 128);
+        _tile_stored(1, stage + 16, 128);
+        _tile_stored(2, stage + 16 * 32, 128);
+        _tile_stored(3, stage + 16 * 32 + 16, 128);
+        for (size_t i = 0; i < nv; i++) memcpy(Y + i * ldy, stage + i * 32, mv * sizeof(float));
+    }
+}
+
+static const engine engine_amx = {32, 32, 1024, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
+#endif
+
+#if CK_X86
+// MARK: driver
+
+/// Bytes of one weight row segment [k0, k0+kc) and its address; scales handled separately.
+static const uint8_t *row_segment(const weights *w, size_t m, size_t k0, size_t kc, size_t *bytes) {
+    const size_t K = w->K;
+    switch (w->fmt) {
+    case FMT_F32: *bytes = kc * 4; return (const uint8_t *)w->data + (m * K + k0) * 4;
+    case FMT_BF16: *bytes = kc * 2; return (const uint8_t *)w->data + (m * K + k0) * 2;
+    case FMT_Q8: *bytes = kc; return (const uint8_t *)w->data + m * K + k0;
+    case FMT_Q4: *bytes = kc / 2; return (const uint8_t *)w->data + m * (K / 2) + k0 / 2;
+    }
+    *bytes = 0;
+    return NULL;
+}
+
+/// Prefetches (into L2) part `part` of `parts` of the weight panel rows m ..< min(m+MR, m1) over
+/// k0 ..< k0+kc, so the next panel's DRAM traffic overlaps the current panel's arithmetic.
+/// The parts split the rows, so each call issues a few contiguous row segments.
+static void prefetch_panel(const weights *w, size_t m, size_t m1, size_t MR, size_t k0, size_t kc, size_t part,
+                           size_t parts) {
+    const size_t rows = m1 - m < MR ? m1 - m : MR;
+    const size_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+    size_t bytes = 0;
+    const uint8_t *base = row_segment(w, m + r0, k0, kc, &bytes);
+    const size_t stride = row_segment(w, m + r0 + 1, k0, kc, &bytes) - base;  // bytes between rows
+    const bool quantized = w->fmt == FMT_Q8 || w->fmt == FMT_Q4;
+    for (size_t r = r0; r < r1; r++, base += stride) {
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(base + off, 0, 2);
+        __builtin_prefetch(base + bytes - 1, 0, 2);
+        if (quantized) __builtin_prefetch(w->scales + (m + r) * (w->K / CK_QB) + k0 / CK_QB, 0, 2);
+    }
+}
+
+static ck_status run_engine(const engine *e, const weights *w, const float *X, size_t N, float *Y, size_t ldy,
+                            size_t m0, size_t m1) {
+    const size_t K = w->K;
+    const size_t kp = round_up(K, e->kalign);  // packed reduction length of X (whole K)
+    const size_t kc_max = K < e->KC ? kp : e->KC;
+    const size_t nc_max = N < e->NC ? round_up(N, e->NR) : e->NC;
+    void *xpack = ck_scratch(1, nc_max * kp * e->elem);  // activations of one N block, all of K
+    void *wpack = ck_scratch(2, e->MR * kc_max * e->elem);
+    void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));
+    if (xpack == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
+    if (e->amx) amx_configure();
+    // Loop order: N block (packed X in L2/L3) -> MC columns (their Y block stays in L2 across the
+    // K loop) -> K block -> MR-row weight panel (L1) -> NR activation rows.
+    for (size_t n0 = 0; n0 < N; n0 += e->NC) {
+        const size_t nc = N - n0 < e->NC ? N - n0 : e->NC;
+        e->pack_x(X + n0 * K, K, nc, 0, K, kp, xpack);
+        for (size_t mc0 = m0; mc0 < m1; mc0 += e->MC) {
+            const size_t mc1 = m1 - mc0 < e->MC ? m1 : mc0 + e->MC;
+            for (size_t k0 = 0; k0 < K; k0 += e->KC) {
+                const size_t kc = K - k0 < e->KC ? K - k0 : e->KC;
+                const size_t kcp = round_up(kc, e->kalign);
+                for (size_t m = mc0; m < mc1; m += e->MR) {
+                    const size_t mv = mc1 - m < e->MR ? mc1 - m : e->MR;
+                    e->pack_w(w, m, mc1, k0, kc, kcp, wpack, tmp);
+                    // Prefetch the panel after this one: next rows, else the next K block's first rows.
+                    const bool more_rows = m + e->MR < mc1, more_k = k0 + e->KC < K;
+                    const size_t kc_next = more_k ? (K - (k0 + e->KC) < e->KC ? K - (k0 + e->KC) : e->KC) : 0;
+                    const size_t parts = (nc + e->NR - 1) / e->NR;
+                    for (size_t nb = 0; nb < nc; nb += e->NR) {
+                        const size_t nv = nc - nb < e->NR ? nc - nb : e->NR;
+                        if (more_rows) prefetch_panel(w, m + e->MR, mc1, e->MR, k0, kc, nb / e->NR, parts);
+                        else if (more_k) prefetch_panel(w, mc0, mc1, e->MR, k0 + e->KC, kc_next, nb / e->NR, parts);
+                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->xk) * e->elem;
+                        e->kernel(xp, kp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
+                    }
+                }
+            }
+        }
+    }
+    if (e->amx) amx_release();
+    return CK_OK;
+}
+
+#endif
+
+static ck_status gemm_scalar(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
+    float *row = ck_scratch(0, w->K * sizeof(float));  // [K] f32
+    if (row == NULL) return CK_ERR_NOMEM;
+    for (size_t m = m0; m < m1; m++) {
+        ck_weights_row_f32(w, m, 0, w->K, row, CK_ISA_SCALAR);
+        for (size_t n = 0; n < N; n++) Y[n * ldy + m] = ck_dot_scalar(row, X + n * w->K, w->K);
+    }
+    return CK_OK;
+}
+
+static ck_status run_gemm(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
+    if (m1 < m0) return CK_ERR_SHAPE;
+    if ((w->fmt == FMT_Q8 || w->fmt == FMT_Q4) && w->K % CK_QB != 0) return CK_ERR_SHAPE;
+    if (m0 == m1 || N == 0) return CK_OK;
+    if (w->K == 0) {
+        for (size_t n = 0; n < N; n++) memset(Y + n * ldy + m0, 0, (m1 - m0) * sizeof(float));
+        return CK_OK;
+    }
+    const ck_isa isa = ck_isa_now();
+#if CK_X86
+    if (isa >= CK_ISA_AMX) return run_engine(&engine_amx, w, X, N, Y, ldy, m0, m1);
+    if (isa >= CK_ISA_AVX512_BF16) return run_engine(&engine_dpbf16, w, X, N, Y, ldy, m0, m1);
+    if (isa >= CK_ISA_AVX512) return run_engine(&engine_avx512, w, X, N, Y, ldy, m0, m1);
+    if (isa >= CK_ISA_AVX2) return run_engine(&engine_avx2, w, X, N, Y, ldy, m0, m1);
+#else
+    (void)isa;
+#endif
+    return gemm_scalar(w, X, N, Y, ldy, m0, m1);
+}
+
+ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                       size_t m1) {
+    weights w = {FMT_BF16, W, NULL, K};
+    return run_gemm(&w, X, N, Y, ldy, m0, m1);
+}
+
+ck_status ck_gemm_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                     size_t m0, size_t m1) {
+    weights w = {FMT_Q8, Wq, Ws, K};
+    return run_gemm(&w, X, N, Y, ldy, m0, m1);
+}
+
+ck_status ck_gemm_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                     size_t m0, size_t m1) {
+    weights w = {FMT_Q4, Wq, Ws, K};
+    return run_gemm(&w, X, N, Y, ldy, m0, m1);
+}

@@ -1,0 +1,295 @@
+import ArgumentParser
+import CKernels
+import CogTensor
+import CogVLM
+import CogWeights
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `cogjobs bench model` (the default `bench`): this machine's limits, then the model's vision
+/// encode, language prefill and decode at the depth a real image gives — achieved GFLOPS and GB/s
+/// with their fraction of those limits, tokens per second, peak RSS; with `--jobs N`, batched
+/// decode throughput and the gain from reusing an image prefix. Warm-up, several runs, median.
+struct BenchModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Measure machine limits and the model's vision, prefill and decode speed.",
+        discussion: """
+            Uses a random image (the speed does not depend on its content) and the shapes of the model given, \
+            so it works on `cogjobs dev make-model` checkpoints as well as on real ones. The first run of each \
+            stage is a warm-up (it pages the weights in) and is not counted; figures are medians of --runs. \
+            Shared machines are noisy: compare ratios from one run, not absolute times across runs.
+            """
+    )
+
+    @Option(name: .long, help: "Model directory.")
+    var model: String
+
+    @Option(name: .long, help: "Timed runs per stage (after one warm-up).")
+    var runs: Int = 3
+
+    @Option(name: .long, help: "Decode steps timed per run.")
+    var decodeTokens: Int = 16
+
+    @Option(name: .long, help: "Concurrent sequences for the batched-decode and prefix-reuse figures (1 = skip).")
+    var jobs: Int = 1
+
+    @Option(name: .long, help: "exact (f32 activations, the reference arithmetic) or fast (bf16 activations on AMX/AVX-512-BF16).")
+    var precision: String = "exact"
+
+    @Option(name: .long, help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Skip the machine-limit probes.")
+    var skipMachine = false
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if decodeTokens < 1 { throw ValidationError("--decode-tokens must be at least 1") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if MatmulPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be exact or fast") }
+    }
+
+    func run() async throws {
+        do {
+            try measure()
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    private func measure() throws {
+        let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let precision = MatmulPrecision(rawValue: self.precision) ?? .exact
+        try BLAS.load()
+        BLAS.setThreads(threads)
+        let runner = ParallelRunner(threads: threads)
+        print("cogjobs bench — \(threads) thread(s), kernels \(String(cString: ck_isa_name(ck_active_isa()))), BLAS \(BLAS.kernelDescription)")
+
+        // Lines that need the machine's limits are printed after the limits are measured, which
+        // happens last so that its 512 MB probe buffer does not count in the model's peak RSS.
+        var lines: [(MachineLimits) -> String] = []
+
+        let loadStart = Date()
+        let m = try CogVLMModel.load(directory: URL(fileURLWithPath: model))
+        let c = m.config
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let format = m.weights.layers.first?.language.gate.formatName ?? "?"
+        let visionFormat = m.weights.vision.layers.first?.fc1.formatName ?? "?"
+        print(String(format: "model: %@ (%@, %d+%d layers, language %@, vision %@), mapped in %.2f s, precision %@",
+                     model, c.version.rawValue, c.numHiddenLayers, c.vision.numHiddenLayers, format, visionFormat, loadSeconds,
+                     precision.rawValue))
+
+        // Inputs: a seeded random image and a short question after it.
+        var rng = SplitMix64(seed: 42)
+        let s = c.vision.imageSize
+        let pixels = (0..<(3 * s * s)).map { _ in rng.nextSignedUnit() * 2 }  // [3, S, S]
+        let textIDs = (0..<16).map { 300 + $0 * 7 }
+        let ids = [c.bosTokenID] + Array(repeating: c.padTokenID, count: c.imageTokenCount) + textIDs
+        let types: [TokenType] = [.language] + Array(repeating: .vision, count: c.imageTokenCount)
+            + Array(repeating: .language, count: textIDs.count)
+        let flops = FlopCount(config: c, promptLength: ids.count)
+
+        // Vision encode.
+        let session = m.makeSession(threads: threads)
+        session.context.precision = precision
+        var features: [Float] = []
+        let vision = try timed(runs) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
+        lines.append { report("vision encode", seconds: vision, flops: flops.vision, peak: $0.computePeak(precision)) }
+
+        // Language prefill of BOS + image + text.
+        var prefixSnapshot: CogVLMSession.Snapshot? = nil
+        let prefill = try timed(runs) {
+            session.reset()
+            _ = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
+        }
+        lines.append { report("language prefill (\(ids.count) tokens)", seconds: prefill, flops: flops.prefill, peak: $0.computePeak(precision)) }
+        lines.append { _ in String(format: "one image end to end (vision + prefill): %.2f s", vision + prefill) }
+
+        // Decode at that depth.
+        session.reset()
+        let prefixLength = 1 + c.imageTokenCount
+        _ = try session.prefill(inputIDs: Array(ids.prefix(prefixLength)), tokenTypes: Array(types.prefix(prefixLength)),
+                                imageFeatures: features)
+        prefixSnapshot = session.snapshot()
+        _ = try session.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
+        let afterPrompt = session.snapshot()
+        let decode = try timed(runs) {
+            session.restore(afterPrompt)
+            for i in 0..<decodeTokens { _ = try session.decode(token: 500 + i) }
+        } / Double(decodeTokens)
+        let bytes = Double(flops.decodeWeightBytes(m.weights)) + Double(session.cacheBytes)
+        let weightBytes = flops.decodeWeightBytes(m.weights), kvBytes = session.cacheBytes
+        let depth = ids.count
+        lines.append { limits in
+            String(format: "decode at depth %d: %.2f tok/s (%.1f ms/token), %.1f GB/s (weights %@ + KV %.2f GB)%@",
+                   depth, 1 / decode, decode * 1000, bytes / decode / 1e9, Self.gigabytes(weightBytes), Double(kvBytes) / 1e9,
+                   limits.readGBps > 0 ? String(format: " = %.0f%% of read bandwidth, bound %.2f tok/s", bytes / decode / 1e9 / limits.readGBps * 100,
+                                                limits.readGBps * 1e9 / bytes) : "")
+        }
+
+        if jobs > 1, let prefix = prefixSnapshot {
+            // Prefix reuse: a second question on the same image costs only its own text tokens.
+            let reuse = try timed(runs) {
+                let other = m.makeSession(threads: threads)
+                other.context.precision = precision
+                other.restore(prefix)
+                _ = try other.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
+            }
+            lines.append { _ in String(format: "prefix reuse: second question on the same image %.3f s vs %.2f s from scratch (%.0f× less)",
+                                       reuse, vision + prefill, (vision + prefill) / reuse) }
+            // Batched decode: N sequences advance together.
+            var sessions: [CogVLMSession] = []
+            for _ in 0..<jobs {
+                let other = m.makeSession(threads: threads)
+                other.context.precision = precision
+                other.restore(afterPrompt)
+                sessions.append(other)
+            }
+            sessions[0] = session
+            let batched = try timed(runs) {
+                for s in sessions { s.restore(afterPrompt) }
+                for i in 0..<decodeTokens { _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 500 + i, count: jobs)) }
+            } / Double(decodeTokens)
+            let jobCount = jobs
+            lines.append { _ in String(format: "batched decode, %d jobs: %.2f tok/s in all (%.2f× one job's %.2f tok/s)",
+                                       jobCount, Double(jobCount) / batched, (Double(jobCount) / batched) / (1 / decode), 1 / decode) }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Double(usage.ru_maxrss) * 1024 / 1e9
+        var limits = MachineLimits()
+        if !skipMachine {
+            limits = MachineLimits.measure(runner: runner, threads: threads)
+            print(String(format: "machine: sgemm %.0f GFLOPS · bf16 dot %.0f GFLOPS · AMX bf16 %.0f GFLOPS · read %.1f GB/s",
+                         limits.sgemmGFLOPS, limits.bf16DotGFLOPS, limits.amxGFLOPS, limits.readGBps))
+        }
+        for line in lines { print(line(limits)) }
+        print(String(format: "peak RSS (model stages): %.2f GB", peakRSS))
+    }
+
+    /// Median seconds of `runs` timed calls after one untimed warm-up.
+    private func timed(_ runs: Int, _ body: () throws -> Void) throws -> Double {
+        try body()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = Date()
+            try body()
+            times.append(Date().timeIntervalSince(start))
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    private func report(_ what: String, seconds: Double, flops: Double, peak: Double) -> String {
+        let gflops = flops / seconds / 1e9
+        return String(format: "%@: %.2f s, %.0f GFLOPS%@", what, seconds, gflops,
+                      peak > 0 ? String(format: " = %.0f%% of the %.0f GFLOPS peak", gflops / peak * 100, peak) : "")
+    }
+
+    static func gigabytes(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
+}
+
+/// Floating-point work of the model's stages, from its shapes (multiply and add counted apart).
+struct FlopCount {
+    let vision: Double
+    let prefill: Double
+    private let config: CogVLMConfiguration
+
+    init(config c: CogVLMConfiguration, promptLength t: Int) {
+        config = c
+        let v = c.vision
+        let l = Double(v.gridSize * v.gridSize + 1), dv = Double(v.hiddenSize), iv = Double(v.intermediateSize)
+        let h = Double(c.hiddenSize), inter = Double(c.intermediateSize)
+        let perLayer = 2 * l * (4 * dv * dv + 2 * dv * iv) + 4 * l * l * dv
+        var visionFlops = Double(v.numHiddenLayers) * perLayer + 2 * Double(v.gridSize * v.gridSize) * Double(v.inChannels * v.patchSize * v.patchSize) * dv
+        let n = Double(c.imageTokenCount - 2)
+        if c.version == .v2 { visionFlops += 2 * n * dv * 4 * dv }
+        visionFlops += 2 * n * (dv * h + 3 * h * inter)
+        vision = visionFlops
+        let qkv = Double((c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim)
+        let tokens = Double(t)
+        let matrices = 2 * tokens * (qkv * h + h * h + 3 * h * inter)
+        let attention = 2 * tokens * tokens * h  // causal: half of 4·T²·H
+        prefill = Double(c.numHiddenLayers) * (matrices + attention) + 2 * h * Double(c.vocabSize)
+    }
+
+    /// Weight bytes one decode step reads: the language expert of every layer plus lm_head.
+    func decodeWeightBytes(_ w: CogVLMWeights) -> Int {
+        w.layers.reduce(0) { sum, l in
+            sum + l.language.qkv.byteCount + l.language.dense.byteCount + l.language.gate.byteCount
+                + l.language.up.byteCount + l.language.down.byteCount
+        } + w.lmHead.byteCount
+    }
+}
+
+/// What this machine can do at most, measured in the same run as the model.
+struct MachineLimits {
+    var sgemmGFLOPS = 0.0
+    var bf16DotGFLOPS = 0.0
+    var amxGFLOPS = 0.0
+    var readGBps = 0.0
+
+    func computePeak(_ precision: MatmulPrecision) -> Double {
+        precision == .exact ? sgemmGFLOPS : max(amxGFLOPS, bf16DotGFLOPS, sgemmGFLOPS)
+    }
+
+    static func measure(runner: ParallelRunner, threads: Int) -> MachineLimits {
+        var limits = MachineLimits()
+        // sgemm, 1536³, best of 3 (OpenBLAS with `threads` threads).
+        let n = 1536
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var best = Double.infinity
+        for _ in 0..<4 {
+            let start = Date()
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        if let pa = pa.baseAddress, let pb = pb.baseAddress, let pc = pc.baseAddress {
+                            BLAS.sgemm(m: n, n: n, k: n, a: pa, b: pb, transposeB: true, c: pc)
+                        }
+                    }
+                }
+            }
+            best = min(best, Date().timeIntervalSince(start))
+        }
+        limits.sgemmGFLOPS = 2 * Double(n * n * n) / best / 1e9
+        // Peak instruction throughput on every thread at once.
+        func parallelRate(_ probe: @escaping @Sendable () -> Double) -> Double {
+            var best = 0.0
+            for _ in 0..<3 {
+                let counts = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+                defer { counts.deallocate() }
+                let start = Date()
+                runner.run { part, _ in counts[part] = probe() }
+                let elapsed = Date().timeIntervalSince(start)
+                best = max(best, counts.reduce(0, +) / elapsed / 1e9)
+            }
+            return best
+        }
+        limits.bf16DotGFLOPS = parallelRate { ck_bf16_dot_peak(20_000_000) }
+        limits.amxGFLOPS = parallelRate { ck_amx_bf16_peak(2_000_000) }
+        // Read bandwidth over 512 MiB (far beyond any cache) split across the threads.
+        let bytes = 1 << 29
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buffer.deallocate() }
+        memset(buffer, 1, bytes)
+        let shared = UnsafeRawPointer(buffer)
+        var bestRead = 0.0
+        for _ in 0..<4 {
+            let start = Date()
+            runner.run { part, parts in
+                let r = ParallelRunner.range(part: part, parts: parts, count: bytes, alignment: 4096)
+                _ = ck_read_bandwidth(shared + r.lowerBound, r.count)
+            }
+            bestRead = max(bestRead, Double(bytes) / Date().timeIntervalSince(start) / 1e9)
+        }
+        limits.readGBps = bestRead
+        return limits
+    }
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import CogConfig
+import CogJobStore
+import CogTokenizer
+import CogVLM
+import CogWeights
+import Foundation
+
+/// `cogjobs check`: verifies the setup without running the model — the configuration (every
+/// problem with its key), the job database (opens, schema version, integrity) and the model and
+/// tokenizer directories (files present, readable and consistent with each other).
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check the configuration, the job database and the model and tokenizer files.",
+        discussion: """
+            Lists every problem found, each with its code and the key, file or directory it concerns, and exits \
+            with status 5 if there is any. Configuration: the file decodes strictly and every value is valid \
+            (environment overrides and --model / --tokenizer / --database included). Database: it exists, opens, \
+            is at this binary's schema version and passes PRAGMA quick_check. Model: config.json decodes, the \
+            safetensors index and shard headers are readable, and every tensor matches the configuration (no \
+            weights are computed with). Tokenizer: tokenizer.json or tokenizer.model loads and fits the model's \
+            vocabulary.
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: ArgumentHelp("Model directory to check (overrides model_directory).",
+                                            valueName: "directory"),
+            completion: .directory)
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Tokenizer directory to check (overrides tokenizer_directory).",
+                                            valueName: "directory"),
+            completion: .directory)
+    var tokenizer: String?
+
+    @Flag(name: .long, help: "Print JSON (fields in docs/cli.md).")
+    var json = false
+
+    func run() throws {
+        try reportingFailures {
+            let context = CommandContext.current
+            var report = CheckReport()
+            let configuration = checkConfiguration(&report, context: context)
+            checkDatabase(&report, configuration: configuration, context: context)
+            let modelConfiguration = checkModel(&report, directory: configuration.modelDirectory)
+            checkTokenizer(&report, directory: configuration.tokenizerDirectory, model: modelConfiguration)
+            if json {
+                context.write(try JSONOutput.document(report))
+            } else {
+                context.write(report.rendered())
+            }
+            if report.problemCount > 0 { throw CheckFailure(problemCount: report.problemCount) }
+        }
+    }
+
+    // MARK: Configuration
+
+    /// What the later checks need from the configuration step.
+    struct Resolved {
+        var decoded: CogjobsConfiguration?
+        var modelDirectory: String?
+        var tokenizerDirectory: String?
+    }
+
+    private func checkConfiguration(_ report: inout CheckReport, context: CommandContext) -> Resolved {
+        let file = store.configurationFile(environment: context.environment)
+        let area = "configuration"
+        report.begin(area, file.path)
+        var flags = ConfigOverrides(databasePath: store.database.map(absolute), modelDirectory: model.map(absolute),
+                                    tokenizerDirectory: tokenizer.map(absolute))
+        if store.database != nil { flags.origins["database_path"] = "--database" }
+        if model != nil { flags.origins["model_directory"] = "--model" }
+        if tokenizer != nil { flags.origins["tokenizer_directory"] = "--tokenizer" }
+        var environment = ConfigOverrides()
+        do {
+            environment = try ConfigOverrides.fromEnvironment(context.environment)
+        } catch {
+            report.problem(area, error)
+        }
+        var decoded: CogjobsConfiguration? = nil
+        do {
+            decoded = try CogjobsConfiguration.decodeFile(at: file.path)
+        } catch {
+            report.problem(area, error, path: file.path)
+        }
+        guard let decoded else {
+            // Without a usable file, check what the flags and environment name.
+            let modelDirectory = flags.modelDirectory ?? environment.modelDirectory
+            return Resolved(decoded: nil, modelDirectory: modelDirectory,
+                            tokenizerDirectory: flags.tokenizerDirectory ?? environment.tokenizerDirectory
+                                ?? modelDirectory)
+        }
+        let effective = decoded.applying(overrides: environment).applying(overrides: flags)
+        let problems = effective.validationProblems()
+        for var problem in problems {
+            if let key = problem.keyPath { problem.origin = flags.origins[key] ?? environment.origins[key] }
+            if problem.origin == nil { problem.file = file.path }
+            report.problem(area, code: problem.code.rawValue, key: problem.keyPath, path: problem.file,
+                           message: problem.description)
+        }
+        if problems.isEmpty {
+            report.ok(area, "decoded; every value is valid (\(effective.watch.count) watched folders, "
+                      + "\(effective.workers) workers)")
+        }
+        return Resolved(decoded: decoded, modelDirectory: effective.modelDirectory,
+                        tokenizerDirectory: effective.effectiveTokenizerDirectory)
+    }
+
+    // MARK: Database
+
+    private func checkDatabase(_ report: inout CheckReport, configuration: Resolved, context: CommandContext) {
+        let area = "database"
+        let location: StoreOptions.DatabaseLocation
+        let storeConfiguration: JobStore.Configuration
+        do {
+            location = try store.databaseLocation(environment: context.environment) { _ in configuration.decoded }
+            storeConfiguration = try store.storeConfiguration(.existing)
+        } catch {
+            report.begin(area, "?")
+            report.problem(area, error)
+            return
+        }
+        report.begin(area, location.path, source: location.source)
+        do {
+            let jobStore = try JobStore(path: location.path, configuration: storeConfiguration)
+            let version = try jobStore.query("SELECT max(version) FROM schema_migrations").first?.first?.int64 ?? 0
+            try jobStore.quickCheck()
+            let jobs = try jobStore.stateCounts().values.reduce(0, +)
+            report.ok(area, "opens; schema version \(version) (this cogjobs knows up to \(Migrator().latestVersion)); "
+                      + "quick_check ok; \(jobs) jobs")
+        } catch {
+            report.problem(area, error, path: location.path)
+        }
+    }
+
+    // MARK: Model
+
+    private func checkModel(_ report: inout CheckReport, directory: String?) -> CogVLMConfiguration? {
+        let area = "model"
+        guard let directory else {
+            report.begin(area, "?")
+            report.problem(area, code: "check.model_directory_unset", key: "model_directory", path: nil,
+                           message: "no model directory to check: set model_directory in the configuration, "
+                               + "COGJOBS_MODEL, or pass --model")
+            return nil
+        }
+        report.begin(area, directory)
+        let url = URL(fileURLWithPath: directory, isDirectory: true)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            report.problem(area, code: WeightsError.Code.missingFile.rawValue, key: "model_directory", path: directory,
+                           message: "the model directory \(directory) does not exist (or is not a directory); "
+                               + "download the model there or fix model_directory")
+            return nil
+        }
+        let configURL = url.appendingPathComponent("config.json")
+        guard FileManager.default.isReadableFile(atPath: configURL.path) else {
+            report.problem(area, code: WeightsError.Code.missingFile.rawValue, key: nil, path: configURL.path,
+                           message: "\(configURL.path) is missing or unreadable; the model directory needs the "
+                               + "model's config.json")
+            return nil
+        }
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint(directory: url)
+        } catch {
+            report.problem(area, error, path: directory)
+            return nil
+        }
+        let version: CogVLMVersion = checkpoint.tensorIfPresent("model.vision.conv.weight") != nil ? .v2 : .v1
+        let config: CogVLMConfiguration
+        do {
+            config = try CogVLMConfiguration.load(from: configURL, version: version)
+        } catch {
+            report.problem(area, error, path: configURL.path)
+            return nil
+        }
+        report.ok(area, "config.json: CogVLM \(version.rawValue), \(config.numHiddenLayers) language layers "
+                  + "(hidden \(config.hiddenSize)), \(config.vision.numHiddenLayers) vision layers, image "
+                  + "\(config.vision.imageSize) px, vocabulary \(config.vocabSize)")
+        do {
+            _ = try CogVLMWeights.bind(checkpoint, config: config)
+            report.ok(area, "weights: \(checkpoint.shards.count) safetensors files, \(checkpoint.tensors.count) "
+                      + "tensors (\(TextFormat.bytes(checkpoint.totalTensorBytes))), each matching the configuration")
+        } catch {
+            report.problem(area, error, path: directory)
+        }
+        return config
+    }
+
+    // MARK: Tokenizer
+
+    private func checkTokenizer(_ report: inout CheckReport, directory: String?, model: CogVLMConfiguration?) {
+        let area = "tokenizer"
+        guard let directory else {
+            report.begin(area, "?")
+            report.problem(area, code: "check.tokenizer_directory_unset", key: "tokenizer_directory", path: nil,
+                           message: "no tokenizer directory to check: set tokenizer_directory (or model_directory) "
+                               + "in the configuration, COGJOBS_TOKENIZER, or pass --tokenizer")
+            return
+        }
+        report.begin(area, directory)
+        let loaded: Tokenizer
+        do {
+            loaded = try Tokenizer.load(directory: URL(fileURLWithPath: directory, isDirectory: true))
+        } catch {
+            report.problem(area, error, path: directory)
+            return
+        }
+        let files = ["tokenizer.json", "tokenizer.model"].filter {
+            FileManager.default.fileExists(atPath: directory + "/" + $0)
+        }
+        if let model, loaded.vocabularySize > model.vocabSize {
+            report.problem(area, code: "check.vocabulary_mismatch", key: "tokenizer_directory", path: directory,
+                           message: "the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary "
+                               + "has \(model.vocabSize): it is not this model's tokenizer")
+            return
+        }
+        report.ok(area, "loads (\(files.joined(separator: ", "))): \(loaded.vocabularySize) tokens"
+                  + (model.map { ", fits the model's vocabulary of \($0.vocabSize)" } ?? ""))
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import CogJobStore
+import Foundation
+
+/// `cogjobs status`: the queue at a glance — counts per state, whether it is paused, running jobs
+/// with their progress and age, throughput, ETA and the oldest waiting job.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the queue: counts per state, running jobs, throughput, ETA.",
+        discussion: """
+            Throughput counts the jobs that succeeded in the last hour, over the time since the earliest of them \
+            started (so a daemon started ten minutes ago is not under-reported). The ETA divides the jobs not yet \
+            finished (queued, retryable, running) by that throughput. With --watch the view is redrawn every N \
+            seconds until interrupted (or --count times); with --json each refresh prints one JSON object per line.
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "Print JSON (fields in docs/cli.md).")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Refresh every N seconds.", valueName: "seconds"))
+    var watch: Double?
+
+    @Option(name: .long, help: ArgumentHelp("With --watch: stop after this many refreshes.", valueName: "n"))
+    var count: Int?
+
+    func validate() throws {
+        if let watch, !(watch.isFinite && watch >= 0.1) {
+            throw ValidationError("--watch must be at least 0.1 seconds")
+        }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if count != nil && watch == nil { throw ValidationError("--count needs --watch") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let context = CommandContext.current
+            let jobStore = try store.openStore()
+            guard let watch else {
+                try show(try jobStore.status(), path: jobStore.path, context: context, redraw: false)
+                return
+            }
+            var refreshes = 0
+            while true {
+                try show(try jobStore.status(), path: jobStore.path, context: context, redraw: true)
+                refreshes += 1
+                if let count, refreshes >= count { return }
+                Thread.sleep(forTimeInterval: watch)
+            }
+        }
+    }
+
+    private func show(_ status: QueueStatus, path: String, context: CommandContext, redraw: Bool) throws {
+        let now = context.clock()
+        if json {
+            let record = Record(status: status, database: path, now: now)
+            context.write(redraw ? try JSONOutput.line(record) + "\n" : try JSONOutput.document(record))
+            return
+        }
+        var text = Self.render(status, database: path, now: now)
+        if redraw {
+            // On a terminal: home the cursor and clear the screen; in a pipe or log, separate snapshots.
+            text = context.outputIsTerminal ? "\u{1B}[H\u{1B}[2J" + text : text + "\n"
+        }
+        context.write(text)
+    }
+
+    /// The human-readable status.
+    static func render(_ status: QueueStatus, database: String, now: Date) -> String {
+        var lines: [String] = []
+        let total = status.counts.values.reduce(0, +)
+        lines.append("Database:   \(database)")
+        lines.append("Queue:      " + (status.paused
+            ? "PAUSED (running jobs finish; nothing new starts until `cogjobs resume`)" : "accepting work"))
+        let counts = JobState.allCases.map { "\($0.rawValue) \(status.counts[$0] ?? 0)" }.joined(separator: ", ")
+        lines.append("Jobs:       \(counts) (total \(total))")
+        if let rate = status.imagesPerHour {
+            var line = "Throughput: \(TextFormat.decimal(rate)) images/hour "
+                + "(\(status.succeededLastHour) succeeded in the last hour)"
+            if let average = status.averageSecondsPerJob {
+                line += ", \(TextFormat.duration(average)) per job on average"
+            }
+            lines.append(line)
+        } else {
+            lines.append("Throughput: no job succeeded in the last hour")
+        }
+        if let eta = status.etaSeconds {
+            lines.append("ETA:        \(TextFormat.duration(eta)) for \(status.remaining) unfinished jobs")
+        } else if status.remaining > 0 {
+            lines.append("ETA:        unknown (\(status.remaining) unfinished jobs, no recent throughput)")
+        }
+        if let id = status.oldestWaitingJobID, let created = status.oldestWaitingCreatedAt {
+            lines.append("Oldest waiting: job \(id), enqueued \(TextFormat.ago(created, now: now)) "
+                         + "(\(TextFormat.iso8601(created)))")
+        }
+        var text = lines.joined(separator: "\n") + "\n"
+        if status.running.isEmpty {
+            text += "Running:    none\n"
+        } else {
+            text += "Running:\n"
+            let rows = status.running.map { job in
+                [String(job.id), job.phase ?? "-", String(job.tokensGenerated), TextFormat.duration(job.ageSeconds),
+                 String(job.attempt), job.task, job.owner + (job.cancelRequested ? " (cancel requested)" : ""),
+                 job.imagePath]
+            }
+            text += TextFormat.table(header: ["ID", "PHASE", "TOKENS", "AGE", "ATTEMPT", "TASK", "WORKER", "IMAGE"],
+                                     rows: rows)
+        }
+        return text
+    }
+
+    /// `status --json`.
+    struct Record: Encodable {
+        var status: QueueStatus
+        var database: String
+        var now: Date
+
+        enum CodingKeys: String, CodingKey {
+            case database, counts, total, paused, running, remaining
+            case succeededLastHour = "succeeded_last_hour", imagesPerHour = "images_per_hour"
+            case averageSecondsPerJob = "average_seconds_per_job", etaSeconds = "eta_seconds"
+            case oldestWaiting = "oldest_waiting", generatedAt = "generated_at"
+        }
+
+        struct Running: Encodable {
+            var job: RunningJob
+            enum CodingKeys: String, CodingKey {
+                case id, task, attempt, owner, phase
+                case imagePath = "image_path", tokensGenerated = "tokens_generated", startedAt = "started_at"
+                case ageSeconds = "age_seconds", leaseExpiresAt = "lease_expires_at"
+                case cancelRequested = "cancel_requested"
+            }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(job.id, forKey: .id)
+                try c.encode(job.imagePath, forKey: .imagePath)
+                try c.encode(job.task, forKey: .task)
+                try c.encode(job.attempt, forKey: .attempt)
+                try c.encode(job.owner, forKey: .owner)
+                try c.encode(job.phase, forKey: .phase)
+                try c.encode(job.tokensGenerated, forKey: .tokensGenerated)
+                try c.encode(TextFormat.iso8601(job.startedAt), forKey: .startedAt)
+                try c.encode(job.ageSeconds, forKey: .ageSeconds)
+                try c.encode(TextFormat.iso8601(job.leaseExpiresAt), forKey: .leaseExpiresAt)
+                try c.encode(job.cancelRequested, forKey: .cancelRequested)
+            }
+        }
+
+        struct OldestWaiting: Encodable {
+            var jobID: Int64
+            var createdAt: String
+            var ageSeconds: Double
+            enum CodingKeys: String, CodingKey {
+                case jobID = "job_id", createdAt = "created_at", ageSeconds = "age_seconds"
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(database, forKey: .database)
+            try c.encode(TextFormat.iso8601(now), forKey: .generatedAt)
+            let counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
+                ($0.rawValue, status.counts[$0] ?? 0)
+            })
+            try c.encode(counts, forKey: .counts)
+            try c.encode(counts.values.reduce(0, +), forKey: .total)
+            try c.encode(status.remaining, forKey: .remaining)
+            try c.encode(status.paused, forKey: .paused)
+            try c.encode(status.running.map(Running.init), forKey: .running)
+            try c.encode(status.succeededLastHour, forKey: .succeededLastHour)
+            try c.encode(status.imagesPerHour, forKey: .imagesPerHour)
+            try c.encode(status.averageSecondsPerJob, forKey: .averageSecondsPerJob)
+            try c.encode(status.etaSeconds, forKey: .etaSeconds)
+            var oldest: OldestWaiting? = nil
+            if let id = status.oldestWaitingJobID, let created = status.oldestWaitingCreatedAt {
+                oldest = OldestWaiting(jobID: id, createdAt: TextFormat.iso8601(created),
+                                       ageSeconds: now.timeIntervalSince(created))
+            }
+            try c.encode(oldest, forKey: .oldestWaiting)
+        }
+    }
+}

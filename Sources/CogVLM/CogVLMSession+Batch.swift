@@ -1,0 +1,95 @@
+import CogTensor
+
+extension CogVLMSession {
+    /// Advances several sequences by one token each in a single pass over the weights: the
+    /// token rows form one `[N, H]` batch for every matrix (one read of each weight per layer
+    /// serves all N — decode is memory-bound, so N sequences cost little more than one), while
+    /// rotary positions and attention stay per sequence, over each session's own KV cache.
+    ///
+    /// All sessions must belong to the same model and be prefilled; compute uses the first
+    /// session's threads. Returns the next-token logits `[vocab]` per session, in order.
+    /// ref: the same math as `decode(token:)`, rows stacked.
+    public static func decodeBatch(_ sessions: [CogVLMSession], tokens: [Int]) throws -> [[Float]] {
+        guard let first = sessions.first else { return [] }
+        let model = first.model
+        let c = model.config
+        guard sessions.count == tokens.count else {
+            throw InferenceError(.badInput, "\(sessions.count) sessions but \(tokens.count) tokens")
+        }
+        guard sessions.allSatisfy({ $0.model === model }) else {
+            throw InferenceError(.badInput, "a decode batch must use sessions of one model")
+        }
+        guard Set(sessions.map { ObjectIdentifier($0) }).count == sessions.count else {
+            throw InferenceError(.badInput, "a session appears twice in one decode batch")
+        }
+        for (s, t) in zip(sessions, tokens) {
+            guard t >= 0 && t < c.vocabSize else {
+                throw InferenceError(.tokenOutOfRange, "token id \(t) is outside the vocabulary (0..<\(c.vocabSize))")
+            }
+            guard s.cache.length > 0 else { throw InferenceError(.badInput, "decode needs prefilled sessions") }
+        }
+        let n = sessions.count
+        let h = c.hiddenSize, hd = c.headDim, nh = c.numAttentionHeads, nkv = c.numKeyValueHeads
+        let qkvWidth = (nh + 2 * nkv) * hd
+        let inter = c.intermediateSize
+        let context = first.context
+        let x = FloatBuffer(count: n * h)             // [N, H] residual stream
+        for (i, t) in tokens.enumerated() {
+            model.weights.embedTokens.convertToFloat(into: x.pointer + i * h, elements: t * h ..< (t + 1) * h)
+        }
+        let positions = sessions.map { $0.lastPosition + 1 }  // [N]
+        let normed = FloatBuffer(count: n * h)        // [N, H]
+        let qkv = FloatBuffer(count: n * qkvWidth)    // [N, (nH + 2·nKV)·hd]
+        let attn = FloatBuffer(count: n * nh * hd)    // [N, nH·hd]
+        let branch = FloatBuffer(count: n * h)        // [N, H]
+        let gate = FloatBuffer(count: n * inter)      // [N, I]
+        let up = FloatBuffer(count: n * inter)        // [N, I]
+        var scores: [Float] = []
+
+        for (l, layer) in model.weights.layers.enumerated() {
+            let e = layer.language  // every decode token is text: language expert
+            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer)
+            e.qkv.apply(normed.pointer, rows: n, into: qkv.pointer, bias: e.qkvBias, context: context)
+            positions.withUnsafeBufferPointer { pos in
+                guard let p = pos.baseAddress else { return }
+                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: 0, heads: nh, positions: p)
+                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p)
+            }
+            for (i, s) in sessions.enumerated() {
+                let row = qkv.pointer + i * qkvWidth
+                s.cache.append(layer: l, keys: row + nh * hd, values: row + (nh + nkv) * hd, stride: qkvWidth, count: 1)
+                let past = s.cache.length
+                s.cache.keys[l].withUnsafeBufferPointer { kb in
+                    s.cache.values[l].withUnsafeBufferPointer { vb in
+                        guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
+                        Attention.forward(q: row, qStride: qkvWidth, k: k, v: v, kvStride: nkv * hd,
+                                          out: attn.pointer + i * nh * hd, outStride: nh * hd,
+                                          queries: 1, keys: past + 1, qHeads: nh, kvHeads: nkv, headDim: hd,
+                                          scale: 1 / Float(hd).squareRoot(), causalOffset: past, scores: &scores)
+                    }
+                }
+            }
+            e.dense.apply(attn.pointer, rows: n, into: branch.pointer, context: context)
+            Ops.add(branch.pointer, into: x.pointer, count: n * h)
+            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer)
+            e.gate.apply(normed.pointer, rows: n, into: gate.pointer, context: context)
+            e.up.apply(normed.pointer, rows: n, into: up.pointer, context: context)
+            Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
+            e.down.apply(gate.pointer, rows: n, into: branch.pointer, context: context)
+            Ops.add(branch.pointer, into: x.pointer, count: n * h)
+        }
+        for (i, s) in sessions.enumerated() {
+            s.cache.commit(1)
+            s.tokenTypes.append(.language)
+            s.tokenIDs.append(tokens[i])
+            s.lastPosition = positions[i]
+        }
+        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: n, dim: h, out: x.pointer)
+        var logits = [Float](repeating: 0, count: n * c.vocabSize)  // [N, vocab]
+        logits.withUnsafeMutableBufferPointer { o in
+            guard let base = o.baseAddress else { return }
+            model.weights.lmHead.apply(x.pointer, rows: n, into: base, context: context)
+        }
+        return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+    }
+}

@@ -1,0 +1,179 @@
+import CogTensor
+import CogWeights
+import Foundation
+
+/// `cogjobs convert`: rewrites a checkpoint with its weight matrices block-quantized (q8 / q4, see
+/// `QuantizedFormat`), streaming tensor by tensor within a bounded memory budget. Everything else
+/// (norms, biases, embeddings, the patch embedding whose K = 588 is not a multiple of 32) stays
+/// as stored. The output is a normal Hugging Face directory: `config.json` and friends copied,
+/// safetensors shards ≤ `shardBytes`, `model.safetensors.index.json`.
+public enum ModelConverter {
+    public struct Options: Sendable {
+        /// Format of the language model's matrices (both experts).
+        public var format: QuantizedFormat
+        /// Format of the vision tower and adapter matrices; nil keeps them as stored (bf16).
+        /// Defaults to q8: 4-bit hurts ViTs (architecture doc §7.9).
+        public var visionFormat: QuantizedFormat?
+        /// Format of `lm_head`; nil keeps it as stored. Its errors go straight into the logits.
+        public var lmHeadFormat: QuantizedFormat?
+        public var shardBytes: Int
+
+        public init(format: QuantizedFormat, visionFormat: QuantizedFormat? = .q8, lmHeadFormat: QuantizedFormat? = nil,
+                    shardBytes: Int = 5_000_000_000) {
+            self.format = format
+            self.visionFormat = visionFormat
+            self.lmHeadFormat = lmHeadFormat
+            self.shardBytes = shardBytes
+        }
+    }
+
+    /// One output tensor and where its bytes come from.
+    private struct Output {
+        let name: String
+        let dtype: DType
+        let shape: [Int]
+        let source: TensorView
+        let role: Role
+        enum Role { case copy, quants(QuantizedFormat, rows: Int, cols: Int), scales(QuantizedFormat, rows: Int, cols: Int) }
+        var byteCount: Int { shape.reduce(1, *) * dtype.size }
+    }
+
+    /// The format a source tensor is converted to, or nil to copy it unchanged.
+    static func target(for view: TensorView, options: Options) -> (QuantizedFormat, rows: Int, cols: Int)? {
+        guard view.name.hasSuffix(".weight"), view.dtype.isFloat, view.shape.count >= 2 else { return nil }
+        if view.name == "model.embed_tokens.weight" || view.name.hasSuffix("position_embedding.weight") { return nil }
+        let rows = view.shape[0]
+        let cols = view.shape.dropFirst().reduce(1, *)
+        guard cols % QuantizedFormat.blockSize == 0, cols % 2 == 0 else { return nil }  // e.g. patch_embedding (K = 588)
+        if view.name == "lm_head.weight" { return options.lmHeadFormat.map { ($0, rows, cols) } }
+        if view.name.hasPrefix("model.vision.") { return options.visionFormat.map { ($0, rows, cols) } }
+        return (options.format, rows, cols)
+    }
+
+    /// Converts `source` into `destination` (created; must not be the source).
+    public static func convert(from source: URL, to destination: URL, options: Options,
+                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws {
+        let fm = FileManager.default
+        guard source.standardizedFileURL.path != destination.standardizedFileURL.path else {
+            throw WeightsError(.io, "the output directory must differ from the model directory", file: destination.path)
+        }
+        let checkpoint = try Checkpoint(directory: source)
+        do { try fm.createDirectory(at: destination, withIntermediateDirectories: true) } catch {
+            throw WeightsError(.io, "cannot create the output directory: \(error.localizedDescription)", file: destination.path)
+        }
+        // Source tensors in file order (sequential reads of the mapped shards).
+        let sources = checkpoint.shards.flatMap { shard in shard.tensors.values.sorted { $0.offset < $1.offset } }
+        var outputs: [Output] = []
+        for view in sources {
+            if let (format, rows, cols) = target(for: view, options: options) {
+                let (qType, qShape) = format.quantsLayout(rows: rows, cols: cols)
+                outputs.append(Output(name: format.quantsName(view.name), dtype: qType, shape: qShape, source: view,
+                                      role: .quants(format, rows: rows, cols: cols)))
+                outputs.append(Output(name: format.scalesName(view.name), dtype: .f16, shape: format.scalesShape(rows: rows, cols: cols),
+                                      source: view, role: .scales(format, rows: rows, cols: cols)))
+            } else {
+                outputs.append(Output(name: view.name, dtype: view.dtype, shape: view.shape, source: view, role: .copy))
+            }
+        }
+        // Greedy sharding in order.
+        var shards: [[Output]] = [[]]
+        var size = 0
+        for o in outputs {
+            if size > 0 && size + o.byteCount > options.shardBytes {
+                shards.append([])
+                size = 0
+            }
+            shards[shards.count - 1].append(o)
+            size += o.byteCount
+        }
+        let total = sources.reduce(0) { $0 + $1.byteCount }
+        var done = 0
+        var weightMap: [String: String] = [:]
+        let metadata = ["format": "pt", "cogjobs.format": options.format.rawValue,
+                        "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored",
+                        "cogjobs.source": source.lastPathComponent]
+        // Scales of the matrix being converted: written right after its quants.
+        var pendingScales: [UInt16] = []
+        for (s, shard) in shards.enumerated() {
+            let name = String(format: "model-%05d-of-%05d.safetensors", s + 1, shards.count)
+            let writer = try SafetensorsStreamWriter(url: destination.appendingPathComponent(name),
+                                                     plan: shard.map { .init(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
+                                                     metadata: metadata)
+            for o in shard {
+                weightMap[o.name] = name
+                switch o.role {
+                case .copy:
+                    try writer.append(UnsafeRawBufferPointer(start: o.source.rawPointer, count: o.byteCount))
+                    done += o.byteCount
+                case .quants(let format, let rows, let cols):
+                    pendingScales = try quantize(o.source, format: format, rows: rows, cols: cols, writer: writer)
+                    done += o.source.byteCount
+                case .scales:
+                    try pendingScales.withUnsafeBytes { try writer.append($0) }
+                    pendingScales = []
+                }
+                o.source.file.adviseDontNeed(offset: o.source.offset, count: o.source.byteCount)
+                progress(done, total)
+            }
+            try writer.finish()
+        }
+        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        do {
+            try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
+                .write(to: destination.appendingPathComponent("model.safetensors.index.json"))
+            for extra in ["config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                          "special_tokens_map.json"] {
+                let from = source.appendingPathComponent(extra), to = destination.appendingPathComponent(extra)
+                guard fm.fileExists(atPath: from.path) else { continue }
+                if fm.fileExists(atPath: to.path) { try fm.removeItem(at: to) }
+                try fm.copyItem(at: from, to: to)
+            }
+        } catch {
+            throw WeightsError(.io, "cannot write the index or copy config files: \(error.localizedDescription)", file: destination.path)
+        }
+    }
+
+    /// Streams the quantized values of one matrix to `writer` in row chunks (≈ 4 MiB of f32 at a
+    /// time) and returns its scales `[rows, cols/32]`.
+    private static func quantize(_ view: TensorView, format: QuantizedFormat, rows: Int, cols: Int,
+                                 writer: SafetensorsStreamWriter) throws -> [UInt16] {
+        let chunkRows = max(1, (1 << 20) / cols)
+        let blocksPerRow = cols / QuantizedFormat.blockSize
+        var scales = [UInt16](repeating: 0, count: rows * blocksPerRow)  // [rows, cols/32] fp16
+        var f32 = [Float](repeating: 0, count: chunkRows * cols)           // [chunk, cols]
+        var q8 = [Int8](repeating: 0, count: format == .q8 ? chunkRows * cols : 0)
+        var q4 = [UInt8](repeating: 0, count: format == .q4 ? chunkRows * cols / 2 : 0)
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + chunkRows)
+            let n = (r1 - r0) * cols
+            try f32.withUnsafeMutableBufferPointer { fb in
+                guard let src = fb.baseAddress else { return }
+                view.convertToFloat(into: src, elements: r0 * cols ..< r1 * cols)
+                try scales.withUnsafeMutableBufferPointer { sb in
+                    guard let sc = sb.baseAddress else { return }
+                    do {
+                        switch format {
+                        case .q8:
+                            try q8.withUnsafeMutableBufferPointer { qb in
+                                guard let q = qb.baseAddress else { return }
+                                try Quantizer.q8(src, count: n, quants: q, scales: sc + r0 * blocksPerRow)
+                                try writer.append(UnsafeRawBufferPointer(start: q, count: n))
+                            }
+                        case .q4:
+                            try q4.withUnsafeMutableBufferPointer { qb in
+                                guard let q = qb.baseAddress else { return }
+                                try Quantizer.q4(src, count: n, quants: q, scales: sc + r0 * blocksPerRow)
+                                try writer.append(UnsafeRawBufferPointer(start: q, count: n / 2))
+                            }
+                        }
+                    } catch let failure as Quantizer.Failure {
+                        throw WeightsError(.io, "cannot quantize rows \(r0)..<\(r1): \(failure)", file: view.file.path, key: view.name)
+                    }
+                }
+            }
+            r0 = r1
+        }
+        return scales
+    }
+}

@@ -1,0 +1,41 @@
+@testable import CogCLI
+import Foundation
+import Testing
+
+/// Parsing of time spans and points in time, and the exit-status mapping.
+@Suite("CLI argument types")
+struct ArgumentTypeTests {
+    @Test(arguments: [("90s", 90.0), ("15m", 900), ("12h", 43_200), ("7d", 604_800), ("2w", 1_209_600),
+                      ("1h30m", 5_400), ("0.5h", 1_800), ("7D", 604_800)])
+    func timeSpans(text: String, seconds: Double) {
+        #expect(TimeSpan(argument: text)?.seconds == seconds)
+    }
+
+    @Test(arguments: ["7", "", "d", "7x", "h7", "1h30", "-1d"])
+    func badTimeSpans(text: String) {
+        #expect(TimeSpan(argument: text) == nil)
+    }
+
+    @Test func pointsInTime() throws {
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        #expect(PointInTime(argument: "2h")?.date(now: now) == now.addingTimeInterval(-7200))
+        #expect(PointInTime(argument: "2025-01-31T12:00:00Z")?.date(now: now)
+                == Date(timeIntervalSince1970: 1_738_324_800))
+        #expect(PointInTime(argument: "2025-01-31T14:00:00+02:00")?.date(now: now)
+                == Date(timeIntervalSince1970: 1_738_324_800))
+        let local = try #require(PointInTime(argument: "2025-01-31")?.date(now: now))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .current
+        #expect(calendar.dateComponents([.year, .month, .day, .hour], from: local)
+                == DateComponents(year: 2025, month: 1, day: 31, hour: 0))
+        #expect(PointInTime(argument: "yesterday") == nil)
+    }
+
+    @Test func everyStoreErrorCodeHasAnExitStatus() {
+        #expect(ExitStatus.storeStatuses[.busy] == .databaseBusy)
+        #expect(ExitStatus.storeStatuses[.notFound] == .notFound)
+        #expect(ExitStatus(for: CheckFailure(problemCount: 2)) == .checkFailed)
+        #expect(ExitStatus(for: CLIError("x")) == .failure)
+        #expect(ExitStatus.usage.rawValue == 64)
+    }
+}

@@ -1,0 +1,193 @@
+@testable import CogCLI
+import CogJobStore
+import CogTestSupport
+import Foundation
+import Testing
+
+/// `status`, `list` and `show` on a database filled through `JobStore`.
+@Suite("cogjobs status / list / show")
+struct ReadCommandTests {
+    @Test func statusShowsCountsRunningJobsAndOldestWaiting() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let run = await CLI.run(["status", "--database", db.path])
+        #expect(run.status == 0, "\(run)")
+        let text = run.standardOutput
+        for fact in ["queued 1", "running 1", "succeeded 3", "failed 1", "cancelled 1", "retryable 0",
+                     "(total 7)", "accepting work", "Oldest waiting: job \(db.queued)", "generate", "17",
+                     SampleDatabase.owner, "/photos/running.jpg", "images/hour", "ETA:"] {
+            #expect(text.contains(fact), "missing \(fact) in:\n\(text)")
+        }
+    }
+
+    @Test func statusJSONHasTheDocumentedFields() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let run = await CLI.run(["status", "--database", db.path, "--json"])
+        #expect(run.status == 0, "\(run)")
+        let json = try run.json()
+        #expect(Set(json.keys) == ["database", "generated_at", "counts", "total", "remaining", "paused", "running",
+                                   "succeeded_last_hour", "images_per_hour", "average_seconds_per_job",
+                                   "eta_seconds", "oldest_waiting"])
+        #expect(field(json, "counts", "succeeded") == 3)
+        #expect(field(json, "counts", "quarantined") == 0)
+        #expect(field(json, "total") == 7)
+        #expect(field(json, "remaining") == 2)
+        #expect(field(json, "paused") == false)
+        #expect(field(json, "succeeded_last_hour") == 3)
+        #expect((field(json, "images_per_hour", as: Double.self) ?? 0) > 0)
+        #expect((field(json, "eta_seconds", as: Double.self) ?? -1) >= 0)
+        #expect(field(json, "running", "0", "id", as: Int64.self) == db.running)
+        #expect(field(json, "running", "0", "phase") == "generate")
+        #expect(field(json, "running", "0", "tokens_generated") == 17)
+        #expect(field(json, "running", "0", "owner") == SampleDatabase.owner)
+        #expect((field(json, "running", "0", "age_seconds", as: Double.self) ?? -1) >= 0)
+        #expect(field(json, "oldest_waiting", "job_id", as: Int64.self) == db.queued)
+        #expect(field(json, "database") == db.path)
+    }
+
+    @Test func statusWatchRefreshesTheGivenNumberOfTimes() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let run = await CLI.run(["status", "--database", db.path, "--json", "--watch", "0.1", "--count", "3"])
+        #expect(run.status == 0, "\(run)")
+        let lines = run.standardOutput.split(separator: "\n")
+        #expect(lines.count == 3)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(field(object, "counts", "queued") == 1)
+        }
+        let human = await CLI.run(["status", "--database", db.path, "--watch", "0.1", "--count", "2"])
+        #expect(human.standardOutput.components(separatedBy: "Jobs:").count == 3, "\(human)")
+        let bad = await CLI.run(["status", "--database", db.path, "--count", "2"])
+        #expect(bad.status == 64 && bad.standardError.contains("--count needs --watch"), "\(bad)")
+    }
+
+    @Test func listFiltersByStateTaskLimitAndSince() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let all = await CLI.run(["list", "--database", db.path])
+        #expect(all.status == 0, "\(all)")
+        #expect(all.standardOutput.split(separator: "\n").count == 8)  // header + 7 jobs
+        #expect(all.standardOutput.contains("image.corrupt"))
+
+        let failed = await CLI.run(["list", "--database", db.path, "--state", "failed", "--json"])
+        let failedJobs = try #require(field(try failed.json(), "jobs", as: [[String: Any]].self))
+        #expect(failedJobs.count == 1)
+        #expect(field(failedJobs[0], "id", as: Int64.self) == db.broken)
+        #expect(field(failedJobs[0], "last_error_code") == "image.corrupt")
+        #expect(Set(failedJobs[0].keys) == [
+            "id", "state", "task", "prompt", "params_json", "model", "priority", "attempt", "max_attempts",
+            "crash_count", "cancel_requested", "deduplicated", "image_id", "image_path", "image_sha256",
+            "created_at", "run_after", "started_at", "finished_at", "lease_owner", "lease_expires_at",
+            "progress_phase", "tokens_generated", "last_error_code", "last_error_message"])
+
+        let two = await CLI.run(["list", "--database", db.path, "--state", "succeeded", "--state", "queued",
+                                 "--json"])
+        #expect(field(try two.json(), "jobs", as: [Any].self)?.count == 4)
+
+        let ground = await CLI.run(["list", "--database", db.path, "--task", "ground", "--json"])
+        #expect(field(try ground.json(), "jobs", "0", "id", as: Int64.self) == db.dog)
+        #expect(field(try ground.json(), "jobs", as: [Any].self)?.count == 1)
+
+        let limited = await CLI.run(["list", "--database", db.path, "--limit", "2", "--json"])
+        let ids = (field(try limited.json(), "jobs", as: [[String: Any]].self) ?? []).compactMap {
+            field($0, "id", as: Int64.self)
+        }
+        #expect(ids == [db.queued, db.cancelled])
+
+        let recent = await CLI.run(["list", "--database", db.path, "--since", "1h", "--json"])
+        #expect(field(try recent.json(), "jobs", as: [Any].self)?.count == 7)
+        let future = await CLI.run(["list", "--database", db.path, "--since", "2999-01-01"])
+        #expect(future.status == 0 && future.standardOutput.contains("No jobs match."), "\(future)")
+        let later = await CLI.run(["list", "--database", db.path, "--since", "1h"],
+                                  clock: { Date().addingTimeInterval(7200) })
+        #expect(later.standardOutput.contains("No jobs match."), "\(later)")
+
+        let badState = await CLI.run(["list", "--database", db.path, "--state", "done"])
+        #expect(badState.status == 64, "\(badState)")
+        let badSince = await CLI.run(["list", "--database", db.path, "--since", "yesterday"])
+        #expect(badSince.status == 64, "\(badSince)")
+    }
+
+    @Test func showPrintsTheJobItsErrorsAndItsResult() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let dog = await CLI.run(["show", "--database", db.path, String(db.dog)])
+        #expect(dog.status == 0, "\(dog)")
+        for fact in ["Job \(db.dog)", "succeeded", "/photos/dog.jpg", "640×480", "Where is the dog?",
+                     "A dog chasing a red ball.", "\"the dog\"  [0, 0, 499, 999]", "(0.0, 0.0)–(319.4, 479.5)",
+                     "\"a red ball\"  [500, 500, 600, 600]", "(320.0, 240.0)–(384.0, 288.0)", "Errors: none"] {
+            #expect(dog.standardOutput.contains(fact), "missing \(fact) in:\n\(dog.standardOutput)")
+        }
+
+        let broken = await CLI.run(["show", "--database", db.path, String(db.broken)])
+        for fact in ["failed", "Errors (1, oldest first)", "attempt 1", "image.corrupt: not a JPEG file",
+                     "Result: none"] {
+            #expect(broken.standardOutput.contains(fact), "missing \(fact) in:\n\(broken.standardOutput)")
+        }
+
+        let json = try (await CLI.run(["show", "--database", db.path, "--json", String(db.dog)])).json()
+        #expect(Set(json.keys) == ["job", "image_width", "image_height", "errors", "result"])
+        #expect(field(json, "image_width") == 640)
+        #expect(field(json, "job", "state") == "succeeded")
+        #expect(field(json, "result", "text") == "A dog chasing a red ball.")
+        #expect(field(json, "result", "boxes", "1", "phrase") == "a red ball")
+        #expect(field(json, "result", "boxes", "1", "px_x1") == 384.0)
+        #expect(field(json, "result", "boxes", "0", "y1") == 999)
+        let brokenJSON = try (await CLI.run(["show", "--database", db.path, "--json", String(db.broken)])).json()
+        #expect(field(brokenJSON, "errors", "0", "code") == "image.corrupt")
+        #expect(brokenJSON["result"] is NSNull)
+    }
+
+    @Test func showOfAMissingJobExitsWithNotFound() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let run = await CLI.run(["show", "--database", db.path, "9999"])
+        #expect(run.status == ExitStatus.notFound.rawValue, "\(run)")
+        #expect(run.standardError.contains("store.not_found") && run.standardError.contains("9999")
+                    && run.standardError.contains(db.path), "\(run)")
+        #expect(run.standardOutput.isEmpty)
+    }
+
+    @Test func readCommandsRefuseAMissingDatabaseWithoutCreatingIt() async throws {
+        let directory = try Fixtures.temporaryDirectory("cli-missing")
+        defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+        let path = directory.appendingPathComponent("missing.sqlite3").path
+        for verb in [["status"], ["list"], ["show", "1"], ["results"], ["export"], ["pause"]] {
+            let run = await CLI.run(verb + ["--database", path])
+            #expect(run.status == ExitStatus.databaseError.rawValue, "\(verb): \(run)")
+            #expect(run.standardError.contains("cogjobs migrate") && run.standardError.contains(path), "\(run)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func databaseComesFromTheEnvironmentOrTheConfigurationFile() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let fromEnvironment = await CLI.run(["status", "--json"], environment: ["COGJOBS_DATABASE": db.path])
+        #expect(field(try fromEnvironment.json(), "database") == db.path, "\(fromEnvironment)")
+
+        let config = db.directory.appendingPathComponent("cogjobs.json")
+        try #"{"database_path": "jobs.sqlite3", "model_directory": "/models/cogvlm"}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+        let fromFlag = await CLI.run(["status", "--json", "--config", config.path])
+        #expect(field(try fromFlag.json(), "database") == db.path, "\(fromFlag)")
+        let fromVariable = await CLI.run(["status", "--json"], environment: ["COGJOBS_CONFIG": config.path])
+        #expect(field(try fromVariable.json(), "database") == db.path, "\(fromVariable)")
+        // --database wins over the environment, which wins over the file.
+        let missing = db.directory.appendingPathComponent("other.sqlite3").path
+        let flagWins = await CLI.run(["status", "--database", missing, "--config", config.path],
+                                     environment: ["COGJOBS_DATABASE": db.path])
+        #expect(flagWins.status == 4 && flagWins.standardError.contains(missing), "\(flagWins)")
+
+        let broken = db.directory.appendingPathComponent("broken.json")
+        try #"{"database_path": "jobs.sqlite3", "model_directory": "/m", "wrokers": 2}"#
+            .write(to: broken, atomically: true, encoding: .utf8)
+        let badConfig = await CLI.run(["status", "--config", broken.path])
+        #expect(badConfig.status == 1 && badConfig.standardError.contains("wrokers"), "\(badConfig)")
+        let missingConfig = await CLI.run(["status", "--config", db.directory.appendingPathComponent("no.json").path])
+        #expect(missingConfig.status == 1 && missingConfig.standardError.contains("config.file_missing"),
+                "\(missingConfig)")
+    }
+}

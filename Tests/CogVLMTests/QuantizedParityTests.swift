@@ -1,0 +1,108 @@
+import CogTensor
+import CogTestSupport
+import CogVLM
+import CogWeights
+import Foundation
+import Testing
+
+/// Converted checkpoints against the official f32 outputs. The tiny fixture's weights are random
+/// and its top-1 logit margins are sometimes below 0.01 (logits have RMS ≈ 1), so any weight
+/// quantization can flip such near-ties: q8 must keep every greedy token whose reference margin is
+/// clearly above its measured noise, and all tokens of the image prompts; q4's error is printed.
+/// Both are bounded by relative RMS error, so a broken kernel still fails.
+@Suite("Quantized formats", .serialized)
+struct QuantizedParityTests {
+    static func convert(_ fixture: URL, _ format: QuantizedFormat, vision: QuantizedFormat?) throws -> URL {
+        let out = try Fixtures.temporaryDirectory("convert-\(format.rawValue)")
+        try ModelConverter.convert(from: fixture, to: out, options: .init(format: format, visionFormat: vision, shardBytes: 3_000_000))
+        return out
+    }
+
+    struct Run {
+        var tokens: [Int] = [], want: [Int] = [], margins: [Float] = []
+        var error: Float = 0           // max abs logit error over all steps
+        var relativeRMS: Double = 0     // RMS(error) / RMS(reference logits)
+    }
+
+    /// Greedy tokens and logit errors (vs the fixture) over all recorded steps, decoding along the
+    /// reference's own tokens so every step is compared on the same prefix.
+    static func greedy(_ model: CogVLMModel, fixture: URL, prompt: String) throws -> Run {
+        let expected = try ExpectedTensors(fixture.appendingPathComponent("expected/\(prompt).safetensors"))
+        let pre = try ExpectedTensors(fixture.appendingPathComponent("expected/preprocess.safetensors"))
+        let types = try expected.ints("token_type_ids").map { TokenType(rawValue: $0) ?? .language }
+        let features = types.contains(.vision) ? try model.encodeImage(pixelValues: try pre.floats("pixel_values")) : nil
+        let session = model.makeSession()
+        var logits = try session.prefill(inputIDs: try expected.ints("input_ids"), tokenTypes: types, imageFeatures: features)
+        let want = try expected.ints("gen.new_token_ids")
+        let steps = try expected.floats("gen.step_logits")
+        let vocab = model.config.vocabSize
+        var run = Run(want: want)
+        var errorSquares = 0.0, referenceSquares = 0.0
+        for i in want.indices {
+            let reference = Array(steps[(i * vocab)..<((i + 1) * vocab)])
+            run.error = max(run.error, maxAbsDifference(logits, reference))
+            for j in 0..<vocab {
+                errorSquares += Double(logits[j] - reference[j]) * Double(logits[j] - reference[j])
+                referenceSquares += Double(reference[j]) * Double(reference[j])
+            }
+            let sorted = reference.sorted(by: >)
+            run.margins.append(sorted[0] - sorted[1])
+            run.tokens.append(Greedy.argmax(logits))
+            if i + 1 < want.count { logits = try session.decode(token: want[i]) }
+        }
+        run.relativeRMS = (errorSquares / referenceSquares).squareRoot()
+        return run
+    }
+
+    @Test(arguments: ["mm_a", "mm_b", "text_only"])
+    func q8KeepsGreedyTokens(prompt: String) throws {
+        let dir = try Self.convert(Fixtures.cogvlmTiny, .q8, vision: .q8)
+        let model = try CogVLMModel.load(directory: dir)
+        #expect(model.weights.layers[0].language.gate.formatName == "q8")
+        #expect(model.weights.vision.layers[0].fc1.formatName == "q8")
+        #expect(model.weights.vision.patchWeight.formatName == "bf16")  // K = 588 stays as stored
+        let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
+        let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
+        print("[q8 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS); "
+              + "\(same)/\(r.want.count) greedy tokens identical; reference margins \(r.margins.map { ($0 * 1000).rounded() / 1000 })")
+        #expect(r.relativeRMS < 0.05)
+        for i in r.want.indices where r.margins[i] > 0.05 {
+            #expect(r.tokens[i] == r.want[i], "step \(i): margin \(r.margins[i]) yet the token changed")
+        }
+        if prompt != "text_only" { #expect(r.tokens == r.want) }
+    }
+
+    @Test func q4ErrorIsReported() throws {
+        let dir = try Self.convert(Fixtures.cogvlmTiny, .q4, vision: .q8)
+        let model = try CogVLMModel.load(directory: dir)
+        #expect(model.weights.layers[1].vision.gate.formatName == "q4")
+        #expect(model.weights.layers[1].vision.down.formatName == "bf16")  // K = 176 is not a multiple of 32
+        #expect(model.weights.lmHead.formatName == "bf16")  // kept as stored by default
+        for prompt in ["mm_a", "text_only"] {
+            let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
+            let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
+            print("[q4 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS); "
+                  + "\(same)/\(r.want.count) greedy tokens identical")
+            #expect(r.relativeRMS < 0.3, "q4 error far beyond 4-bit quantization noise")
+        }
+    }
+
+    @Test func cogvlm2ConvertsAndKeepsTokens() throws {
+        let dir = try Self.convert(Fixtures.cogvlm2Tiny, .q8, vision: .q8)
+        let model = try CogVLMModel.load(directory: dir)
+        let r = try Self.greedy(model, fixture: Fixtures.cogvlm2Tiny, prompt: "mm_a")
+        print("[q8 cogvlm2-tiny/mm_a] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS)")
+        #expect(r.relativeRMS < 0.05)
+        #expect(r.tokens == r.want)
+    }
+
+    @Test func convertedFilesAreSelfDescribing() throws {
+        let dir = try Self.convert(Fixtures.cogvlmTiny, .q4, vision: nil)
+        let checkpoint = try Checkpoint(directory: dir)
+        #expect(checkpoint.metadata["cogjobs.format"] == "q4")
+        #expect(checkpoint.metadata["cogjobs.vision_format"] == "as-stored")
+        #expect(checkpoint.shards.count > 1, "small shard limit gives several shards")
+        let model = try CogVLMModel.load(directory: dir)
+        #expect(model.weights.vision.layers[0].fc1.formatName == "bf16")
+    }
+}
