@@ -7,26 +7,7 @@ import Glibc
 
 /// `cogjobs enqueue`: puts images in the job queue (the running daemon picks them up within a
 /// second). Files go through the same `ImageIntake` as the daemon's watched folders.
-struct EnqueueCommand: AsyncParsableCommand {
-    /// Exit statuses (sysexits.h values where one fits).
-    enum Status {
-        /// Every input was enqueued or already had a job.
-        static let success: Int32 = 0
-        /// Some inputs could not be enqueued (missing, unreadable, a pattern matching nothing); the
-        /// others were.
-        static let someInputsFailed: Int32 = 1
-        /// Bad arguments (unknown task, missing prompt, no inputs).
-        static let usage: Int32 = 64
-        /// The model directory cannot be read (its identity is part of every job).
-        static let modelUnreadable: Int32 = 66
-        /// The job database failed (cannot open, corrupt, read-only, disk full).
-        static let databaseError: Int32 = 74
-        /// The job database stayed locked by another process for the whole --busy-timeout.
-        static let databaseBusy: Int32 = 75
-        /// The configuration is invalid.
-        static let configuration: Int32 = 78
-    }
-
+struct EnqueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enqueue",
         abstract: "Add images to the job queue.",
@@ -38,31 +19,26 @@ struct EnqueueCommand: AsyncParsableCommand {
             (whatever its state) unless --force is given. Unreadable headers are not rejected here: the job \
             fails with the decoder's error code when it runs, visible in `cogjobs status` and in SQL.
 
-            Configuration: --config FILE (else $COGJOBS_CONFIG, else /etc/cogjobs/cogjobs.json) gives the \
-            database, the model (its identity is stored with each job) and the generation defaults. Without a \
-            configuration file, --database and --model (or COGJOBS_DATABASE and COGJOBS_MODEL) are enough.
+            The model (its identity is stored with each job and is part of the duplicate check) and the \
+            generation settings come from the configuration file; --model (or COGJOBS_MODEL) names the model \
+            directory when there is no configuration file. The database is found as for every verb (see \
+            --database) and must exist: the daemon or `cogjobs migrate` creates it.
 
-            Exit status:
-              0   every input was enqueued or already had a job
-              1   some inputs could not be enqueued (missing, unreadable, a pattern matched nothing)
-              64  usage error (unknown task, a task that needs --prompt, no inputs)
-              66  the model directory cannot be read
-              74  the job database failed (cannot be opened, corrupt, read-only, disk full)
-              75  the job database stayed locked by another process for --busy-timeout seconds; try again
-              78  the configuration is invalid (the message names the key)
+            Exit status: 0 every input was enqueued or already had a job; 1 some inputs could not be enqueued \
+            (missing, unreadable, a pattern matching nothing; the others were), or the configuration or model \
+            directory is unusable; 3 the database stayed locked by another process for --busy-timeout seconds \
+            (nothing more is tried; run again); 4 the database cannot be used (missing, not migrated, \
+            read-only, disk full); 64 usage error (unknown task, a task that needs --prompt, no inputs).
             """
     )
+
+    @OptionGroup var store: StoreOptions
 
     @Argument(help: "Image files, folders, glob patterns, or - for a list on standard input.")
     var inputs: [String] = []
 
-    @Option(name: .long, help: "Configuration file.")
-    var config: String?
-
-    @Option(name: .long, help: "Override `database_path`.")
-    var database: String?
-
-    @Option(name: .long, help: "Override `model_directory` (its identity is stored with each job).")
+    @Option(name: .long,
+            help: "Model directory (overrides `model_directory`; its identity is stored with each job).")
     var model: String?
 
     @Option(name: .long, help: "caption | vqa | ground | ground-caption | describe-box")
@@ -78,7 +54,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     var force = false
 
     @Option(name: .long,
-            help: "Do not start before this time: ISO 8601 (2026-05-01T08:00:00Z) or a delay (+90s, +15m, +2h, +1d).")
+            help: "Do not start before this time: ISO 8601 (2026-05-01T08:00:00Z) or a delay (+90s, +15m, +1h30m).")
     var runAfter: String?
 
     @Flag(name: [.short, .long], help: "Also take images in subfolders of folder inputs.")
@@ -86,9 +62,6 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Print a JSON array with one object per input file instead of text lines.")
     var json = false
-
-    @Option(name: .long, help: "Seconds to wait for a database locked by another process before giving up.")
-    var busyTimeout: Double = 5
 
     func validate() throws {
         guard let kind = TaskKind(rawValue: task) else {
@@ -99,20 +72,13 @@ struct EnqueueCommand: AsyncParsableCommand {
             throw ValidationError("the \(task) task needs --prompt")
         }
         if inputs.isEmpty { throw ValidationError("give at least one image, folder, pattern, or - for standard input") }
-        if busyTimeout < 0 || !busyTimeout.isFinite {
-            throw ValidationError("--busy-timeout must be 0 or more seconds")
-        }
         if let runAfter, Self.parseTime(runAfter, now: Date()) == nil {
             throw ValidationError("--run-after: cannot read '\(runAfter)'; write 2026-05-01T08:00:00Z or +15m")
         }
     }
 
-    func run() async throws {
-        throw ExitCode(execute())
-    }
-
-    /// One line (or JSON object) per input file.
-    private struct Report: Encodable {
+    /// One line (or JSON object) per input.
+    struct Report: Encodable {
         var path: String
         var status: String
         var jobID: Int64?
@@ -125,148 +91,101 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
     }
 
-    private func execute() -> Int32 {
-        let configuration: CogjobsConfiguration
-        do {
-            configuration = try loadConfiguration()
-        } catch {
-            return fail(Status.configuration, "\(error)")
-        }
-        let identity: String
-        do {
-            let directory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
-            identity = try ModelIdentity.of(directory: directory)
-        } catch {
-            return fail(Status.modelUnreadable, "\(error)")
-        }
-        var storeConfiguration = JobStore.Configuration()
-        storeConfiguration.busyTimeout = .milliseconds(Int64(busyTimeout * 1000))
-        storeConfiguration.defaultMaxAttempts = configuration.maxAttempts
-        let store: JobStore
-        do {
-            store = try JobStore(path: configuration.databasePath, configuration: storeConfiguration)
-        } catch let error as JobStoreError {
-            return fail(error.code == .busy ? Status.databaseBusy : Status.databaseError, "\(error)")
-        } catch {
-            return fail(Status.databaseError, "\(error)")
-        }
-
-        let (files, problems) = InputExpansion.expand(inputs, recursive: recursive)
-        var reports = problems.map {
-            Report(path: $0.input, status: "error", code: "intake.no_input", message: $0.reason)
-        }
-        if !json { for report in reports { printError("\(report.path): \(report.message ?? "")") } }
-        let spec = ImageIntake.JobSpec(task: task, prompt: prompt ?? "", priority: priority,
-                                       paramsJSON: Self.paramsJSON(configuration.generation),
-                                       runAfter: runAfter.flatMap { Self.parseTime($0, now: Date()) }, force: force)
-        let intake = ImageIntake(model: identity)
-        var status = problems.isEmpty ? Status.success : Status.someInputsFailed
-        for file in files {
-            var report = Report(path: file, status: "")
-            do {
-                let (_, outcome) = try intake.enqueue(URL(fileURLWithPath: file), spec: spec, into: store)
-                switch outcome {
-                case .enqueued(let jobID):
-                    report.status = "enqueued"
-                    report.jobID = jobID
-                    if !json { print("enqueued job \(jobID): \(file)") }
-                case .duplicate(let jobID, let state):
-                    report.status = "duplicate"
-                    report.jobID = jobID
-                    report.state = state.rawValue
-                    if !json { print("duplicate of job \(jobID) (\(state.rawValue)): \(file)") }
-                }
-            } catch let error as DaemonError {
-                report.status = "error"
-                report.code = error.code.rawValue
-                report.message = error.description
-                status = Status.someInputsFailed
-                if !json { printError(error.description) }
-            } catch let error as JobStoreError {
-                // The database, not this file, is the problem: stop rather than fail every remaining file.
-                report.status = "error"
-                report.code = error.code.rawValue
-                report.message = error.description
-                reports.append(report)
-                if json { printJSON(reports) }
-                let remaining = files.count - reports.count + problems.count
-                return fail(error.code == .busy ? Status.databaseBusy : Status.databaseError,
-                            "\(error)\(remaining > 0 ? " (\(remaining) input(s) not attempted)" : "")")
-            } catch {
-                report.status = "error"
-                report.code = "intake.failed"
-                report.message = "\(error)"
-                status = Status.someInputsFailed
-                if !json { printError("\(file): \(error)") }
-            }
-            reports.append(report)
-        }
-        if json { printJSON(reports) }
-        return status
+    /// Some inputs were not enqueued (each already reported); exit status 1.
+    struct InputsFailed: Error, CustomStringConvertible {
+        var failed: Int
+        var total: Int
+        var description: String { "\(failed) of \(total) inputs could not be enqueued (see the messages above)" }
     }
 
-    private func loadConfiguration() throws -> CogjobsConfiguration {
-        var overrides = ConfigOverrides(databasePath: database, modelDirectory: model)
-        if database != nil { overrides.origins["database_path"] = "--database" }
-        if model != nil { overrides.origins["model_directory"] = "--model" }
-        let environment = ProcessInfo.processInfo.environment
-        let file = config ?? CogjobsConfiguration.configPath(environment: environment)
-        let environmentOverrides = try ConfigOverrides.fromEnvironment(environment)
-        let hasDatabase = database != nil || environmentOverrides.databasePath != nil
-        let hasModel = model != nil || environmentOverrides.modelDirectory != nil
-        if config == nil, !FileManager.default.fileExists(atPath: file), hasDatabase, hasModel {
-            // No configuration file: defaults plus the environment and flags.
-            let configuration = CogjobsConfiguration(modelDirectory: "")
-                .applying(overrides: environmentOverrides).applying(overrides: overrides)
-            try configuration.validate()
-            return configuration
+    func run() throws {
+        try reportingFailures {
+            let context = CommandContext.current
+            let configuration = try loadConfiguration(environment: context.environment)
+            let directory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
+            let intake = ImageIntake(model: try ModelIdentity.of(directory: directory))
+            var storeConfiguration = try store.storeConfiguration(.existing)
+            storeConfiguration.defaultMaxAttempts = configuration.maxAttempts
+            let location = try store.databaseLocation(environment: context.environment)
+            let jobStore = try JobStore(path: location.path, configuration: storeConfiguration)
+
+            let (files, problems) = InputExpansion.expand(inputs, recursive: recursive)
+            var reports = problems.map {
+                Report(path: $0.input, status: "error", code: "intake.no_input", message: $0.reason)
+            }
+            if !json {
+                for report in reports { context.warn("Error: intake.no_input: \(report.path): \(report.message ?? "")") }
+            }
+            let spec = ImageIntake.JobSpec(task: task, prompt: prompt ?? "", priority: priority,
+                                           paramsJSON: Self.paramsJSON(configuration.generation),
+                                           runAfter: runAfter.flatMap { Self.parseTime($0, now: context.clock()) },
+                                           force: force)
+            defer { if json, let text = try? JSONOutput.document(reports) { context.write(text) } }
+            for file in files {
+                var report = Report(path: file, status: "")
+                do {
+                    let (_, outcome) = try intake.enqueue(URL(fileURLWithPath: file), spec: spec, into: jobStore)
+                    switch outcome {
+                    case .enqueued(let jobID):
+                        (report.status, report.jobID) = ("enqueued", jobID)
+                        if !json { context.writeLine("enqueued job \(jobID): \(file)") }
+                    case .duplicate(let jobID, let state):
+                        (report.status, report.jobID, report.state) = ("duplicate", jobID, state.rawValue)
+                        if !json { context.writeLine("duplicate of job \(jobID) (\(state.rawValue)): \(file)") }
+                    }
+                    reports.append(report)
+                } catch let error as DaemonError {
+                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.description)
+                    reports.append(report)
+                    if !json { context.warn("Error: \(error)") }
+                } catch let error as JobStoreError {
+                    // The database, not this file, is the problem: stop rather than fail every remaining file.
+                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.description)
+                    reports.append(report)
+                    throw error
+                }
+            }
+            let failed = reports.filter { $0.status == "error" }.count
+            if failed > 0 { throw InputsFailed(failed: failed, total: reports.count) }
         }
-        return try CogjobsConfiguration.load(file: file, environment: environment, flags: overrides)
+    }
+
+    /// The configuration: the file (`--config`, `COGJOBS_CONFIG`, or the default path when it
+    /// exists) with the environment and `--model` applied; without a file, the defaults plus
+    /// the environment and `--model`, which must then name the model.
+    private func loadConfiguration(environment: [String: String]) throws -> CogjobsConfiguration {
+        var overrides = ConfigOverrides(modelDirectory: model)
+        if model != nil { overrides.origins["model_directory"] = "--model" }
+        let file = store.configurationFile(environment: environment)
+        if file.named || FileManager.default.fileExists(atPath: file.path) {
+            return try CogjobsConfiguration.load(file: file.path, environment: environment, flags: overrides)
+        }
+        let configuration = CogjobsConfiguration(modelDirectory: "")
+            .applying(overrides: try ConfigOverrides.fromEnvironment(environment)).applying(overrides: overrides)
+        guard !configuration.modelDirectory.isEmpty else {
+            throw CLIError("config.missing_key: no configuration file and no model directory; pass --model DIR "
+                               + "(or set COGJOBS_MODEL), or --config FILE")
+        }
+        try configuration.validate()
+        return configuration
     }
 
     /// The `generation` object as stored in a job's `params_json` (sorted keys, like the daemon's).
     static func paramsJSON(_ generation: GenerationDefaults) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        // Numbers and an optional integer always encode; an empty object would mean "defaults".
-        guard let data = try? encoder.encode(generation) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        // Plain numbers and an optional integer always encode; an empty object would mean "defaults".
+        (try? JSONOutput.line(generation)) ?? "{}"
     }
 
-    /// ISO 8601 (`2026-05-01T08:00:00Z`, fractional seconds allowed) or `+N` with s, m, h or d.
+    /// ISO 8601 (`2026-05-01T08:00:00Z`, fractional seconds allowed) or `+` and a `TimeSpan` (`+15m`).
     static func parseTime(_ text: String, now: Date) -> Date? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed.hasPrefix("+"), let unit = trimmed.last, let amount = Double(trimmed.dropFirst().dropLast()),
-           amount >= 0, amount.isFinite {
-            let seconds: Double? = switch unit {
-            case "s": amount
-            case "m": amount * 60
-            case "h": amount * 3600
-            case "d": amount * 86_400
-            default: nil
-            }
-            return seconds.map { now.addingTimeInterval($0) }
+        if trimmed.hasPrefix("+") {
+            return TimeSpan(argument: String(trimmed.dropFirst())).map { now.addingTimeInterval($0.seconds) }
         }
         let formatter = ISO8601DateFormatter()
         if let date = formatter.date(from: trimmed) { return date }
         formatter.formatOptions.insert(.withFractionalSeconds)
         return formatter.date(from: trimmed)
-    }
-
-    private func fail(_ status: Int32, _ message: String) -> Int32 {
-        printError(message)
-        return status
-    }
-
-    private func printError(_ message: String) {
-        FileHandle.standardError.write(Data("cogjobs enqueue: \(message)\n".utf8))
-    }
-
-    private func printJSON(_ reports: [Report]) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(reports) else { return }  // strings and integers always encode
-        print(String(decoding: data, as: UTF8.self))
     }
 }
 

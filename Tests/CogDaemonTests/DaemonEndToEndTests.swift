@@ -117,7 +117,8 @@ extension DaemonProcessTests {
             }
             print("e2e: watched-folder enqueue → job started after \(watcherLatencies.map { Int($0) }) ms "
                   + "(idle workers)")
-            #expect(watcherLatencies.allSatisfy { $0 >= 0 && $0 < 100 })
+            // Milliseconds normally (see the printed numbers); the bound leaves room for a loaded machine.
+            #expect(watcherLatencies.allSatisfy { $0 >= 0 && $0 < 500 })
 
             let exit = daemon.stop()
             #expect(exit?.status == 0 && exit?.signaled == false, "\(daemon.log)")
@@ -251,7 +252,7 @@ extension DaemonProcessTests {
             #expect(daemon.log.contains("daemon.model_load") && daemon.log.contains("config.json"), "\(daemon.log)")
         }
 
-        @Test("a locked database makes `cogjobs enqueue` wait for --busy-timeout, then exit 75 with store.busy")
+        @Test("a locked database makes `cogjobs enqueue` wait for --busy-timeout, then exit 3 with store.busy")
         func lockedDatabase() throws {
             let daemon = try DaemonHarness("locked")
             defer { daemon.remove() }
@@ -263,10 +264,10 @@ extension DaemonProcessTests {
             let arguments = ["enqueue", "--database", daemon.database.path, "--model", DaemonHarness.model,
                              "--busy-timeout", "1", image.path]
             let blocked = try daemon.cli(arguments)
-            #expect(blocked.status == 75, "\(blocked.stderr)")
+            #expect(blocked.status == 3, "\(blocked.stderr)")
             #expect(blocked.stderr.contains("store.busy"))
             #expect(blocked.seconds >= 0.9 && blocked.seconds < 10)
-            print("locked database: enqueue gave up after \(String(format: "%.2f", blocked.seconds)) s with exit 75: "
+            print("locked database: enqueue gave up after \(String(format: "%.2f", blocked.seconds)) s with exit 3: "
                   + blocked.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
             try locker.execute("COMMIT")
             let free = try daemon.cli(arguments)
@@ -284,6 +285,10 @@ extension DaemonProcessTests {
             for n in 0..<3 { try TestImages.jpeg(n).write(to: photos.appendingPathComponent("p\(n).jpg")) }
             for n in 3..<5 { try TestImages.jpeg(n).write(to: nested.appendingPathComponent("q\(n).JPG")) }
             try Data("notes".utf8).write(to: photos.appendingPathComponent("notes.txt"))
+            let unmigrated = try daemon.cli(["enqueue", "--database", daemon.database.path, "--model", DaemonHarness.model,
+                                             photos.path])
+            #expect(unmigrated.status == 4 && unmigrated.stderr.contains("cogjobs migrate"), "\(unmigrated)")
+            _ = try daemon.store()  // what the daemon (or `cogjobs migrate`) does first
             let base = ["enqueue", "--database", daemon.database.path, "--model", DaemonHarness.model]
 
             let flat = try daemon.cli(base + [photos.path])
