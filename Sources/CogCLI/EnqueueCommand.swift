@@ -114,7 +114,9 @@ struct EnqueueCommand: ParsableCommand {
                 Report(path: $0.input, status: "error", code: "intake.no_input", message: $0.reason)
             }
             if !json {
-                for report in reports { context.warn("Error: intake.no_input: \(report.path): \(report.message ?? "")") }
+                for report in reports {
+                    context.warn("Error: intake.no_input: \(report.path): \(report.message ?? "")")
+                }
             }
             let spec = ImageIntake.JobSpec(task: task, prompt: prompt ?? "", priority: priority,
                                            paramsJSON: Self.paramsJSON(configuration.generation),

@@ -75,6 +75,12 @@ extension DaemonProcessTests {
                 #expect(FileManager.default.fileExists(atPath: path + ".json"), "sidecar for \(path)")
             }
 
+            // `cogjobs status` against the running daemon (the CLI reads the same database).
+            let status = try daemon.cli(["status", "--config", daemon.configFile.path, "--json"])
+            #expect(status.status == 0, "\(status.stderr)")
+            let counts = (try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["counts"]
+            #expect((counts as? [String: Int])?["succeeded"] == 20, "\(status.stdout)")
+
             // `cogjobs enqueue` against the running daemon, and how fast an idle daemon starts the job.
             var latencies: [Double] = []
             for round in 0..<3 {
@@ -285,8 +291,8 @@ extension DaemonProcessTests {
             for n in 0..<3 { try TestImages.jpeg(n).write(to: photos.appendingPathComponent("p\(n).jpg")) }
             for n in 3..<5 { try TestImages.jpeg(n).write(to: nested.appendingPathComponent("q\(n).JPG")) }
             try Data("notes".utf8).write(to: photos.appendingPathComponent("notes.txt"))
-            let unmigrated = try daemon.cli(["enqueue", "--database", daemon.database.path, "--model", DaemonHarness.model,
-                                             photos.path])
+            let unmigrated = try daemon.cli(["enqueue", "--database", daemon.database.path,
+                                             "--model", DaemonHarness.model, photos.path])
             #expect(unmigrated.status == 4 && unmigrated.stderr.contains("cogjobs migrate"), "\(unmigrated)")
             _ = try daemon.store()  // what the daemon (or `cogjobs migrate`) does first
             let base = ["enqueue", "--database", daemon.database.path, "--model", DaemonHarness.model]
