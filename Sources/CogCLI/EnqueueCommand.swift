@@ -122,6 +122,7 @@ struct EnqueueCommand: ParsableCommand {
                                            paramsJSON: Self.paramsJSON(configuration.generation),
                                            runAfter: runAfter.flatMap { Self.parseTime($0, now: context.clock()) },
                                            force: force)
+            // Strings and integers always encode; the defer also prints what was done before a fatal error.
             defer { if json, let text = try? JSONOutput.document(reports) { context.write(text) } }
             for file in files {
                 var report = Report(path: file, status: "")
@@ -258,6 +259,7 @@ enum InputExpansion {
         }
         return urls.filter { url in
             imageExtensions.contains(url.pathExtension.lowercased())
+                // An entry whose type cannot be read is skipped like any non-file.
                 && ((try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) ?? false) == true
         }.map(\.path).sorted()
     }

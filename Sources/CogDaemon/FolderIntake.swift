@@ -128,7 +128,7 @@ final class FolderIntake: Service, Sendable {
                 if stopped { return }
                 guard let watcher else {
                     // No folders (yet): a reload may add some. Cancellation ends the sleep early, which is fine.
-                    try? await Task.sleep(for: .milliseconds(200))
+                    try? await Task.sleep(for: .milliseconds(200))  // cancellation ends the wait; checked below
                     if Task.isCancelled { return }
                     continue
                 }

@@ -27,6 +27,7 @@ public enum ModelIdentity {
         if let index = try? Data(contentsOf: indexURL) {  // absent for an unsharded checkpoint
             index.withUnsafeBytes { hasher.update($0) }
         } else {
+            // An unlistable folder has no weights we can see: reported just below.
             let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
             let weights = files.filter { $0.hasSuffix(".safetensors") }.sorted()
             guard !weights.isEmpty else {

@@ -76,7 +76,7 @@ final class StatusReporter: Service, Sendable {
             }
             send("STATUS") { try self.notifier.status(line) }
             // Ends early on cancellation; the loop condition then stops it.
-            try? await Task.sleep(for: statusInterval)
+            try? await Task.sleep(for: statusInterval)  // ends early on cancellation
         }
     }
 
