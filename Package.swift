@@ -58,7 +58,9 @@ let package = Package(
         .target(name: "CogConfig", swiftSettings: swiftSettings),
         .target(name: "CogDaemon", dependencies: [
             "CogConfig", "CogPipeline", "CogJobStore", "CogScheduler", "CogWatcher", "CSystemd",
+            "CogImage", "CogTokenizer", "CogVLM", "CogTensor", "CSQLite",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CogCLI", dependencies: [
@@ -81,11 +83,13 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogJobStoreTests", dependencies: ["CogJobStore", "CogTestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "CogSchedulerTests", dependencies: ["CogScheduler", "CogTestSupport"],
+        .testTarget(name: "CogSchedulerTests", dependencies: ["CogScheduler", "CogJobStore", "CogTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "CogWatcherTests", dependencies: ["CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CogConfigTests", dependencies: ["CogConfig", "CogTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogConfig", "CogJobStore", "CogImage",
+                                                           "CogPipeline", "CogScheduler", "CogTestSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogTestSupport"], swiftSettings: swiftSettings),
     ]
 )

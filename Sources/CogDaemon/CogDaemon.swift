@@ -1,1 +1,0 @@
-// CogDaemon — module placeholder; see Package.swift for its one job.

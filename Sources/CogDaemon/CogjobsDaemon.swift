@@ -1,0 +1,321 @@
+import CogConfig
+import CogJobStore
+import CogPipeline
+import CogScheduler
+import CogTensor
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// How the daemon is started: where its configuration comes from.
+public struct DaemonOptions: Sendable {
+    /// The configuration file; nil = `COGJOBS_CONFIG` or `/etc/cogjobs/cogjobs.json`.
+    public var configFile: String?
+    /// The environment (for `COGJOBS_*` overrides and test switches).
+    public var environment: [String: String]
+    /// Command-line overrides (flags win over the environment and the file).
+    public var overrides: ConfigOverrides
+    /// How often `STATUS=` is sent.
+    public var statusInterval: Duration
+
+    public init(configFile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                overrides: ConfigOverrides = ConfigOverrides(), statusInterval: Duration = .seconds(2)) {
+        self.configFile = configFile
+        self.environment = environment
+        self.overrides = overrides
+        self.statusInterval = statusInterval
+    }
+
+    /// Loads and validates the configuration as the daemon does (also on SIGHUP).
+    public func loadConfiguration() throws(DaemonError) -> CogjobsConfiguration {
+        do {
+            return try CogjobsConfiguration.load(file: configFile, environment: environment, flags: overrides)
+        } catch {
+            throw DaemonError(code: .invalidConfiguration, message: error.description, subject: error.keyPath)
+        }
+    }
+}
+
+/// The `cogjobs daemon` process: composition of the job store, the model, the worker pool, the
+/// watched folders and systemd notification.
+///
+/// Start-up, in order (any failure stops the daemon with a `DaemonError` and its exit status
+/// before systemd hears `READY=1`):
+/// 1. load and validate the configuration (an invalid key → exit 78, the message names the key);
+/// 2. open the job database, apply migrations, `PRAGMA quick_check`, and rescue orphans: every
+///    `running` job whose owner process is gone (same host, dead pid or other boot) is put back
+///    (or failed / quarantined, see `JobStore.rescueOrphans`) at once;
+/// 3. load the model and tokenizer once (`EXTEND_TIMEOUT_USEC` every 10 s while loading);
+/// 4. start the worker pool (N workers sharing the model; `workers × BLAS threads ≤ cores`);
+/// 5. watch the configured folders, then scan them for files that arrived while stopped;
+/// 6. `READY=1`.
+/// Then a `ServiceGroup` runs, in this order: worker pool, folder intake, SIGHUP reload, status
+/// reporter. SIGTERM/SIGINT shut it down in reverse: `STOPPING=1`, stop reloading, stop watching,
+/// drain the workers (`shutdown_drain_seconds`), checkpoint the WAL, exit 0. Both signals are
+/// trapped from the first instruction on, so one that arrives during start-up is served right
+/// after it (no window in which it would kill the process).
+///
+/// SIGHUP re-reads the same file with the same overrides. A valid configuration replaces the
+/// watched folders (`watch`) and the generation defaults for new jobs; other keys (workers,
+/// model, database, limits) take effect at the next start and a notice says so. An invalid one is
+/// rejected with an error naming the key, and the old configuration stays in force.
+public enum CogjobsDaemon {
+    /// The whole `cogjobs daemon` process: validates the configuration, sets up logging (one line
+    /// per event on stderr, which journald captures; level from `log_level`), runs the daemon and
+    /// returns the exit status: 0 after a graceful shutdown, else `DaemonError.exitCode` (78 for an
+    /// invalid configuration, 74 for the database, 66 for the model, 70 otherwise).
+    public static func main(options: DaemonOptions) async -> Int32 {
+        let configuration: CogjobsConfiguration
+        do {
+            configuration = try options.loadConfiguration()
+        } catch {
+            FileHandle.standardError.write(Data("cogjobs daemon: \(error)\n".utf8))
+            return error.exitCode
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "cogjobs")
+        logger.logLevel = level
+        do {
+            try await run(options: options, logger: logger)
+            return 0
+        } catch {
+            logger.critical("cannot run: \(error)")
+            return error.exitCode
+        }
+    }
+
+    /// Runs the daemon until it is told to stop. Returns normally after a graceful shutdown.
+    public static func run(options: DaemonOptions, logger: Logger) async throws(DaemonError) {
+        // Trap SIGTERM/SIGINT first: a stop request during start-up is then queued (and served as a
+        // graceful shutdown as soon as the services run) instead of killing the process outright.
+        let terminations = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let switches = try TestSwitches.from(environment: options.environment)
+        if !switches.activeVariables.isEmpty {
+            logger.warning("TEST-ONLY switches are set: \(switches.activeVariables.joined(separator: ", "))")
+        }
+        let configuration = try options.loadConfiguration()
+        let notifier = SystemdNotifier()
+        let crash = CrashInjector(switches: switches)  // before any database connection opens
+        let startup = Task { await keepStartAlive(notifier, logger: logger) }
+        defer { startup.cancel() }
+        let io = BlockingQueue(label: "cogjobs.startup")
+
+        // 2. Database.
+        status(notifier, "opening the job database", logger)
+        let (store, intakeStore) = try await openDatabase(configuration, io: io, logger: logger)
+
+        // 3. Model.
+        let modelDirectory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
+        let identity = try ModelIdentity.of(directory: modelDirectory)
+        let loader = JobImageLoader(limits: configuration.limits)
+        let budget = ThreadBudget(workers: configuration.workers,
+                                  requestedThreadsPerWorker: configuration.effectiveBLASThreads(),
+                                  cores: ProcessInfo.processInfo.activeProcessorCount)
+        if budget.wasReduced || budget.isOversubscribed { logger.warning("thread budget: \(budget)") }
+        let executor: any JobExecutor
+        if switches.useEchoExecutor {
+            logger.warning("TEST-ONLY echo executor: jobs are echoed, the model is not loaded")
+            executor = EchoJobExecutor(imageLoader: loader, tokens: switches.echoTokens,
+                                       tokenMilliseconds: switches.echoTokenMilliseconds,
+                                       stallMilliseconds: switches.echoStallMilliseconds,
+                                       modelIdentity: "test-echo/" + identity)
+        } else {
+            status(notifier, "loading the model \(identity)", logger)
+            let started = ContinuousClock.now
+            let engine = try await loadEngine(configuration, io: io)
+            BLAS.setThreads(budget.threadsPerWorker)
+            logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue))")
+            executor = ModelJobExecutor(engine: engine, modelIdentity: identity, imageLoader: loader)
+        }
+
+        // 4. Workers.
+        let settings = DaemonSettings(configuration)
+        let events = JobEventHandler(logger: logger, settings: settings, crash: crash)
+        var poolConfiguration = WorkerPool.Configuration(workers: configuration.workers,
+                                                         threadsPerWorker: configuration.effectiveBLASThreads())
+        poolConfiguration.leaseDuration = configuration.leaseDuration
+        let pool = WorkerPool(store: store, executor: executor, configuration: poolConfiguration,
+                              onEvent: { events.handle($0) })
+        do {
+            try pool.start()
+        } catch {
+            throw DaemonError(code: .startFailed, message: error.message, cause: error.code.rawValue)
+        }
+        logger.info("started \(budget)")
+
+        // 5. Watched folders (after the pool, so the backlog starts running at once).
+        let intake = FolderIntake(store: intakeStore, intake: ImageIntake(model: identity), settings: settings,
+                                  logger: logger, wakeWorkers: { pool.wake() })
+        do {
+            try await intake.start()
+        } catch {
+            await pool.drain(budget: .zero)
+            throw error
+        }
+
+        // 6. Ready.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        startup.cancel()
+        send(notifier, logger, "READY=1") { try notifier.ready() }
+        let line = "ready: \(configuration.workers) worker(s), model \(identity), "
+            + "database \(configuration.databasePath)"
+        logger.notice("\(line)")
+
+        let reload = ReloadService(signals: hangups) {
+            await reloadConfiguration(options: options, settings: settings, intake: intake, notifier: notifier,
+                                      logger: logger)
+        }
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: WorkerPoolService(pool: pool, drainBudget: configuration.shutdownDrain, notifier: notifier,
+                                             logger: logger)),
+            .init(service: intake),
+            .init(service: reload),
+            .init(service: StatusReporter(notifier: notifier, pool: pool, store: intakeStore,
+                                          statusInterval: options.statusInterval, logger: logger)),
+        ]
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownDrain + .seconds(30)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let stopRequests = Task {
+            for await signal in terminations {
+                logger.notice("received \(signal): shutting down")
+                await group.triggerGracefulShutdown()
+            }
+        }
+        defer { stopRequests.cancel() }
+        do {
+            try await group.run()
+        } catch {
+            logger.error("a service failed: \(error)")
+            await pool.drain(budget: configuration.shutdownDrain)
+            throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed",
+                              cause: "\(error)")
+        }
+        do {
+            try store.checkpoint()
+        } catch {
+            logger.warning("final WAL checkpoint failed (harmless; SQLite checkpoints at the next start): \(error)")
+        }
+        logger.notice("stopped")
+    }
+
+    // MARK: Start-up steps
+
+    private static func openDatabase(_ configuration: CogjobsConfiguration, io: BlockingQueue,
+                                     logger: Logger) async throws(DaemonError) -> (JobStore, JobStore) {
+        var settings = JobStore.Configuration()
+        settings.defaultMaxAttempts = configuration.maxAttempts
+        settings.retryPolicy = RetryPolicy(baseSeconds: configuration.retryBaseDelaySeconds)
+        let storeConfiguration = settings
+        let path = configuration.databasePath
+        let opened = await io.run { () -> Result<(JobStore, JobStore, RescueReport), JobStoreError> in
+            do {
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                        withIntermediateDirectories: true)
+            } catch {
+                return .failure(JobStoreError(code: .openFailed, message: "cannot create the database's folder: "
+                                                  + "\(error.localizedDescription)", databasePath: path))
+            }
+            do {
+                let store = try JobStore(path: path, configuration: storeConfiguration)
+                try store.quickCheck()
+                let intakeStore = try JobStore(path: path, configuration: storeConfiguration)
+                let report = try store.rescueOrphans()
+                return .success((store, intakeStore, report))
+            } catch let error as JobStoreError {
+                return .failure(error)
+            } catch {
+                return .failure(JobStoreError(code: .sqlite, message: "\(error)", databasePath: path))
+            }
+        }
+        switch opened {
+        case .success(let (store, intakeStore, report)):
+            if !report.changed.isEmpty || !report.untouched.isEmpty {
+                let summary = "rescued orphaned jobs: requeued \(report.requeued), failed \(report.failed), "
+                    + "quarantined \(report.quarantined), cancelled \(report.cancelled); "
+                    + "left running under a live owner: \(report.untouched)"
+                logger.notice("\(summary)")
+            }
+            return (store, intakeStore)
+        case .failure(let error):
+            throw DaemonError(code: .database, message: error.message, subject: path, cause: error.code.rawValue)
+        }
+    }
+
+    private static func loadEngine(_ configuration: CogjobsConfiguration,
+                                   io: BlockingQueue) async throws(DaemonError) -> InferenceEngine {
+        let model = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
+        let tokenizer = configuration.tokenizerDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        let result = await io.run { () -> Result<InferenceEngine, any Error> in
+            Result { try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer) }
+        }
+        switch result {
+        case .success(let engine): return engine
+        case .failure(let error):
+            throw DaemonError(code: .modelLoad, message: "cannot load the model or its tokenizer: \(error)",
+                              subject: configuration.modelDirectory)
+        }
+    }
+
+    /// Asks systemd for more start-up time every 10 s until cancelled (model loads can be long).
+    private static func keepStartAlive(_ notifier: SystemdNotifier, logger: Logger) async {
+        while !Task.isCancelled {
+            send(notifier, logger, "EXTEND_TIMEOUT_USEC") { try notifier.extendTimeout(by: .seconds(30)) }
+            try? await Task.sleep(for: .seconds(10))  // cancellation ends the wait; the loop then stops
+        }
+    }
+
+    // MARK: Reload
+
+    static func reloadConfiguration(options: DaemonOptions, settings: DaemonSettings, intake: FolderIntake,
+                                    notifier: SystemdNotifier, logger: Logger) async {
+        send(notifier, logger, "RELOADING=1") { try notifier.reloading() }
+        defer { send(notifier, logger, "READY=1") { try notifier.ready() } }
+        logger.notice("SIGHUP: reloading the configuration")
+        let old = settings.current
+        let new: CogjobsConfiguration
+        do {
+            new = try options.loadConfiguration()
+        } catch {
+            logger.error("reload rejected, keeping the old configuration: \(error)")
+            return
+        }
+        do {
+            try await intake.apply(new)
+        } catch {
+            logger.error("reload rejected, keeping the old configuration: \(error)")
+            return
+        }
+        settings.replace(with: new)
+        var restartOnly = old
+        restartOnly.watch = new.watch
+        restartOnly.generation = new.generation
+        if restartOnly != new {
+            logger.notice("reload applied to `watch` and `generation`; other changed keys take effect after a restart")
+        } else {
+            logger.notice("reload applied")
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func status(_ notifier: SystemdNotifier, _ text: String, _ logger: Logger) {
+        logger.info("\(text)")
+        send(notifier, logger, "STATUS") { try notifier.status(text) }
+    }
+
+    private static func send(_ notifier: SystemdNotifier, _ logger: Logger, _ what: String,
+                             _ body: () throws -> Void) {
+        do {
+            try body()
+        } catch {
+            logger.warning("cannot send \(what) to systemd: \(error)")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import CogConfig
+import CogJobStore
+import Foundation
+import Glibc
+
+/// What happens to an image from a watched folder once its job has ended and the outcome is
+/// committed: the optional `.txt` / `.json` sidecar and the optional move to `move_done_to` /
+/// `move_failed_to`. Nothing here runs before the commit, so a sidecar never describes a result
+/// the database does not have.
+///
+/// Order after a success: move the image (if configured), then write the sidecar next to where
+/// the image now is. A sidecar is written to a hidden temporary file in the same folder, flushed
+/// with `fsync`, then renamed over its final name, so readers see the old file or the new one,
+/// never half of one. Moves keep the image's path relative to the watched folder; a name already
+/// taken at the destination gets `-job<ID>` before its extension.
+///
+/// A crash after the commit but before these steps (or a failure in them) is repaired when the
+/// image is seen again (start-up scan, rescan): it comes back as a duplicate of a finished job,
+/// and `reconcile` performs whatever is still missing. An image already moved out of the watched
+/// folder is not seen again, so a crash between a move and its sidecar leaves the moved image
+/// without one (its result is in the database).
+enum FolderActions {
+    /// The watched folder `path` belongs to, if any (the deepest folder that contains it).
+    static func folder(containing path: String, in folders: [WatchedFolder]) -> WatchedFolder? {
+        let candidates = folders.filter { folder in
+            let root = normalized(folder.path)
+            guard path.hasPrefix(root == "/" ? "/" : root + "/") else { return false }
+            return folder.recursive || !path.dropFirst(root.count + 1).contains("/")
+        }
+        return candidates.max { normalized($0.path).count < normalized($1.path).count }
+    }
+
+    /// Post-commit actions for a succeeded job. Returns what was done, for the log.
+    static func afterSuccess(_ content: SidecarContent, folder: WatchedFolder) throws -> [String] {
+        var done: [String] = []
+        var imagePath = content.imagePath
+        if let target = folder.moveDoneTo, FileManager.default.fileExists(atPath: imagePath) {
+            imagePath = try move(imagePath, from: folder, to: target, jobID: content.jobID)
+            done.append("moved to \(imagePath)")
+        }
+        if folder.sidecar != .none {
+            let sidecar = try writeSidecar(content, format: folder.sidecar, nextTo: imagePath)
+            done.append("wrote \(sidecar)")
+        }
+        return done
+    }
+
+    /// Post-commit actions for a job that failed for good (or was quarantined).
+    static func afterFailure(imagePath: String, jobID: Int64, folder: WatchedFolder) throws -> [String] {
+        guard let target = folder.moveFailedTo, FileManager.default.fileExists(atPath: imagePath) else { return [] }
+        return ["moved to \(try move(imagePath, from: folder, to: target, jobID: jobID))"]
+    }
+
+    /// The sidecar path for an image: `photo.jpg` → `photo.jpg.txt` / `photo.jpg.json`.
+    static func sidecarPath(for imagePath: String, format: SidecarFormat) -> String {
+        imagePath + "." + format.rawValue
+    }
+
+    /// Writes the sidecar atomically (temp + fsync + rename). Returns its path.
+    static func writeSidecar(_ content: SidecarContent, format: SidecarFormat,
+                             nextTo imagePath: String) throws -> String {
+        let path = sidecarPath(for: imagePath, format: format)
+        let data: Data
+        switch format {
+        case .none: return path
+        case .txt: data = Data((content.text + "\n").utf8)
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            data = try encoder.encode(content)
+        }
+        try writeAtomically(data, to: path)
+        return path
+    }
+
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw posixError("create", temporary) }
+        var failure: (any Error)? = nil
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = posixError("write", temporary)
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil && fsync(descriptor) != 0 { failure = posixError("fsync", temporary) }
+        close(descriptor)
+        if failure == nil && rename(temporary, path) != 0 { failure = posixError("rename", path) }
+        if let failure {
+            unlink(temporary)  // best effort: a leftover hidden temp file is ignored by the watcher anyway
+            throw failure
+        }
+    }
+
+    /// Moves `path` into `target`, keeping its path relative to the watched folder.
+    static func move(_ path: String, from folder: WatchedFolder, to target: String, jobID: Int64) throws -> String {
+        let root = normalized(folder.path)
+        let relative = path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1))
+            : URL(fileURLWithPath: path).lastPathComponent
+        var destination = URL(fileURLWithPath: target).appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(),
+                                                withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: destination.path) {
+            let ext = destination.pathExtension
+            let stem = destination.deletingPathExtension().lastPathComponent
+            destination = destination.deletingLastPathComponent()
+                .appendingPathComponent(ext.isEmpty ? "\(stem)-job\(jobID)" : "\(stem)-job\(jobID).\(ext)")
+        }
+        if rename(path, destination.path) != 0 {
+            guard errno == EXDEV else { throw posixError("rename", path) }
+            try FileManager.default.moveItem(atPath: path, toPath: destination.path)  // another file system
+        }
+        return destination.path
+    }
+
+    static func normalized(_ path: String) -> String {
+        "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    }
+
+    private static func posixError(_ call: String, _ path: String) -> DaemonError {
+        DaemonError(code: .fileUnreadable, message: "\(call) failed", subject: path,
+                    cause: String(cString: strerror(errno)))
+    }
+}
+
+/// The `.json` sidecar (and the `.txt` sidecar's text): one result with its job and boxes.
+struct SidecarContent: Encodable, Sendable, Equatable {
+    struct Box: Encodable, Sendable, Equatable {
+        var phrase: String
+        /// `[x0, y0, x1, y1]` in 0–999 thousandths of the image.
+        var box: [Int]
+        /// `[x0, y0, x1, y1]` in pixels of the image.
+        var pixels: [Double]
+    }
+
+    var jobID: Int64
+    var resultID: Int64
+    var imagePath: String
+    var imageSHA256: String
+    var task: String
+    var prompt: String
+    var model: String
+    var text: String
+    var rawOutput: String
+    var promptTokens: Int
+    var generatedTokens: Int
+    var totalMilliseconds: Double
+    var boxes: [Box]
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", resultID = "result_id", imagePath = "image_path", imageSHA256 = "image_sha256"
+        case task, prompt, model, text, rawOutput = "raw_output", promptTokens = "prompt_tokens"
+        case generatedTokens = "generated_tokens", totalMilliseconds = "total_ms", boxes
+    }
+
+    init(jobID: Int64, resultID: Int64, imagePath: String, imageSHA256: String, task: String, prompt: String,
+         output: JobOutput) {
+        self.jobID = jobID
+        self.resultID = resultID
+        self.imagePath = imagePath
+        self.imageSHA256 = imageSHA256
+        self.task = task
+        self.prompt = prompt
+        model = output.model
+        text = output.text
+        rawOutput = output.rawOutput
+        promptTokens = output.promptTokens
+        generatedTokens = output.generatedTokens
+        totalMilliseconds = output.totalMilliseconds
+        boxes = output.boxes.map { box in
+            Box(phrase: box.phrase, box: [box.x0, box.y0, box.x1, box.y1],
+                pixels: [box.pixelX0, box.pixelY0, box.pixelX1, box.pixelY1])
+        }
+    }
+}

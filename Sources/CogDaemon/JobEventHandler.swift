@@ -1,0 +1,95 @@
+import CogConfig
+import CogJobStore
+import CogScheduler
+import Logging
+
+/// What the daemon does with the worker pool's events: log them, run the post-commit actions for
+/// watched folders (`FolderActions`), and — in tests only — kill the process at a crash point.
+/// Runs synchronously on the pool's threads.
+struct JobEventHandler: Sendable {
+    let logger: Logger
+    let settings: DaemonSettings
+    let crash: CrashInjector
+
+    func handle(_ event: SchedulerEvent) {
+        switch event {
+        case .started(let job, let worker):
+            let line = "job \(job.id) started on worker \(worker): \(job.task) \(job.image.path) "
+                + "(attempt \(job.attempt) of \(job.maxAttempts))"
+            logger.info("\(line)")
+            crash.reached(.afterClaim)
+        case .willComplete:
+            crash.reached(.beforeCommit)
+            crash.reached(.inCommit)
+        case .finished(let finish):
+            crash.resultWritten()
+            log(finish)
+            afterCommit(finish)
+        case .leaseLost(let jobID, let worker):
+            logger.warning("worker \(worker) lost its lease on job \(jobID); it stops without writing a result")
+        case .rescued(let report):
+            let line = "rescued jobs whose lease ran out: requeued \(report.requeued), failed \(report.failed), "
+                + "quarantined \(report.quarantined), cancelled \(report.cancelled)"
+            logger.warning("\(line)")
+        case .storeError(let operation, let jobID, let error):
+            logger.error("database error during \(operation)\(jobID.map { " of job \($0)" } ?? ""): \(error)")
+        }
+    }
+
+    private func log(_ finish: JobFinish) {
+        let seconds = StatusReporter.seconds(finish.duration)
+        let head = "job \(finish.job.id) (worker \(finish.worker), \(String(format: "%.2f", seconds)) s)"
+        switch finish.outcome {
+        case .succeeded(let resultID, let output):
+            let line = "\(head) succeeded: result \(resultID), \(output.generatedTokens) tokens, "
+                + "\(output.boxes.count) box(es)"
+            logger.info("\(line)")
+        case .failed(let failure):
+            logger.warning("\(head) failed: \(failure.code): \(failure.message)")
+        case .willRetry(let failure, let runAfter):
+            logger.warning("\(head) will be retried after \(runAfter): \(failure.code): \(failure.message)")
+        case .cancelled:
+            logger.notice("\(head) cancelled")
+        case .requeued:
+            logger.notice("\(head) put back in the queue (shutdown)")
+        case .abandoned(let reason):
+            logger.warning("\(head) abandoned: \(reason)")
+        }
+    }
+
+    /// Sidecars and moves for jobs of a watched folder: the image lies in the folder and the job
+    /// has the folder's task and prompt (a job enqueued by hand for another task on the same image
+    /// must not move it away or overwrite the folder's sidecar).
+    private func folder(of job: ClaimedJob) -> WatchedFolder? {
+        guard let folder = FolderActions.folder(containing: job.image.path, in: settings.current.watch),
+              folder.task.rawValue == job.task, (folder.prompt ?? "") == job.prompt else { return nil }
+        return folder
+    }
+
+    private func afterCommit(_ finish: JobFinish) {
+        let job = finish.job
+        switch finish.outcome {
+        case .succeeded(let resultID, let output):
+            crash.reached(.afterCommitBeforeSidecar)
+            guard let folder = folder(of: job) else { return }
+            let content = SidecarContent(jobID: job.id, resultID: resultID, imagePath: job.image.path,
+                                         imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt,
+                                         output: output)
+            perform(job.id) { try FolderActions.afterSuccess(content, folder: folder) }
+        case .failed:
+            guard let folder = folder(of: job) else { return }
+            perform(job.id) { try FolderActions.afterFailure(imagePath: job.image.path, jobID: job.id, folder: folder) }
+        case .willRetry, .cancelled, .requeued, .abandoned:
+            return
+        }
+    }
+
+    private func perform(_ jobID: Int64, _ actions: () throws -> [String]) {
+        do {
+            let done = try actions()
+            if !done.isEmpty { logger.info("job \(jobID): \(done.joined(separator: "; "))") }
+        } catch {
+            logger.error("job \(jobID): post-commit action failed (the result is stored): \(error)")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// CogScheduler — module placeholder; see Package.swift for its one job.

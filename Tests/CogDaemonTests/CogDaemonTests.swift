@@ -1,1 +1,0 @@
-// CogDaemonTests — tests land here.

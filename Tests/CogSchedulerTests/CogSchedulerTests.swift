@@ -1,1 +1,0 @@
-// CogSchedulerTests — tests land here.
