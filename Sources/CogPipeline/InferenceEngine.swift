@@ -115,20 +115,6 @@ public final class InferenceEngine: Sendable {
                             field: "tokenizer")
     }
 
-    /// Model identity stored with every result: the directory name plus a short hash of the files
-    /// that define the weights (config.json and the shard index or header), so two different
-    /// checkpoints under the same name are told apart.
-    public var modelIdentity: String {
-        var hasher = FNV1a64()
-        for name in ["config.json", "model.safetensors.index.json"] {
-            if let data = FileManager.default.contents(atPath: modelDirectory.appendingPathComponent(name).path) {
-                hasher.combine(data)
-            }
-        }
-        for shard in model.checkpoint.shards { hasher.combine(Data(shard.path.split(separator: "/").last.map(String.init)?.utf8 ?? "".utf8)); hasher.combine(UInt64(shard.file.size)) }
-        return "\(modelDirectory.lastPathComponent)@\(String(hasher.value, radix: 16).prefix(12))"
-    }
-
     /// A request made ready for the decoder: prompt built, session prefilled.
     struct Prepared {
         let prompt: PreparedPrompt
@@ -224,19 +210,5 @@ public final class InferenceEngine: Sendable {
     static func milliseconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    }
-}
-
-/// FNV-1a 64-bit, for short identity hashes (not for security).
-struct FNV1a64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func combine(_ data: Data) {
-        for byte in data {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01b3
-        }
-    }
-    mutating func combine(_ number: UInt64) {
-        withUnsafeBytes(of: number.littleEndian) { combine(Data($0)) }
     }
 }
