@@ -30,6 +30,12 @@ extension CogjobsConfiguration {
             problems.append(.invalid("shutdown_drain_seconds",
                                      "must be between 0 and 3600 (seconds), got \(shutdownDrainSeconds)"))
         }
+        if !["exact", "fast"].contains(precision) {
+            problems.append(.invalid("precision", "must be \"exact\" or \"fast\", got \"\(precision)\""))
+        }
+        if !(0...1_048_576).contains(prefixCacheMB) {
+            problems.append(.invalid("prefix_cache_mb", "must be between 0 and 1048576, got \(prefixCacheMB)"))
+        }
         if !(1...100).contains(maxAttempts) {
             problems.append(.invalid("max_attempts", "must be between 1 and 100, got \(maxAttempts)"))
         }

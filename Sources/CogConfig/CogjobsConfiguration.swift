@@ -17,6 +17,8 @@ import Foundation
 /// | `shutdown_drain_seconds` | number ≥ 0 | 60 |
 /// | `max_attempts` | integer ≥ 1 | 3 |
 /// | `retry_base_delay_seconds` | number ≥ 0 | 30 |
+/// | `precision` | `exact` or `fast` | `exact` |
+/// | `prefix_cache_mb` | integer ≥ 0 | 4096 |
 /// | `limits` | object (`max_pixels`, `max_file_bytes`) | see `ImageLimits` |
 /// | `watch` | array of objects | `[]` (see `WatchedFolder`) |
 /// | `log_level` | string | `info` |
@@ -43,6 +45,12 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
     public var maxAttempts: Int
     /// `retry_base_delay_seconds`: the first retry delay; doubled per attempt, with jitter.
     public var retryBaseDelaySeconds: Double
+    /// `precision`: `exact` (f32 activations: the reference's arithmetic) or `fast` (prefill
+    /// activations rounded to bf16 on AMX / AVX-512-BF16, several times faster).
+    public var precision: String
+    /// `prefix_cache_mb`: memory for cached `BOS + image` prefixes, so several jobs on one image
+    /// encode it once (0 = off).
+    public var prefixCacheMB: Int
     /// `limits`: image size limits.
     public var limits: ImageLimits
     /// `watch`: the watched folders.
@@ -62,6 +70,8 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         case shutdownDrainSeconds = "shutdown_drain_seconds"
         case maxAttempts = "max_attempts"
         case retryBaseDelaySeconds = "retry_base_delay_seconds"
+        case precision
+        case prefixCacheMB = "prefix_cache_mb"
         case limits
         case watch
         case logLevel = "log_level"
@@ -75,6 +85,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
                 shutdownDrainSeconds: Double = ConfigDefaults.shutdownDrainSeconds,
                 maxAttempts: Int = ConfigDefaults.maxAttempts,
                 retryBaseDelaySeconds: Double = ConfigDefaults.retryBaseDelaySeconds,
+                precision: String = ConfigDefaults.precision, prefixCacheMB: Int = ConfigDefaults.prefixCacheMB,
                 limits: ImageLimits = ImageLimits(), watch: [WatchedFolder] = [],
                 logLevel: LogLevel = ConfigDefaults.logLevel, generation: GenerationDefaults = GenerationDefaults()) {
         self.databasePath = databasePath
@@ -86,6 +97,8 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         self.shutdownDrainSeconds = shutdownDrainSeconds
         self.maxAttempts = maxAttempts
         self.retryBaseDelaySeconds = retryBaseDelaySeconds
+        self.precision = precision
+        self.prefixCacheMB = prefixCacheMB
         self.limits = limits
         self.watch = watch
         self.logLevel = logLevel
@@ -105,6 +118,8 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         maxAttempts = try container.decodeInteger(.maxAttempts, default: ConfigDefaults.maxAttempts)
         retryBaseDelaySeconds = try container.decode(.retryBaseDelaySeconds,
                                                      default: ConfigDefaults.retryBaseDelaySeconds)
+        precision = try container.decode(.precision, default: ConfigDefaults.precision)
+        prefixCacheMB = try container.decodeInteger(.prefixCacheMB, default: ConfigDefaults.prefixCacheMB)
         limits = try container.decode(.limits, default: ImageLimits())
         watch = try container.decode(.watch, default: [])
         logLevel = try container.decode(.logLevel, default: ConfigDefaults.logLevel)
@@ -122,6 +137,8 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         try container.encode(shutdownDrainSeconds, forKey: .shutdownDrainSeconds)
         try container.encode(maxAttempts, forKey: .maxAttempts)
         try container.encode(retryBaseDelaySeconds, forKey: .retryBaseDelaySeconds)
+        try container.encode(precision, forKey: .precision)
+        try container.encode(prefixCacheMB, forKey: .prefixCacheMB)
         try container.encode(limits, forKey: .limits)
         try container.encode(watch, forKey: .watch)
         try container.encode(logLevel, forKey: .logLevel)

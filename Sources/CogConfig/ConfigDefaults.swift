@@ -14,6 +14,10 @@ public enum ConfigDefaults {
     /// `shutdown_drain_seconds`: on SIGTERM, how long running jobs may take to finish before they
     /// are put back in the queue (without counting a failed attempt).
     public static let shutdownDrainSeconds = 60.0
+    /// `precision`: the reference's f32 arithmetic by default.
+    public static let precision = "exact"
+    /// `prefix_cache_mb`: room for about three CogVLM-17B image prefixes (f32 KV ≈ 1.3 GB each).
+    public static let prefixCacheMB = 4096
     /// `max_attempts`: attempts per job before it fails for good.
     public static let maxAttempts = 3
     /// `retry_base_delay_seconds`: first retry delay; doubled per attempt, with jitter.

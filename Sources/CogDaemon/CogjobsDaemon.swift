@@ -253,7 +253,11 @@ public enum CogjobsDaemon {
         let model = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
         let tokenizer = configuration.tokenizerDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
         let result = await io.run { () -> Result<InferenceEngine, any Error> in
-            Result { try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer) }
+            Result {
+                try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer,
+                                         prefixCacheBytes: configuration.prefixCacheMB << 20,
+                                         precision: MatmulPrecision(rawValue: configuration.precision) ?? .exact)
+            }
         }
         switch result {
         case .success(let engine): return engine

@@ -187,6 +187,8 @@ struct ValidationTests {
         (#"{"model_directory": "/m", "lease_duration_seconds": 1}"#, "lease_duration_seconds"),
         (#"{"model_directory": "/m", "shutdown_drain_seconds": -5}"#, "shutdown_drain_seconds"),
         (#"{"model_directory": "/m", "max_attempts": 0}"#, "max_attempts"),
+        (#"{"model_directory": "/m", "precision": "turbo"}"#, "precision"),
+        (#"{"model_directory": "/m", "prefix_cache_mb": -1}"#, "prefix_cache_mb"),
         (#"{"model_directory": "/m", "retry_base_delay_seconds": -1}"#, "retry_base_delay_seconds"),
         (#"{"model_directory": "/m", "limits": {"max_pixels": 0}}"#, "limits.max_pixels"),
         (#"{"model_directory": "/m", "limits": {"max_file_bytes": -1}}"#, "limits.max_file_bytes"),
