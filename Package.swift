@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "CogWeights", dependencies: ["CogTensor"], swiftSettings: swiftSettings),
         .target(name: "CogTokenizer", swiftSettings: swiftSettings),
         .target(name: "CogImage", dependencies: ["CImageCodecs"], swiftSettings: swiftSettings),
-        .target(name: "CogVLM", dependencies: ["CogTensor", "CogWeights"], swiftSettings: swiftSettings),
+        .target(name: "CogVLM", dependencies: ["CogTensor", "CogWeights", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "CogPipeline", dependencies: ["CogVLM", "CogTensor", "CogTokenizer", "CogImage"],
                 swiftSettings: swiftSettings),
         .target(name: "CogJobStore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),

@@ -48,35 +48,27 @@ extension CogVLMSession {
 
         for (l, layer) in model.weights.layers.enumerated() {
             let e = layer.language  // every decode token is text: language expert
-            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer)
+            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer, runner: context.runner)
             e.qkv.apply(normed.pointer, rows: n, into: qkv.pointer, bias: e.qkvBias, context: context)
             positions.withUnsafeBufferPointer { pos in
                 guard let p = pos.baseAddress else { return }
-                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: 0, heads: nh, positions: p)
-                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p)
+                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: 0, heads: nh, positions: p, runner: context.runner)
+                model.rotary.apply(qkv.pointer, rows: n, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p, runner: context.runner)
             }
             for (i, s) in sessions.enumerated() {
                 let row = qkv.pointer + i * qkvWidth
                 s.cache.append(layer: l, keys: row + nh * hd, values: row + (nh + nkv) * hd, stride: qkvWidth, count: 1)
-                let past = s.cache.length
-                s.cache.keys[l].withUnsafeBufferPointer { kb in
-                    s.cache.values[l].withUnsafeBufferPointer { vb in
-                        guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
-                        Attention.forward(q: row, qStride: qkvWidth, k: k, v: v, kvStride: nkv * hd,
-                                          out: attn.pointer + i * nh * hd, outStride: nh * hd,
-                                          queries: 1, keys: past + 1, qHeads: nh, kvHeads: nkv, headDim: hd,
-                                          scale: 1 / Float(hd).squareRoot(), causalOffset: past, scores: &scores)
-                    }
-                }
+                try s.cache.attend(layer: l, q: row, qStride: qkvWidth, out: attn.pointer + i * nh * hd, outStride: nh * hd,
+                                   queries: 1, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, runner: context.runner)
             }
             e.dense.apply(attn.pointer, rows: n, into: branch.pointer, context: context)
-            Ops.add(branch.pointer, into: x.pointer, count: n * h)
-            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer)
+            Ops.add(branch.pointer, into: x.pointer, count: n * h, runner: context.runner)
+            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: n, dim: h, out: normed.pointer, runner: context.runner)
             e.gate.apply(normed.pointer, rows: n, into: gate.pointer, context: context)
             e.up.apply(normed.pointer, rows: n, into: up.pointer, context: context)
-            Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
+            Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer, runner: context.runner)
             e.down.apply(gate.pointer, rows: n, into: branch.pointer, context: context)
-            Ops.add(branch.pointer, into: x.pointer, count: n * h)
+            Ops.add(branch.pointer, into: x.pointer, count: n * h, runner: context.runner)
         }
         for (i, s) in sessions.enumerated() {
             s.cache.commit(1)
@@ -84,7 +76,7 @@ extension CogVLMSession {
             s.tokenIDs.append(tokens[i])
             s.lastPosition = positions[i]
         }
-        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: n, dim: h, out: x.pointer)
+        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: n, dim: h, out: x.pointer, runner: context.runner)
         var logits = [Float](repeating: 0, count: n * c.vocabSize)  // [N, vocab]
         logits.withUnsafeMutableBufferPointer { o in
             guard let base = o.baseAddress else { return }

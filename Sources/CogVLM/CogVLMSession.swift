@@ -119,6 +119,11 @@ public final class CogVLMSession {
         }
         trace?("lm.inputs_embeds", [t, h], x.bufferPointer)
 
+        if cache.length == 0 {
+            // The cache's storage follows the session's precision, decided at the first prefill.
+            cache = KVCache(layers: c.numHiddenLayers, width: c.numKeyValueHeads * c.headDim,
+                            precision: context.precision == .fast ? .f16 : .f32)
+        }
         cache.reserve(tokens: cache.length + t)
         try runLayers(x: x, rows: t, positions: positions, visionMask: visionMask, trace: trace)
         tokenTypes = allTypes
@@ -188,7 +193,6 @@ public final class CogVLMSession {
         let h = c.hiddenSize, hd = c.headDim, nh = c.numAttentionHeads, nkv = c.numKeyValueHeads
         let qkvWidth = (nh + 2 * nkv) * hd
         let inter = c.intermediateSize
-        let past = cache.length
         let groups = ExpertRows(mask: visionMask)
         let normed = FloatBuffer(count: t * h)          // [T, H]
         let qkv = FloatBuffer(count: t * qkvWidth)      // [T, (nH + 2·nKV)·hd]: q | k | v, head-major
@@ -200,42 +204,34 @@ public final class CogVLMSession {
 
         for (l, layer) in model.weights.layers.enumerated() {
             // Attention block.
-            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer)
+            Ops.rmsNorm(x.pointer, weight: layer.inputNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer, runner: context.runner)
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: qkv.pointer, outCols: qkvWidth) { e, inp, n, out in
                 e.qkv.apply(inp, rows: n, into: out, bias: e.qkvBias, context: context)
             }
             positions.withUnsafeBufferPointer { pos in
                 guard let p = pos.baseAddress else { return }
-                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: 0, heads: nh, positions: p)
-                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p)
+                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: 0, heads: nh, positions: p, runner: context.runner)
+                model.rotary.apply(qkv.pointer, rows: t, stride: qkvWidth, offset: nh * hd, heads: nkv, positions: p, runner: context.runner)
             }
             cache.append(layer: l, keys: qkv.pointer + nh * hd, values: qkv.pointer + (nh + nkv) * hd, stride: qkvWidth, count: t)
-            let total = past + t
-            cache.keys[l].withUnsafeBufferPointer { kb in
-                cache.values[l].withUnsafeBufferPointer { vb in
-                    guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
-                    Attention.forward(q: qkv.pointer, qStride: qkvWidth, k: k, v: v, kvStride: nkv * hd,
-                                      out: attn.pointer, outStride: nh * hd,
-                                      queries: t, keys: total, qHeads: nh, kvHeads: nkv, headDim: hd,
-                                      scale: 1 / Float(hd).squareRoot(), causalOffset: past, scores: &scores)
-                }
-            }
+            try cache.attend(layer: l, q: qkv.pointer, qStride: qkvWidth, out: attn.pointer, outStride: nh * hd,
+                             queries: t, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, runner: context.runner)
             perExpert(layer, groups, input: attn.pointer, inCols: nh * hd, output: branch.pointer, outCols: h) { e, inp, n, out in
                 e.dense.apply(inp, rows: n, into: out, context: context)
             }
-            Ops.add(branch.pointer, into: x.pointer, count: t * h)
+            Ops.add(branch.pointer, into: x.pointer, count: t * h, runner: context.runner)
 
             // MLP block: down(silu(gate(m)) ⊙ up(m)) per expert.
-            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer)
+            Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer, runner: context.runner)
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: branch.pointer, outCols: h) { e, inp, n, out in
                 let gate = FloatBuffer(count: n * inter)  // [n, I]
                 let up = FloatBuffer(count: n * inter)    // [n, I]
                 e.gate.apply(inp, rows: n, into: gate.pointer, context: context)
                 e.up.apply(inp, rows: n, into: up.pointer, context: context)
-                Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
+                Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer, runner: context.runner)
                 e.down.apply(gate.pointer, rows: n, into: out, context: context)
             }
-            Ops.add(branch.pointer, into: x.pointer, count: t * h)
+            Ops.add(branch.pointer, into: x.pointer, count: t * h, runner: context.runner)
             trace?("lm.layers.\(l).out", [t, h], x.bufferPointer)
         }
         cache.commit(t)
@@ -245,7 +241,7 @@ public final class CogVLMSession {
     private func logits(x: FloatBuffer, rows t: Int, allRows: Bool, trace: ForwardTrace?) -> [Float] {
         let c = model.config
         let h = c.hiddenSize, vocab = c.vocabSize
-        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: t, dim: h, out: x.pointer)
+        Ops.rmsNorm(x.pointer, weight: model.weights.finalNorm, eps: c.rmsNormEps, rows: t, dim: h, out: x.pointer, runner: context.runner)
         trace?("lm.final_norm_out", [t, h], x.bufferPointer)
         let first = allRows ? 0 : t - 1
         let n = t - first
