@@ -1,3 +1,4 @@
+import CogJobStore
 import Foundation
 
 /// The model identity stored with every job and result, and part of the deduplication key:

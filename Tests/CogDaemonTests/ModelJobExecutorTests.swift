@@ -1,3 +1,4 @@
+import CogJobStore
 import CogConfig
 import CogPipeline
 import CogTestSupport

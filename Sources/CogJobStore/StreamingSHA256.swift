@@ -1,9 +1,8 @@
 /// SHA-256 over data that arrives in pieces (a file read in chunks), fast enough for images.
 ///
-/// `CogJobStore.SHA256` is written for short strings (it copies the message into an array and
-/// indexes arrays with bounds checks per byte); this one compresses straight from the caller's
-/// buffer through unsafe pointers and allocates nothing per block, so hashing costs about as much
-/// as reading the file. Measured throughput is printed by the `StreamingSHA256` test (release
+/// It compresses straight from the caller's buffer through unsafe pointers and allocates nothing
+/// per block, so hashing costs about as much as reading the file. `SHA256` (one-shot, for short
+/// strings such as migration checksums and deduplication keys) is a wrapper over it. Measured throughput is printed by the `StreamingSHA256` test (release
 /// builds reach a few hundred MB/s on one core).
 // ref: FIPS 180-4 "Secure Hash Standard", §4.1.2 (functions), §4.2.2 (constants), §5.1.1 (padding),
 //      §5.3.3 (initial value), §6.2.2 (compression)
