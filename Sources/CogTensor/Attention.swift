@@ -1,7 +1,12 @@
+import CKernels
+
 /// Scaled dot-product attention over packed head-major buffers, with optional causal masking and
-/// grouped-query sharing. Scores for a block of query rows are computed with `sgemm`, so the
-/// vision tower's long sequences and the language prefill both run at BLAS speed, and at most
-/// `queryBlock × keys` scores exist at once.
+/// grouped-query sharing.
+/// - `forward`: f32 keys/values; scores for a block of query rows come from `sgemm`, so the
+///   vision tower's long sequences run at BLAS speed, and at most `queryBlock × keys` scores exist
+///   at once.
+/// - `forwardF16KV`: keys/values in fp16 (the KV cache), CKernels `ck_attention_f16kv` with the
+///   heads split across a `ParallelRunner`; for decode and language prefill.
 public enum Attention {
     /// Query rows processed per block (bounds the score buffer to `queryBlock × keys` floats).
     public static let queryBlock = 256
@@ -59,4 +64,58 @@ public enum Attention {
             }
         }
     }
+
+    /// `out[i, h·d ..< (h+1)·d] = softmax(q_i,h · K_hᵀ · scale) · V_h` with keys and values in fp16,
+    /// the query heads split across `runner`'s threads (results do not depend on the split).
+    ///
+    /// - Parameters:
+    ///   - q: `[queries, qHeads · headDim]` f32 (row stride `qStride`)
+    ///   - k, v: `[keys, kvHeads · headDim]` fp16 bits (row stride `kvStride` elements)
+    ///   - out: `[queries, qHeads · headDim]` f32 (row stride `outStride`)
+    ///   - causalOffset: when non-nil, query row `i` sits at absolute index `causalOffset + i` and
+    ///     sees keys `0 ... causalOffset + i` only; nil means full bidirectional attention.
+    /// Query head `h` uses key/value head `h / (qHeads / kvHeads)`. Scores, softmax and the weighted
+    /// sum are f32 (see `ck_attention_f16kv` in `ckernels.h`).
+    /// - Throws: `TensorError.scratchUnavailable` if a thread's scratch (≈ 64 · keys floats) cannot
+    ///   be allocated.
+    public static func forwardF16KV(
+        q: UnsafePointer<Float>, qStride: Int,
+        k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, kvStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int,
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
+        scale: Float, causalOffset: Int?, runner: ParallelRunner
+    ) throws {
+        precondition(qHeads > 0 && kvHeads > 0 && qHeads % kvHeads == 0 && headDim > 0, "bad attention head shape")
+        precondition((causalOffset ?? 0) >= 0, "negative causal offset")
+        guard queries > 0 else { return }
+        precondition(keys > 0, "attention over zero keys")
+        let group = qHeads / kvHeads
+        // Whole kv-head groups per thread when there are enough of them: each kv head's keys and
+        // values are then widened by one thread only.
+        let alignment = kvHeads >= runner.threads ? group : 1
+        let parts = runner.threads
+        let statuses = UnsafeMutablePointer<ck_status>.allocate(capacity: parts)  // [parts]
+        statuses.initialize(repeating: CK_OK, count: parts)
+        defer { statuses.deallocate() }
+        let offset = causalOffset ?? -1
+        runner.run { part, parts in
+            let heads = ParallelRunner.range(part: part, parts: parts, count: qHeads, alignment: alignment)
+            guard !heads.isEmpty else { return }
+            statuses[part] = ck_attention_f16kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads,
+                                                headDim, scale, offset, heads.lowerBound, heads.upperBound)
+        }
+        for part in 0..<parts where statuses[part] != CK_OK {
+            if statuses[part] == CK_ERR_NOMEM {
+                throw TensorError(.scratchUnavailable,
+                                  "attention over \(keys) keys could not allocate its \(64 * keys * 4 / 1024) KiB "
+                                      + "scratch; free memory or use a shorter sequence")
+            }
+            preconditionFailure("ck_attention_f16kv rejected its shape (status \(statuses[part]))")  // checked above
+        }
+    }
+}
+
+extension TensorError.Code {
+    /// A kernel's per-thread scratch memory could not be allocated.
+    public static let scratchUnavailable = TensorError.Code(rawValue: "tensor.scratch_unavailable")
 }

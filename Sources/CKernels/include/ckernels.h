@@ -187,6 +187,77 @@ ck_status ck_gemm_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float
 ck_status ck_gemm_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
                      size_t ldy, size_t m0, size_t m1);
 
+// MARK: - Elementwise and row kernels (single-threaded; split rows or elements across threads)
+//
+// Each has a scalar path with the reference semantics (libm erff/expf/sinf/cosf and the operation
+// order of CogTensor's former Swift `Ops`) and AVX2 / AVX-512 paths built on the vector exp, erf
+// and sin/cos below. Any n / dim (tails use masked loads). Row kernels may run in place (out == x).
+// Measured accuracy of the vector paths (AVX2 and AVX-512 give bit-identical results), against
+// double-precision references, exhaustively over every float in the range unless noted:
+//   exp  ≤ 1.01 ulp on [−104, 89] (normal results);   erf ≤ 0.95 ulp on |y| ≤ 5 (glibc erff: 0.97);
+//   sin/cos ≤ 7.1e-8 absolute for |a| ≤ 2^17 (every 5th float; vs sinf/cosf ≤ 6.0e-8);
+//   GELU vs the glibc-erff formula (every float with |x| ≤ 10): |Δ| ≤ 2^-23·|x|, i.e. ≤ 2 ulp for
+//   x ≥ 0 and, for x < 0, at most one rounding step of that formula's 1 + erf (its own error size:
+//   1.7e-7 absolute at x = −5.5, where the exact GELU is −4e-8).
+// CogTensorTests (ElementwiseKernelTests) re-measures these on dense sweeps and prints them.
+
+/// x[i] = (½·x)·(1 + erf(x·(1/√2))) in place (exact-erf GELU, torch approximate='none'), each step
+/// rounded to f32 as in the reference formula (PyTorch's CPU kernel and the former Swift `Ops`), so
+/// results stay within ~1 ulp of it; like it, negative tails carry the absolute rounding of 1 + erf
+/// (≈ |x|·3e-8) rather than a relative accuracy. GELU(−inf) = NaN as in the reference formula.
+void ck_gelu_erf_f32(float *x, size_t n);
+/// out[i] = erf(x[i]). Vector paths: y·(2/√π + y²·Q(y²)) for |y| < 0.5, 1 − erfc-polynomial on six
+/// intervals up to 4, ±1 beyond.
+void ck_erf_f32(const float *x, float *out, size_t n);
+/// out[i] = gate[i] / (1 + e^(−gate[i])) · up[i] (SiLU(gate) ⊙ up). out may alias gate or up.
+void ck_silu_mul_f32(const float *gate, const float *up, float *out, size_t n);
+/// Softmax of one row in place: subtract the max, e^x in f32, sum in f32 (VW lanes × 2
+/// accumulators on the vector paths, sequential on the scalar path), multiply by 1/sum.
+void ck_softmax_f32(float *row, size_t n);
+/// RMSNorm: out = w · (x · 1/sqrtf(mean(x²) + eps)) per row; x, out [rows, dim], w [dim].
+/// Σx² accumulates in double (exact products), so results match a double-accumulation reference to
+/// the last f32 bit except where the f32 rounding of mean(x²) ties differently.
+void ck_rmsnorm_f32(const float *x, const float *w, float eps, size_t rows, size_t dim, float *out);
+/// LayerNorm with biased variance: out = ((x − mean)·inv)·w + bias, inv = 1/sqrt(var + eps); mean
+/// and Σ(x − mean)² (two passes) in double. x, out [rows, dim]; w, bias [dim].
+void ck_layernorm_f32(const float *x, const float *w, const float *bias, float eps, size_t rows, size_t dim,
+                      float *out);
+/// GPT-NeoX ("half-split") rotary in place on `heads` heads of each row: head h of row r starts at
+/// x[r·stride + offset + h·head_dim]; with half = head_dim/2 and θ = (float)positions[r]·inv_freq[j]
+/// (one f32 multiply): x'[j] = x[j]·cosθ − x[j+half]·sinθ, x'[j+half] = x[j+half]·cosθ + x[j]·sinθ.
+/// cos/sin are computed once per row for all heads (vector paths: ck_sincos_f32's method; scalar:
+/// cosf/sinf). For a row range, offset x and positions by the first row. inv_freq [head_dim/2].
+/// CK_ERR_SHAPE if head_dim is odd; CK_ERR_NOMEM if the per-thread table cannot be allocated.
+ck_status ck_rope_f32(float *x, size_t rows, size_t stride, size_t offset, size_t heads, size_t head_dim,
+                      const int *positions, const float *inv_freq);
+/// sin and cos of n angles. Vector paths: Cody-Waite reduction by π/2 (three-part constant, FMA)
+/// and minimax polynomials on [−π/4, π/4]; accurate for |angle| ≤ 2^20.
+void ck_sincos_f32(const float *angles, float *sin_out, float *cos_out, size_t n);
+/// out[i] = e^x[i]. Vector paths: Cody-Waite reduction by ln 2, degree-6 minimax polynomial; +inf
+/// above 88.72, 0 below −103.97, NaN stays NaN.
+void ck_exp_f32(const float *x, float *out, size_t n);
+
+// MARK: - Attention over an fp16 KV cache
+
+/// out[i, h·hd ..< (h+1)·hd] = softmax(scale · q_i,h · K_kvhᵀ) · V_kvh for query heads h in [h0, h1),
+/// kvh = h / (q_heads / kv_heads) (grouped-query heads, repeat-interleave order).
+/// - q [queries, ≥ q_heads·hd] f32, row stride q_stride; out [queries, ≥ q_heads·hd] f32, row stride
+///   out_stride (only heads h0..<h1 written); k, v [keys, ≥ kv_heads·hd] fp16 bits, row stride
+///   kv_stride (elements).
+/// - causal_offset −1: every query sees all keys. Otherwise query i sits at absolute position
+///   causal_offset + i and sees keys 0 ... causal_offset + i (clamped to keys).
+/// Numerics: K and V are widened exactly to f32; scores, softmax (vector exp, f32 sum) and the
+/// weighted sum of V are f32 (FMA). The SIMD paths process blocks of up to 64 query rows
+/// (query × head pairs of one kv head) against 64-key tiles, so scratch stays ≈ 64·keys floats plus
+/// small tiles per thread (per-thread buffer, grown on demand). Split [h0, h1) across threads;
+/// prefer boundaries on multiples of q_heads / kv_heads so a kv head is widened by one thread only.
+/// CK_ERR_SHAPE: q_heads % kv_heads != 0, h1 > q_heads, h0 > h1, head_dim == 0, keys == 0 (with work
+/// to do) or causal_offset < −1. CK_ERR_NOMEM: scratch allocation failed.
+ck_status ck_attention_f16kv(const float *q, size_t q_stride, const uint16_t *k, const uint16_t *v, size_t kv_stride,
+                             float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                             size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                             size_t h1);
+
 // MARK: - Probes for `cogjobs bench`
 
 /// Reads `bytes` bytes of `buffer` (f32 sums, as a GEMV would) and returns the sum so the work
