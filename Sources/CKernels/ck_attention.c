@@ -12,7 +12,7 @@
 /// Query rows (query × head pairs) per block: bounds the score scratch to CK_ATT_ROWS × keys floats.
 #define CK_ATT_ROWS 64
 
-// MARK: scalar (reference semantics: sequential f32 dot products, libm expf)
+// MARK: scalar (portable: sequential f32 dot products, libm expf, softmax sum in double)
 
 static void attention_scalar(const float *q, size_t q_stride, const uint16_t *k, const uint16_t *v,
                              size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys,
@@ -34,12 +34,12 @@ static void attention_scalar(const float *q, size_t q_stride, const uint16_t *k,
             float mx = -INFINITY;
             for (size_t j = 0; j < limit; j++)
                 if (scores[j] > mx) mx = scores[j];
-            float sum = 0;
+            double sum = 0;
             for (size_t j = 0; j < limit; j++) {
                 scores[j] = expf(scores[j] - mx);
                 sum += scores[j];
             }
-            const float inv = 1.0f / sum;
+            const float inv = (float)(1.0 / sum);
             float *oi = out + i * out_stride + h * hd;
             for (size_t d = 0; d < hd; d++) oi[d] = 0;
             for (size_t j = 0; j < limit; j++) {

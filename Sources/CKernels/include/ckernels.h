@@ -211,8 +211,9 @@ void ck_gelu_erf_f32(float *x, size_t n);
 void ck_erf_f32(const float *x, float *out, size_t n);
 /// out[i] = gate[i] / (1 + e^(−gate[i])) · up[i] (SiLU(gate) ⊙ up). out may alias gate or up.
 void ck_silu_mul_f32(const float *gate, const float *up, float *out, size_t n);
-/// Softmax of one row in place: subtract the max, e^x in f32, sum in f32 (VW lanes × 2
-/// accumulators on the vector paths, sequential on the scalar path), multiply by 1/sum.
+/// Softmax of one row in place: subtract the max (in f32, as torch), e^x in f32, sum the
+/// exponentials in double, multiply by (float)(1/sum). Relative error per probability ≤ ~2.5e-7 for
+/// any n (an f32 running sum, as in the former Swift code, reaches ~3e-6 at n = 4099).
 void ck_softmax_f32(float *row, size_t n);
 /// RMSNorm: out = w · (x · 1/sqrtf(mean(x²) + eps)) per row; x, out [rows, dim], w [dim].
 /// Σx² accumulates in double (exact products), so results match a double-accumulation reference to
@@ -246,7 +247,7 @@ void ck_exp_f32(const float *x, float *out, size_t n);
 ///   kv_stride (elements).
 /// - causal_offset −1: every query sees all keys. Otherwise query i sits at absolute position
 ///   causal_offset + i and sees keys 0 ... causal_offset + i (clamped to keys).
-/// Numerics: K and V are widened exactly to f32; scores, softmax (vector exp, f32 sum) and the
+/// Numerics: K and V are widened exactly to f32; scores, softmax (f32 exp, sum in double) and the
 /// weighted sum of V are f32 (FMA). The SIMD paths process blocks of up to 64 query rows
 /// (query × head pairs of one kv head) against 64-key tiles, so scratch stays ≈ 64·keys floats plus
 /// small tiles per thread (per-thread buffer, grown on demand). Split [h0, h1) across threads;
