@@ -96,14 +96,14 @@ public final class CogVLMModel: Sendable {
                               scale: 1 / Float(hdv).squareRoot(), causalOffset: nil, scores: &scores)
             layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.inputNormWeight, bias: layer.inputNormBias, eps: vc.layerNormEps,
-                          rows: tokens, dim: dv, out: branch.pointer)
-            Ops.add(branch.pointer, into: x.pointer, count: tokens * dv)
+                          rows: tokens, dim: dv, out: branch.pointer, runner: context.runner)
+            Ops.add(branch.pointer, into: x.pointer, count: tokens * dv, runner: context.runner)
             layer.fc1.apply(x.pointer, rows: tokens, into: hidden.pointer, bias: layer.fc1Bias, context: context)
-            Ops.geluErf(hidden.pointer, count: tokens * vc.intermediateSize)
+            Ops.geluErf(hidden.pointer, count: tokens * vc.intermediateSize, runner: context.runner)
             layer.fc2.apply(hidden.pointer, rows: tokens, into: branch.pointer, bias: layer.fc2Bias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.postNormWeight, bias: layer.postNormBias, eps: vc.layerNormEps,
-                          rows: tokens, dim: dv, out: branch.pointer)
-            Ops.add(branch.pointer, into: x.pointer, count: tokens * dv)
+                          rows: tokens, dim: dv, out: branch.pointer, runner: context.runner)
+            Ops.add(branch.pointer, into: x.pointer, count: tokens * dv, runner: context.runner)
             trace?("vision.transformer.layers.\(j).out", [tokens, dv], x.bufferPointer)
         }
 
@@ -140,11 +140,12 @@ public final class CogVLMModel: Sendable {
         let gate = FloatBuffer(count: n * inter)     // [N, I]
         let up = FloatBuffer(count: n * inter)       // [N, I]
         w.linearProj.apply(features.pointer, rows: n, into: hProj.pointer, context: context)
-        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h, out: hProj.pointer)
-        Ops.geluErf(hProj.pointer, count: n * h)
+        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h, out: hProj.pointer,
+                      runner: context.runner)
+        Ops.geluErf(hProj.pointer, count: n * h, runner: context.runner)
         w.gateProj.apply(hProj.pointer, rows: n, into: gate.pointer, context: context)
         w.denseHTo4H.apply(hProj.pointer, rows: n, into: up.pointer, context: context)
-        Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer)
+        Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer, runner: context.runner)
         // 8. [boi; y; eoi]
         var out = [Float](repeating: 0, count: (n + 2) * h)  // [N + 2, H]
         out.withUnsafeMutableBufferPointer { o in

@@ -1,6 +1,8 @@
 // LegacyOps — the plain-Swift elementwise code that CogTensor ran before the CKernels versions
 // (CogTensor/Ops.swift and Rotary.swift at commit 8f76ac4), kept verbatim as a second reference
-// (it calls glibc's erff/expf/cosf/sinf) and as the "old path" of the kernel benchmark.
+// (it calls glibc's erff/expf/cosf/sinf) and as the "old path" of the kernel benchmark; plus the
+// former Attention.forward with that softmax.
+import CogTensor
 import Foundation
 
 enum LegacyOps {
@@ -80,6 +82,48 @@ enum LegacyOps {
                     let a = base[j], b = base[j + half]
                     base[j] = a * cosTable[j] - b * sinTable[j]
                     base[j + half] = b * cosTable[j] + a * sinTable[j]
+                }
+            }
+        }
+    }
+
+    /// Old `Attention.forward` (sgemm scores and weighted sum per head and query block), with the
+    /// old Swift softmax.
+    static func attention(
+        q: UnsafePointer<Float>, qStride: Int,
+        k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int,
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
+        scale: Float, causalOffset: Int?, scores: inout [Float]
+    ) {
+        let group = qHeads / kvHeads
+        let block = min(queries, Attention.queryBlock)
+        if scores.count < block * keys { scores = [Float](repeating: 0, count: block * keys) }
+        scores.withUnsafeMutableBufferPointer { sbuf in
+            guard let s = sbuf.baseAddress else { return }  // [block, keys]
+            for h in 0..<qHeads {
+                let kvh = h / group
+                var i0 = 0
+                while i0 < queries {
+                    let i1 = min(queries, i0 + block)
+                    let rows = i1 - i0
+                    let visible = causalOffset.map { min(keys, $0 + i1) } ?? keys
+                    BLAS.sgemm(m: rows, n: visible, k: headDim,
+                               a: q + i0 * qStride + h * headDim, lda: qStride,
+                               b: k + kvh * headDim, ldb: kvStride, transposeB: true,
+                               c: s, ldc: visible, alpha: scale)
+                    for r in 0..<rows {
+                        let row = s + r * visible
+                        let limit = causalOffset.map { min(visible, $0 + i0 + r + 1) } ?? visible
+                        for j in limit..<visible { row[j] = -Float.infinity }
+                        softmax(row, count: limit)
+                        for j in limit..<visible { row[j] = 0 }
+                    }
+                    BLAS.sgemm(m: rows, n: headDim, k: visible,
+                               a: s, lda: visible,
+                               b: v + kvh * headDim, ldb: kvStride, transposeB: false,
+                               c: out + i0 * outStride + h * headDim, ldc: outStride)
+                    i0 = i1
                 }
             }
         }
