@@ -135,6 +135,22 @@ struct AttentionF16KVTests {
             + " (tol \(AttentionTolerance.absolute))")
     }
 
+    @Test("the f32 K/V kernel gives the same bits as the fp16 one on the same values, at every ISA level",
+          arguments: [cases[0], cases[3], cases[5], cases[7]])
+    func f32Variant(_ c: AttentionCase) throws {
+        let data = AttentionData(c, seed: 3)
+        try atEveryLevel { isa in
+            let (status, f16Out) = data.kernel(heads: c.heads)
+            var f32Out = [Float](repeating: .nan, count: f16Out.count)
+            let f32Status = ck_attention_f32kv(data.q, data.qStride, data.kf, data.vf, data.kvStride, &f32Out,
+                                               data.outStride, c.queries, c.keys, c.qHeads, c.kvHeads, c.headDim,
+                                               1 / Float(c.headDim).squareRoot(), c.causalOffset ?? -1,
+                                               c.heads.lowerBound, c.heads.upperBound)
+            try #require(status == CK_OK && f32Status == CK_OK)
+            #expect(sameBits(f32Out, f16Out), "\(c) at \(levelName(isa))")
+        }
+    }
+
     @Test("head splits and the threaded wrapper give the same bits as one call")
     func splitsAgree() throws {
         for c in [Self.cases[2], Self.cases[5], Self.cases[6], Self.cases[7]] {
@@ -178,14 +194,24 @@ struct AttentionF16KVTests {
                               scale: 1 / Float(c.headDim).squareRoot(), causalOffset: c.causalOffset, scores: &scores)
             let (status, f16Out) = data.kernel(heads: 0..<c.qHeads)
             try #require(status == CK_OK)
-            var worst: Float = 0
+            var kernelOut = [Float](repeating: 0, count: sgemmOut.count)  // Attention.forward(…, runner:)
+            try Attention.forward(q: data.q, qStride: data.qStride, k: data.kf, v: data.vf, kvStride: data.kvStride,
+                                  out: &kernelOut, outStride: data.outStride, queries: c.queries, keys: c.keys,
+                                  qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: c.headDim,
+                                  scale: 1 / Float(c.headDim).squareRoot(), causalOffset: c.causalOffset,
+                                  runner: ParallelRunner(threads: 2))
+            var worst: Float = 0, worstF32: Float = 0
             for i in 0..<c.queries {
                 for j in 0..<(c.qHeads * c.headDim) {
                     worst = max(worst, abs(sgemmOut[i * data.outStride + j] - f16Out[i * data.outStride + j]))
+                    worstF32 = max(worstF32, abs(sgemmOut[i * data.outStride + j] - kernelOut[i * data.outStride + j]))
                 }
             }
-            print("CKernels attention \(full): fp16-KV kernel vs f32 sgemm path max |Δ| \(worst)")
-            #expect(Double(worst) <= 2 * AttentionTolerance.absolute * Double(data.vf.map(abs).max() ?? 1))
+            print("CKernels attention \(full): vs the f32 sgemm path max |Δ| fp16-KV kernel \(worst), "
+                + "Attention.forward(runner:) \(worstF32)")
+            let bound = 2 * AttentionTolerance.absolute * Double(data.vf.map(abs).max() ?? 1)
+            #expect(Double(worst) <= bound)
+            #expect(Double(worstF32) <= bound)
         }
     }
 

@@ -238,7 +238,7 @@ void ck_sincos_f32(const float *angles, float *sin_out, float *cos_out, size_t n
 /// above 88.72, 0 below −103.97, NaN stays NaN.
 void ck_exp_f32(const float *x, float *out, size_t n);
 
-// MARK: - Attention over an fp16 KV cache
+// MARK: - Attention over an fp16 KV cache (or f32 keys and values)
 
 /// out[i, h·hd ..< (h+1)·hd] = softmax(scale · q_i,h · K_kvhᵀ) · V_kvh for query heads h in [h0, h1),
 /// kvh = h / (q_heads / kv_heads) (grouped-query heads, repeat-interleave order).
@@ -255,6 +255,13 @@ void ck_exp_f32(const float *x, float *out, size_t n);
 /// CK_ERR_SHAPE: q_heads % kv_heads != 0, h1 > q_heads, h0 > h1, head_dim == 0, keys == 0 (with work
 /// to do) or causal_offset < −1. CK_ERR_NOMEM: scratch allocation failed.
 ck_status ck_attention_f16kv(const float *q, size_t q_stride, const uint16_t *k, const uint16_t *v, size_t kv_stride,
+                             float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                             size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                             size_t h1);
+/// ck_attention_f16kv with k, v [keys, ≥ kv_heads·hd] f32 (row stride kv_stride): same algorithm and
+/// numerics (the tiles are copied instead of widened). For the vision tower's bidirectional attention
+/// over f32 q/k/v and any f32 cache.
+ck_status ck_attention_f32kv(const float *q, size_t q_stride, const float *k, const float *v, size_t kv_stride,
                              float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                              size_t h1);
