@@ -119,8 +119,15 @@ CK_INLINE VT void VN(att_scores_tile)(const float *qs, const float *tile, size_t
         for (size_t kk = 0; kk < padded; kk += VW) VN(att_scores_row)(qs, tile, hdp, r0, kk, scale, s, sld, j0 + kk);
 }
 
-static VT void VN(attention)(const float *q, size_t q_stride, const void *k, const void *v, bool f16, size_t kv_stride,
-                             float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+/// Query heads of kv head `kvh` that fall in [h0, h1).
+CK_INLINE VT size_t VN(att_heads_of)(size_t kvh, size_t group, size_t h0, size_t h1) {
+    const size_t hs = kvh * group > h0 ? kvh * group : h0;
+    const size_t he = (kvh + 1) * group < h1 ? (kvh + 1) * group : h1;
+    return he - hs;
+}
+
+static VT void VN(attention)(const float *q, size_t q_stride, const void *k, const void *v, bool f16,
+                             size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t hd, float scale, long causal_offset, size_t h0, size_t h1,
                              float *scratch) {
     const size_t group = q_heads / kv_heads;
@@ -136,8 +143,8 @@ static VT void VN(attention)(const float *q, size_t q_stride, const void *k, con
     // A block is (query rows [i0, i1)) × (kv heads [kb0, kb1)): many query rows per kv head for
     // prefill (each widened tile serves them all), many kv heads per query for decode (the tile
     // loop then walks the cache row by row instead of one head's column at a time).
-    const size_t qb = queries < (ATT_ROWS / group > 0 ? ATT_ROWS / group : 1) ? queries
-                                                                            : (ATT_ROWS / group > 0 ? ATT_ROWS / group : 1);
+    const size_t rows_per_query = ATT_ROWS / group > 0 ? ATT_ROWS / group : 1;
+    const size_t qb = queries < rows_per_query ? queries : rows_per_query;
     const size_t kvb = qb * group >= ATT_ROWS ? 1 : ATT_ROWS / (qb * group);
 
     for (size_t i0 = 0; i0 < queries; i0 += qb) {
@@ -165,7 +172,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const void *k, con
                 const size_t padded = (count + VW - 1) / VW * VW;
                 size_t base = 0;
                 for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                    const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
+                    const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
                     VN(att_widen)(k, f16, kv_stride, kvh, hd, hdp, j0, count, padded, visible, tile);
                     VN(att_scores_tile)(qs + base * hdp, tile, hdp, nq * ng, padded, scale, s + base * sld, sld, j0);
                     base += nq * ng;
@@ -174,7 +181,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const void *k, con
             // 3. Softmax over each row's visible keys; probabilities beyond are 0.
             size_t base = 0;
             for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
+                const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
                 for (size_t r = 0; r < nq * ng; r++) {
                     const size_t i = i0 + r / ng;
                     size_t limit = visible;
@@ -191,7 +198,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const void *k, con
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 base = 0;
                 for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                    const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
+                    const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
                     VN(att_widen)(v, f16, kv_stride, kvh, hd, hdp, j0, count, count, visible, tile);
                     VN(att_pv_tile)(s + base * sld, sld, j0, tile, hdp, count, nq * ng, o + base * hdp);
                     base += nq * ng;

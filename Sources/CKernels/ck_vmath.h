@@ -1,4 +1,5 @@
-// Vector math for the elementwise and attention kernels: exp, erf (for the exact GELU) and sin/cos. A "template": include between ck_simd_begin.h and ck_simd_end.h (see there); the
+// Vector math for the elementwise and attention kernels: exp, erf (for the exact GELU), sin/cos and
+// a row softmax. A "template": include between ck_simd_begin.h and ck_simd_end.h (see there); the
 // coefficient tables below are shared by all instantiations.
 //
 // All coefficients were fitted for this file (minimax in relative error by Lawson's iteratively

@@ -91,8 +91,9 @@ public final class CogVLMModel: Sendable {
             try Attention.forward(q: qkv.pointer, qStride: 3 * dv,
                                   k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
                                   out: attn.pointer, outStride: dv,
-                                  queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads, headDim: hdv,
-                                  scale: 1 / Float(hdv).squareRoot(), causalOffset: nil, runner: context.runner)
+                                  queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads,
+                                  headDim: hdv, scale: 1 / Float(hdv).squareRoot(), causalOffset: nil,
+                                  runner: context.runner)
             layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.inputNormWeight, bias: layer.inputNormBias, eps: vc.layerNormEps,
                           rows: tokens, dim: dv, out: branch.pointer, runner: context.runner)
@@ -139,8 +140,8 @@ public final class CogVLMModel: Sendable {
         let gate = FloatBuffer(count: n * inter)     // [N, I]
         let up = FloatBuffer(count: n * inter)       // [N, I]
         w.linearProj.apply(features.pointer, rows: n, into: hProj.pointer, context: context)
-        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h, out: hProj.pointer,
-                      runner: context.runner)
+        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h,
+                      out: hProj.pointer, runner: context.runner)
         Ops.geluErf(hProj.pointer, count: n * h, runner: context.runner)
         w.gateProj.apply(hProj.pointer, rows: n, into: gate.pointer, context: context)
         w.denseHTo4H.apply(hProj.pointer, rows: n, into: up.pointer, context: context)

@@ -18,7 +18,8 @@ struct AttentionCase: CustomStringConvertible, Sendable {
     let causalOffset: Int?
     let heads: Range<Int>
     var description: String {
-        "q=\(queries) keys=\(keys) heads=\(qHeads)/\(kvHeads) d=\(headDim) causal=\(causalOffset.map(String.init) ?? "none") "
+        let causal = causalOffset.map(String.init) ?? "none"
+        return "q=\(queries) keys=\(keys) heads=\(qHeads)/\(kvHeads) d=\(headDim) causal=\(causal) "
             + "h=\(heads.lowerBound)..<\(heads.upperBound)"
     }
 }
@@ -58,9 +59,8 @@ struct AttentionData {
                 var maxScore = -Double.infinity
                 for j in 0..<limit {
                     var dot = 0.0
-                    for d in 0..<c.headDim {
-                        dot += Double(q[i * qStride + h * c.headDim + d]) * Double(kf[j * kvStride + kvh * c.headDim + d])
-                    }
+                    let qi = i * qStride + h * c.headDim, kj = j * kvStride + kvh * c.headDim
+                    for d in 0..<c.headDim { dot += Double(q[qi + d]) * Double(kf[kj + d]) }
                     scores[j] = dot * Double(Float(scale))
                     maxScore = max(maxScore, scores[j])
                 }

@@ -121,7 +121,10 @@ struct ElementwiseKernelTests {
     @Test("GELU matches the exact GELU and the former glibc-erff code at every ISA level")
     func gelu() throws {
         let inputs = grid(-10...10, count: (1 << 20) + 13)  // odd count: exercises the masked tail
-        let exact = inputs.map { x -> Double in let v = Double(x); return 0.5 * v * Foundation.erfc(-v / 2.0.squareRoot()) }
+        let exact = inputs.map { x -> Double in  // x·Φ(x) in double
+            let v = Double(x)
+            return 0.5 * v * Foundation.erfc(-v / 2.0.squareRoot())
+        }
         var legacy = inputs
         LegacyOps.geluErf(&legacy, count: legacy.count)
         try atEveryLevel { isa in
@@ -161,11 +164,15 @@ struct ElementwiseKernelTests {
             var out = [Float](repeating: .nan, count: gate.count)
             Ops.siluMul(gate, up, count: gate.count, out: &out)
             var worst = 0.0
-            for i in gate.indices { worst = max(worst, abs(Double(out[i]) - reference[i]) / max(abs(reference[i]), 1e-30)) }
+            for i in gate.indices {
+                worst = max(worst, abs(Double(out[i]) - reference[i]) / max(abs(reference[i]), 1e-30))
+            }
             var inPlace = gate
-            inPlace.withUnsafeMutableBufferPointer { g in Ops.siluMul(g.baseAddress!, up, count: g.count, out: g.baseAddress!) }
-            print("CKernels[\(levelName(isa))] SiLU·up over \(gate.count) values: max relative error \(formatted(worst)) "
-                + "(tol \(ElementwiseTolerance.siluRelative))")
+            inPlace.withUnsafeMutableBufferPointer { g in
+                Ops.siluMul(g.baseAddress!, up, count: g.count, out: g.baseAddress!)
+            }
+            print("CKernels[\(levelName(isa))] SiLU·up over \(gate.count) values: max relative error "
+                + "\(formatted(worst)) (tol \(ElementwiseTolerance.siluRelative))")
             #expect(worst <= ElementwiseTolerance.siluRelative, "\(levelName(isa))")
             #expect(inPlace == out, "\(levelName(isa)) in place")
         }
@@ -194,7 +201,8 @@ struct ElementwiseKernelTests {
         }
     }
 
-    @Test("RMSNorm and LayerNorm match double references at every ISA level", arguments: [1, 7, 16, 17, 100, 1795, 4096])
+    @Test("RMSNorm and LayerNorm match double references at every ISA level",
+          arguments: [1, 7, 16, 17, 100, 1795, 4096])
     func norms(dim: Int) throws {
         let rows = 5
         var rng = SplitMix64(seed: UInt64(dim) + 100)
@@ -284,7 +292,8 @@ struct ElementwiseKernelTests {
                 }
             }
             print("CKernels[\(levelName(isa))] rotary d=\(headDim) heads=\(heads): max |Δ|/(|a|+|b|) "
-                + "\(formatted(worst)) (tol \(ElementwiseTolerance.ropeRelative)), vs former Swift \(formatted(versusLegacy))")
+                + "\(formatted(worst)) (tol \(ElementwiseTolerance.ropeRelative)), "
+                + "vs former Swift \(formatted(versusLegacy))")
             #expect(worst <= ElementwiseTolerance.ropeRelative, "\(levelName(isa))")
             #expect(untouched, "\(levelName(isa)): columns outside the heads changed")
         }
