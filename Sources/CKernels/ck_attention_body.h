@@ -1,10 +1,10 @@
-// Scaled dot-product attention over an fp16 KV cache for one ISA. A "template": included by
+// Scaled dot-product attention over fp16 (KV cache) or f32 keys and values for one ISA. A "template": included by
 // ck_attention.c between ck_simd_begin.h and ck_simd_end.h, after ck_vmath.h.
 //
 // Per key/value head and block of query rows (every query head of the group that falls in the
 // head range, for up to ATT_ROWS query rows):
 //   1. Q rows are copied to an f32 scratch [rows, hdp] (hdp = head_dim rounded up to VW, zero pad);
-//   2. K is widened tile by tile (ATT_KT keys, fp16 -> f32 [ATT_KT, hdp]) and the scores
+//   2. K is widened tile by tile (ATT_KT keys, fp16 or f32 -> f32 [ATT_KT, hdp]) and the scores
 //      S[rows, visible] = scale · Q·Kᵀ come from register blocks of RB rows × 4 keys (or 1 row × VW
 //      keys) whose VW lane-partial dot products are reduced together (ck_v_sum_transpose);
 //   3. each row's softmax over its visible keys (causal limit), f32, the rest of the row zeroed;
@@ -16,22 +16,31 @@
 #define ATT_RB (VW / 4)  // rows per score block: RB rows × 4 keys = VW accumulators
 
 /// Widens keys/values [j0, j0 + count) of kv head `kvh` to f32 rows of hdp floats (zero pad past
-/// hd); rows [count, pad_to) are zero-filled. `total`: rows that exist (prefetch bound).
-CK_INLINE VT void VN(att_widen)(const uint16_t *src, size_t stride, size_t kvh, size_t hd, size_t hdp, size_t j0,
-                                size_t count, size_t pad_to, size_t total, float *dst) {
+/// hd); rows [count, pad_to) are zero-filled. `src` holds fp16 bits (f16 true) or f32, row stride
+/// `stride` elements. `total`: rows that exist (prefetch bound).
+CK_INLINE VT void VN(att_widen)(const void *src, bool f16, size_t stride, size_t kvh, size_t hd, size_t hdp,
+                                size_t j0, size_t count, size_t pad_to, size_t total, float *dst) {
+    const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
     for (size_t kk = 0; kk < count; kk++) {
-        const uint16_t *row = src + (j0 + kk) * stride + kvh * hd;
+        const char *row = (const char *)src + ((j0 + kk) * stride + kvh * hd) * esize;
         // Rows are kv_stride apart (a page or more for real models), which the hardware prefetcher
         // does not follow: fetch the same head's row one tile ahead (measured: decode 10.6 -> 14.6
         // GB/s on one thread, the machine's single-thread read rate).
         if (j0 + kk + ATT_KT < total) {
-            const char *ahead = (const char *)(row + ATT_KT * stride);
-            for (size_t b = 0; b < hd * sizeof(uint16_t); b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+            const char *ahead = row + ATT_KT * stride * esize;
+            for (size_t b = 0; b < hd * esize; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
         }
         float *out = dst + kk * hdp;
         size_t d = 0;
-        for (; d + VW <= hd; d += VW) V_STORE(out + d, V_LOAD_F16(row + d));
-        if (d < hd) V_STORE(out + d, V_LOADN_F16(row + d, hd - d));
+        if (f16) {
+            const uint16_t *h = (const uint16_t *)(const void *)row;
+            for (; d + VW <= hd; d += VW) V_STORE(out + d, V_LOAD_F16(h + d));
+            if (d < hd) V_STORE(out + d, V_LOADN_F16(h + d, hd - d));
+        } else {
+            const float *f = (const float *)(const void *)row;
+            for (; d + VW <= hd; d += VW) V_STORE(out + d, V_LOAD(f + d));
+            if (d < hd) V_STORE(out + d, V_LOADN(f + d, V_TAILMASK(hd - d)));
+        }
     }
     for (size_t kk = count; kk < pad_to; kk++) memset(dst + kk * hdp, 0, hdp * sizeof(float));
 }
@@ -110,8 +119,15 @@ CK_INLINE VT void VN(att_scores_tile)(const float *qs, const float *tile, size_t
         for (size_t kk = 0; kk < padded; kk += VW) VN(att_scores_row)(qs, tile, hdp, r0, kk, scale, s, sld, j0 + kk);
 }
 
-static VT void VN(attention)(const float *q, size_t q_stride, const uint16_t *k, const uint16_t *v, size_t kv_stride,
-                             float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+/// Query heads of kv head `kvh` that fall in [h0, h1).
+CK_INLINE VT size_t VN(att_heads_of)(size_t kvh, size_t group, size_t h0, size_t h1) {
+    const size_t hs = kvh * group > h0 ? kvh * group : h0;
+    const size_t he = (kvh + 1) * group < h1 ? (kvh + 1) * group : h1;
+    return he - hs;
+}
+
+static VT void VN(attention)(const float *q, size_t q_stride, const void *k, const void *v, bool f16,
+                             size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t hd, float scale, long causal_offset, size_t h0, size_t h1,
                              float *scratch) {
     const size_t group = q_heads / kv_heads;
@@ -127,8 +143,8 @@ static VT void VN(attention)(const float *q, size_t q_stride, const uint16_t *k,
     // A block is (query rows [i0, i1)) × (kv heads [kb0, kb1)): many query rows per kv head for
     // prefill (each widened tile serves them all), many kv heads per query for decode (the tile
     // loop then walks the cache row by row instead of one head's column at a time).
-    const size_t qb = queries < (ATT_ROWS / group > 0 ? ATT_ROWS / group : 1) ? queries
-                                                                            : (ATT_ROWS / group > 0 ? ATT_ROWS / group : 1);
+    const size_t rows_per_query = ATT_ROWS / group > 0 ? ATT_ROWS / group : 1;
+    const size_t qb = queries < rows_per_query ? queries : rows_per_query;
     const size_t kvb = qb * group >= ATT_ROWS ? 1 : ATT_ROWS / (qb * group);
 
     for (size_t i0 = 0; i0 < queries; i0 += qb) {
@@ -156,8 +172,8 @@ static VT void VN(attention)(const float *q, size_t q_stride, const uint16_t *k,
                 const size_t padded = (count + VW - 1) / VW * VW;
                 size_t base = 0;
                 for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                    const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
-                    VN(att_widen)(k, kv_stride, kvh, hd, hdp, j0, count, padded, visible, tile);
+                    const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
+                    VN(att_widen)(k, f16, kv_stride, kvh, hd, hdp, j0, count, padded, visible, tile);
                     VN(att_scores_tile)(qs + base * hdp, tile, hdp, nq * ng, padded, scale, s + base * sld, sld, j0);
                     base += nq * ng;
                 }
@@ -165,7 +181,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const uint16_t *k,
             // 3. Softmax over each row's visible keys; probabilities beyond are 0.
             size_t base = 0;
             for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
+                const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
                 for (size_t r = 0; r < nq * ng; r++) {
                     const size_t i = i0 + r / ng;
                     size_t limit = visible;
@@ -182,8 +198,8 @@ static VT void VN(attention)(const float *q, size_t q_stride, const uint16_t *k,
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 base = 0;
                 for (size_t kvh = kb0; kvh < kb1; kvh++) {
-                    const size_t ng = ((kvh + 1) * group < h1 ? (kvh + 1) * group : h1) - (kvh * group > h0 ? kvh * group : h0);
-                    VN(att_widen)(v, kv_stride, kvh, hd, hdp, j0, count, count, visible, tile);
+                    const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
+                    VN(att_widen)(v, f16, kv_stride, kvh, hd, hdp, j0, count, count, visible, tile);
                     VN(att_pv_tile)(s + base * sld, sld, j0, tile, hdp, count, nq * ng, o + base * hdp);
                     base += nq * ng;
                 }

@@ -28,13 +28,13 @@ static void softmax_scalar(float *x, size_t n) {
     float mx = -INFINITY;
     for (size_t i = 0; i < n; i++)
         if (x[i] > mx) mx = x[i];
-    float sum = 0;
+    double sum = 0;
     for (size_t i = 0; i < n; i++) {
         const float e = expf(x[i] - mx);
         x[i] = e;
         sum += e;
     }
-    const float inv = 1.0f / sum;
+    const float inv = (float)(1.0 / sum);
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
 

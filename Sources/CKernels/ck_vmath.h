@@ -1,4 +1,5 @@
-// Vector math for the elementwise and attention kernels: exp, erf (for the exact GELU) and sin/cos. A "template": include between ck_simd_begin.h and ck_simd_end.h (see there); the
+// Vector math for the elementwise and attention kernels: exp, erf (for the exact GELU), sin/cos and
+// a row softmax. A "template": include between ck_simd_begin.h and ck_simd_end.h (see there); the
 // coefficient tables below are shared by all instantiations.
 //
 // All coefficients were fitted for this file (minimax in relative error by Lawson's iteratively
@@ -130,7 +131,8 @@ CK_INLINE VT void VN(ck_v_sincos)(VF a, VF *sin_out, VF *cos_out) {
     *cos_out = V_BITS_F(V_I_XOR(V_BITS_I(V_SEL(swap, sr, cr)), cos_sign));
 }
 
-/// Softmax of one row in place: max, e^(x − max) with an f32 sum in VW lanes, multiply by 1/sum.
+/// Softmax of one row in place: max, e^(x − max) (f32, vector exp), the sum accumulated in double
+/// lanes (exact enough that the result error is the exp's plus two roundings), times 1/sum.
 CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) {
     if (n == 0) return;
     VF mx = V_SET1(-INFINITY);
@@ -141,28 +143,26 @@ CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) {
         mx = V_MAX(mx, V_SEL(m, V_LOADN(x + i, m), V_SET1(-INFINITY)));
     }
     const VF vmax = V_SET1(V_HMAX(mx));
-    VF s0 = V_ZERO(), s1 = V_ZERO();
+    VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
     i = 0;
     for (; i + 2 * VW <= n; i += 2 * VW) {
         const VF e0 = VN(ck_v_exp)(V_SUB(V_LOAD(x + i), vmax));
         const VF e1 = VN(ck_v_exp)(V_SUB(V_LOAD(x + i + VW), vmax));
         V_STORE(x + i, e0);
         V_STORE(x + i + VW, e1);
-        s0 = V_ADD(s0, e0);
-        s1 = V_ADD(s1, e1);
+        s0 = VD_ADD(s0, VD_LO(e0));
+        s1 = VD_ADD(s1, VD_HI(e0));
+        s2 = VD_ADD(s2, VD_LO(e1));
+        s3 = VD_ADD(s3, VD_HI(e1));
     }
-    for (; i + VW <= n; i += VW) {
-        const VF e = VN(ck_v_exp)(V_SUB(V_LOAD(x + i), vmax));
-        V_STORE(x + i, e);
-        s0 = V_ADD(s0, e);
-    }
-    if (i < n) {
-        const VM m = V_TAILMASK(n - i);
+    for (; i < n; i += VW) {
+        const VM m = V_TAILMASK(n - i < VW ? n - i : VW);
         const VF e = V_SEL(m, VN(ck_v_exp)(V_SUB(V_LOADN(x + i, m), vmax)), V_ZERO());
         V_STOREN(x + i, m, e);
-        s1 = V_ADD(s1, e);
+        s0 = VD_ADD(s0, VD_LO(e));
+        s1 = VD_ADD(s1, VD_HI(e));
     }
-    const VF inv = V_SET1(1.0f / V_HSUM(V_ADD(s0, s1)));
+    const VF inv = V_SET1((float)(1.0 / VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)))));
     i = 0;
     for (; i + VW <= n; i += VW) V_STORE(x + i, V_MUL(V_LOAD(x + i), inv));
     if (i < n) {

@@ -7,6 +7,7 @@ import CKernels
 ///   at once.
 /// - `forwardF16KV`: keys/values in fp16 (the KV cache), CKernels `ck_attention_f16kv` with the
 ///   heads split across a `ParallelRunner`; for decode and language prefill.
+/// - `forward(…, runner:)`: the same CKernels algorithm on f32 keys/values (vision tower).
 public enum Attention {
     /// Query rows processed per block (bounds the score buffer to `queryBlock × keys` floats).
     public static let queryBlock = 256
@@ -85,6 +86,37 @@ public enum Attention {
         queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
         scale: Float, causalOffset: Int?, runner: ParallelRunner
     ) throws {
+        try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+            ck_attention_f16kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads, headDim,
+                               scale, offset, h0, h1)
+        }
+    }
+
+    /// `forward` on f32 keys and values with the CKernels attention (`ck_attention_f32kv`, the same
+    /// algorithm as `forwardF16KV`) instead of `sgemm`, the query heads split across `runner`'s
+    /// threads. Same parameters and result as `forward`; scratch is per thread inside the kernel.
+    /// - Throws: `TensorError.scratchUnavailable` if a thread's scratch cannot be allocated.
+    public static func forward(
+        q: UnsafePointer<Float>, qStride: Int,
+        k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int,
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
+        scale: Float, causalOffset: Int?, runner: ParallelRunner
+    ) throws {
+        try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+            ck_attention_f32kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads, headDim,
+                               scale, offset, h0, h1)
+        }
+    }
+
+    /// Runs `kernel(causalOffset or -1, h0, h1)` on one head range per thread of `runner` and
+    /// turns its status into an error.
+    private static func splitHeads(
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int, causalOffset: Int?,
+        runner: ParallelRunner, _ kernel: @escaping (_ offset: Int, _ h0: Int, _ h1: Int) -> ck_status
+    ) throws {
         precondition(qHeads > 0 && kvHeads > 0 && qHeads % kvHeads == 0 && headDim > 0, "bad attention head shape")
         precondition((causalOffset ?? 0) >= 0, "negative causal offset")
         guard queries > 0 else { return }
@@ -101,8 +133,7 @@ public enum Attention {
         runner.run { part, parts in
             let heads = ParallelRunner.range(part: part, parts: parts, count: qHeads, alignment: alignment)
             guard !heads.isEmpty else { return }
-            statuses[part] = ck_attention_f16kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads,
-                                                headDim, scale, offset, heads.lowerBound, heads.upperBound)
+            statuses[part] = kernel(offset, heads.lowerBound, heads.upperBound)
         }
         for part in 0..<parts where statuses[part] != CK_OK {
             if statuses[part] == CK_ERR_NOMEM {
@@ -110,7 +141,7 @@ public enum Attention {
                                   "attention over \(keys) keys could not allocate its \(64 * keys * 4 / 1024) KiB "
                                       + "scratch; free memory or use a shorter sequence")
             }
-            preconditionFailure("ck_attention_f16kv rejected its shape (status \(statuses[part]))")  // checked above
+            preconditionFailure("attention kernel rejected its shape (status \(statuses[part]))")  // checked above
         }
     }
 }

@@ -40,7 +40,8 @@ public struct Rotary: Sendable {
     /// Position ids as the kernel's `int`. Positions are token indices of one sequence, far below 2³¹.
     private static func narrow(_ positions: UnsafePointer<Int>, count: Int) -> [Int32] {
         (0..<count).map { i in
-            precondition(positions[i] >= 0 && positions[i] <= Int(Int32.max), "position id \(positions[i]) out of range")
+            precondition(positions[i] >= 0 && positions[i] <= Int(Int32.max),
+                         "position id \(positions[i]) out of range")
             return Int32(positions[i])
         }
     }
@@ -57,7 +58,9 @@ public struct Rotary: Sendable {
         }
         // The kernel's only possible failure here is its per-thread cos/sin table (headDim floats)
         // not being allocatable (or an empty invFreq): rotate with the portable loop instead.
-        if status != CK_OK { rotatePortable(x, rows: rows, stride: stride, offset: offset, heads: heads, positions: positions) }
+        if status != CK_OK {
+            rotatePortable(x, rows: rows, stride: stride, offset: offset, heads: heads, positions: positions)
+        }
     }
 
     /// Plain-Swift rotary (the kernel's scalar semantics), used only if the kernel cannot run.

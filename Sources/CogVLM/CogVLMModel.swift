@@ -85,15 +85,15 @@ public final class CogVLMModel: Sendable {
         let attn = FloatBuffer(count: tokens * dv)        // [L, Dv]
         let branch = FloatBuffer(count: tokens * dv)      // [L, Dv]
         let hidden = FloatBuffer(count: tokens * vc.intermediateSize)  // [L, Iv]
-        var scores: [Float] = []
         let hdv = vc.headDim
         for (j, layer) in w.layers.enumerated() {
             layer.qkv.apply(x.pointer, rows: tokens, into: qkv.pointer, bias: layer.qkvBias, context: context)
-            Attention.forward(q: qkv.pointer, qStride: 3 * dv,
-                              k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
-                              out: attn.pointer, outStride: dv,
-                              queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads, headDim: hdv,
-                              scale: 1 / Float(hdv).squareRoot(), causalOffset: nil, scores: &scores)
+            try Attention.forward(q: qkv.pointer, qStride: 3 * dv,
+                                  k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
+                                  out: attn.pointer, outStride: dv,
+                                  queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads,
+                                  headDim: hdv, scale: 1 / Float(hdv).squareRoot(), causalOffset: nil,
+                                  runner: context.runner)
             layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.inputNormWeight, bias: layer.inputNormBias, eps: vc.layerNormEps,
                           rows: tokens, dim: dv, out: branch.pointer, runner: context.runner)
@@ -140,7 +140,8 @@ public final class CogVLMModel: Sendable {
         let gate = FloatBuffer(count: n * inter)     // [N, I]
         let up = FloatBuffer(count: n * inter)       // [N, I]
         w.linearProj.apply(features.pointer, rows: n, into: hProj.pointer, context: context)
-        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h, out: hProj.pointer, runner: context.runner)
+        Ops.layerNorm(hProj.pointer, weight: w.norm1Weight, bias: w.norm1Bias, eps: 1e-5, rows: n, dim: h,
+                      out: hProj.pointer, runner: context.runner)
         Ops.geluErf(hProj.pointer, count: n * h, runner: context.runner)
         w.gateProj.apply(hProj.pointer, rows: n, into: gate.pointer, context: context)
         w.denseHTo4H.apply(hProj.pointer, rows: n, into: up.pointer, context: context)

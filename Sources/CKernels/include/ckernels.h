@@ -196,8 +196,9 @@ ck_status ck_gemm_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // double-precision references, exhaustively over every float in the range unless noted:
 //   exp  ≤ 1.01 ulp on [−104, 89] (normal results);   erf ≤ 0.95 ulp on |y| ≤ 5 (glibc erff: 0.97);
 //   sin/cos ≤ 7.1e-8 absolute for |a| ≤ 2^17 (every 5th float; vs sinf/cosf ≤ 6.0e-8);
-//   GELU vs the glibc-erff formula: ≤ 1 ulp where |GELU| ≥ 1e-3 and x > −3, otherwise at most one
-//   rounding quantum of that formula, ½·|x|·2^-24 (1.7e-7 at x = −5.5), the size of its own error.
+//   GELU vs the glibc-erff formula (every float with |x| ≤ 10): |Δ| ≤ 2^-23·|x|, i.e. ≤ 2 ulp for
+//   x ≥ 0 and, for x < 0, at most one rounding step of that formula's 1 + erf (its own error size:
+//   1.7e-7 absolute at x = −5.5, where the exact GELU is −4e-8).
 // CogTensorTests (ElementwiseKernelTests) re-measures these on dense sweeps and prints them.
 
 /// x[i] = (½·x)·(1 + erf(x·(1/√2))) in place (exact-erf GELU, torch approximate='none'), each step
@@ -210,8 +211,9 @@ void ck_gelu_erf_f32(float *x, size_t n);
 void ck_erf_f32(const float *x, float *out, size_t n);
 /// out[i] = gate[i] / (1 + e^(−gate[i])) · up[i] (SiLU(gate) ⊙ up). out may alias gate or up.
 void ck_silu_mul_f32(const float *gate, const float *up, float *out, size_t n);
-/// Softmax of one row in place: subtract the max, e^x in f32, sum in f32 (VW lanes × 2
-/// accumulators on the vector paths, sequential on the scalar path), multiply by 1/sum.
+/// Softmax of one row in place: subtract the max (in f32, as torch), e^x in f32, sum the
+/// exponentials in double, multiply by (float)(1/sum). Relative error per probability ≤ ~2.5e-7 for
+/// any n (an f32 running sum, as in the former Swift code, reaches ~3e-6 at n = 4099).
 void ck_softmax_f32(float *row, size_t n);
 /// RMSNorm: out = w · (x · 1/sqrtf(mean(x²) + eps)) per row; x, out [rows, dim], w [dim].
 /// Σx² accumulates in double (exact products), so results match a double-accumulation reference to
@@ -236,7 +238,7 @@ void ck_sincos_f32(const float *angles, float *sin_out, float *cos_out, size_t n
 /// above 88.72, 0 below −103.97, NaN stays NaN.
 void ck_exp_f32(const float *x, float *out, size_t n);
 
-// MARK: - Attention over an fp16 KV cache
+// MARK: - Attention over an fp16 KV cache (or f32 keys and values)
 
 /// out[i, h·hd ..< (h+1)·hd] = softmax(scale · q_i,h · K_kvhᵀ) · V_kvh for query heads h in [h0, h1),
 /// kvh = h / (q_heads / kv_heads) (grouped-query heads, repeat-interleave order).
@@ -245,7 +247,7 @@ void ck_exp_f32(const float *x, float *out, size_t n);
 ///   kv_stride (elements).
 /// - causal_offset −1: every query sees all keys. Otherwise query i sits at absolute position
 ///   causal_offset + i and sees keys 0 ... causal_offset + i (clamped to keys).
-/// Numerics: K and V are widened exactly to f32; scores, softmax (vector exp, f32 sum) and the
+/// Numerics: K and V are widened exactly to f32; scores, softmax (f32 exp, sum in double) and the
 /// weighted sum of V are f32 (FMA). The SIMD paths process blocks of up to 64 query rows
 /// (query × head pairs of one kv head) against 64-key tiles, so scratch stays ≈ 64·keys floats plus
 /// small tiles per thread (per-thread buffer, grown on demand). Split [h0, h1) across threads;
@@ -253,6 +255,13 @@ void ck_exp_f32(const float *x, float *out, size_t n);
 /// CK_ERR_SHAPE: q_heads % kv_heads != 0, h1 > q_heads, h0 > h1, head_dim == 0, keys == 0 (with work
 /// to do) or causal_offset < −1. CK_ERR_NOMEM: scratch allocation failed.
 ck_status ck_attention_f16kv(const float *q, size_t q_stride, const uint16_t *k, const uint16_t *v, size_t kv_stride,
+                             float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                             size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                             size_t h1);
+/// ck_attention_f16kv with k, v [keys, ≥ kv_heads·hd] f32 (row stride kv_stride): same algorithm and
+/// numerics (the tiles are copied instead of widened). For the vision tower's bidirectional attention
+/// over f32 q/k/v and any f32 cache.
+ck_status ck_attention_f32kv(const float *q, size_t q_stride, const float *k, const float *v, size_t kv_stride,
                              float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                              size_t h1);

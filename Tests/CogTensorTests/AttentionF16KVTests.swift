@@ -1,0 +1,234 @@
+// AttentionF16KVTests — ck_attention_f16kv / Attention.forwardF16KV (fp16 KV cache) at every ISA
+// level against a double-precision reference on the same fp16 keys and values: decode and
+// prefill, causal and not, grouped-query heads, long key counts, head ranges; the threaded
+// wrapper against the direct kernel; and agreement with the f32 sgemm path.
+import CKernels
+import CogTensor
+import Foundation
+import Testing
+
+/// Allowed |out − reference| / max|V| for attention (f32 scores, softmax and weighted sum).
+enum AttentionTolerance {
+    static let absolute = 2e-6
+}
+
+/// One attention shape.
+struct AttentionCase: CustomStringConvertible, Sendable {
+    let queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int
+    let causalOffset: Int?
+    let heads: Range<Int>
+    var description: String {
+        let causal = causalOffset.map(String.init) ?? "none"
+        return "q=\(queries) keys=\(keys) heads=\(qHeads)/\(kvHeads) d=\(headDim) causal=\(causal) "
+            + "h=\(heads.lowerBound)..<\(heads.upperBound)"
+    }
+}
+
+/// Random q, k, v for a case, with padded row strides, k/v stored as fp16 bits.
+struct AttentionData {
+    let c: AttentionCase
+    let qStride: Int, kvStride: Int, outStride: Int
+    let q: [Float]       // [queries, qStride] f32
+    let k: [UInt16]      // [keys, kvStride] fp16
+    let v: [UInt16]      // [keys, kvStride] fp16
+    let kf: [Float], vf: [Float]  // the same keys/values decoded to f32
+
+    init(_ c: AttentionCase, seed: UInt64) {
+        self.c = c
+        qStride = c.qHeads * c.headDim + 3
+        kvStride = c.kvHeads * c.headDim + 5
+        outStride = c.qHeads * c.headDim + 1
+        var rng = SplitMix64(seed: seed)
+        q = rng.gaussians(c.queries * qStride)
+        k = rng.gaussians(c.keys * kvStride).map { Float16($0).bitPattern }
+        v = rng.gaussians(c.keys * kvStride).map { Float16($0).bitPattern }
+        kf = k.map(decodeF16)
+        vf = v.map(decodeF16)
+    }
+
+    /// Double-precision attention for heads in `c.heads`: [queries, outStride], NaN elsewhere.
+    func reference() -> [Double] {
+        var out = [Double](repeating: .nan, count: c.queries * outStride)
+        let group = c.qHeads / c.kvHeads
+        let scale = 1 / Double(c.headDim).squareRoot()
+        var scores = [Double](repeating: 0, count: c.keys)
+        for h in c.heads {
+            let kvh = h / group
+            for i in 0..<c.queries {
+                let limit = c.causalOffset.map { min(c.keys, $0 + i + 1) } ?? c.keys
+                var maxScore = -Double.infinity
+                for j in 0..<limit {
+                    var dot = 0.0
+                    let qi = i * qStride + h * c.headDim, kj = j * kvStride + kvh * c.headDim
+                    for d in 0..<c.headDim { dot += Double(q[qi + d]) * Double(kf[kj + d]) }
+                    scores[j] = dot * Double(Float(scale))
+                    maxScore = max(maxScore, scores[j])
+                }
+                var sum = 0.0
+                for j in 0..<limit { scores[j] = Foundation.exp(scores[j] - maxScore); sum += scores[j] }
+                for d in 0..<c.headDim {
+                    var acc = 0.0
+                    for j in 0..<limit { acc += scores[j] * Double(vf[j * kvStride + kvh * c.headDim + d]) }
+                    out[i * outStride + h * c.headDim + d] = acc / sum
+                }
+            }
+        }
+        return out
+    }
+
+    /// Runs the kernel directly over `heads` into a NaN-filled output.
+    func kernel(heads: Range<Int>) -> (ck_status, [Float]) {
+        var out = [Float](repeating: .nan, count: c.queries * outStride)
+        let status = ck_attention_f16kv(q, qStride, k, v, kvStride, &out, outStride, c.queries, c.keys, c.qHeads,
+                                        c.kvHeads, c.headDim, 1 / Float(c.headDim).squareRoot(),
+                                        c.causalOffset ?? -1, heads.lowerBound, heads.upperBound)
+        return (status, out)
+    }
+
+    /// Max |got − want| / max|V| over the reference's heads; infinity if NaN-ness differs (a head
+    /// outside the range was written, or one inside was not).
+    func error(_ got: [Float], _ want: [Double]) -> Double {
+        let vmax = Double(vf.map(abs).max() ?? 1)
+        var worst = 0.0
+        for i in got.indices {
+            if want[i].isNaN != got[i].isNaN { return .infinity }
+            if !want[i].isNaN { worst = max(worst, abs(Double(got[i]) - want[i]) / vmax) }
+        }
+        return worst
+    }
+}
+
+/// Equal element by element, NaN matching NaN (padding columns are never written).
+func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+}
+
+@Suite("CKernels fp16-KV attention")
+struct AttentionF16KVTests {
+    static let cases: [AttentionCase] = [
+        AttentionCase(queries: 1, keys: 37, qHeads: 4, kvHeads: 4, headDim: 16, causalOffset: 36, heads: 0..<4),
+        AttentionCase(queries: 1, keys: 300, qHeads: 4, kvHeads: 1, headDim: 64, causalOffset: 299, heads: 0..<4),
+        AttentionCase(queries: 1, keys: 2500, qHeads: 8, kvHeads: 2, headDim: 128, causalOffset: 2499, heads: 3..<8),
+        AttentionCase(queries: 5, keys: 70, qHeads: 4, kvHeads: 2, headDim: 40, causalOffset: 65, heads: 1..<3),
+        AttentionCase(queries: 33, keys: 33, qHeads: 4, kvHeads: 4, headDim: 23, causalOffset: 0, heads: 0..<4),
+        AttentionCase(queries: 20, keys: 2100, qHeads: 4, kvHeads: 1, headDim: 128, causalOffset: 2080, heads: 0..<4),
+        AttentionCase(queries: 70, keys: 90, qHeads: 2, kvHeads: 1, headDim: 32, causalOffset: 20, heads: 0..<2),
+        AttentionCase(queries: 3, keys: 130, qHeads: 6, kvHeads: 2, headDim: 112, causalOffset: nil, heads: 2..<5),
+        AttentionCase(queries: 40, keys: 40, qHeads: 2, kvHeads: 2, headDim: 8, causalOffset: nil, heads: 0..<2),
+        AttentionCase(queries: 4, keys: 10, qHeads: 2, kvHeads: 1, headDim: 16, causalOffset: 20, heads: 0..<2),
+        AttentionCase(queries: 1, keys: 1, qHeads: 2, kvHeads: 2, headDim: 8, causalOffset: 0, heads: 0..<2),
+    ]
+
+    @Test("matches the double reference at every ISA level", arguments: cases)
+    func matchesReference(_ c: AttentionCase) throws {
+        let data = AttentionData(c, seed: UInt64(c.keys * 31 + c.queries))
+        let want = data.reference()
+        var report: [String] = []
+        try atEveryLevel { isa in
+            let (status, got) = data.kernel(heads: c.heads)
+            try #require(status == CK_OK, "\(c) at \(levelName(isa)): status \(status)")
+            let error = data.error(got, want)
+            report.append("\(levelName(isa)) \(formatted(error))")
+            #expect(error <= AttentionTolerance.absolute, "\(c) at \(levelName(isa))")
+        }
+        print("CKernels attention \(c): max |Δ|/max|V| " + report.joined(separator: ", ")
+            + " (tol \(AttentionTolerance.absolute))")
+    }
+
+    @Test("the f32 K/V kernel gives the same bits as the fp16 one on the same values, at every ISA level",
+          arguments: [cases[0], cases[3], cases[5], cases[7]])
+    func f32Variant(_ c: AttentionCase) throws {
+        let data = AttentionData(c, seed: 3)
+        try atEveryLevel { isa in
+            let (status, f16Out) = data.kernel(heads: c.heads)
+            var f32Out = [Float](repeating: .nan, count: f16Out.count)
+            let f32Status = ck_attention_f32kv(data.q, data.qStride, data.kf, data.vf, data.kvStride, &f32Out,
+                                               data.outStride, c.queries, c.keys, c.qHeads, c.kvHeads, c.headDim,
+                                               1 / Float(c.headDim).squareRoot(), c.causalOffset ?? -1,
+                                               c.heads.lowerBound, c.heads.upperBound)
+            try #require(status == CK_OK && f32Status == CK_OK)
+            #expect(sameBits(f32Out, f16Out), "\(c) at \(levelName(isa))")
+        }
+    }
+
+    @Test("head splits and the threaded wrapper give the same bits as one call")
+    func splitsAgree() throws {
+        for c in [Self.cases[2], Self.cases[5], Self.cases[6], Self.cases[7]] {
+            let full = AttentionCase(queries: c.queries, keys: c.keys, qHeads: c.qHeads, kvHeads: c.kvHeads,
+                                     headDim: c.headDim, causalOffset: c.causalOffset, heads: 0..<c.qHeads)
+            let data = AttentionData(full, seed: 5)
+            let (status, whole) = data.kernel(heads: 0..<c.qHeads)
+            try #require(status == CK_OK)
+            // Direct calls on a ragged split (cuts through kv-head groups).
+            var pieces = [Float](repeating: .nan, count: whole.count)
+            for range in [0..<1, 1..<(c.qHeads - 1), (c.qHeads - 1)..<c.qHeads] {
+                let (s, part) = data.kernel(heads: range)
+                try #require(s == CK_OK)
+                for i in part.indices where !part[i].isNaN { pieces[i] = part[i] }
+            }
+            #expect(sameBits(pieces, whole), "\(full): ragged split")
+            for threads in [1, 2] {
+                var out = [Float](repeating: .nan, count: whole.count)
+                try Attention.forwardF16KV(
+                    q: data.q, qStride: data.qStride, k: data.k, v: data.v, kvStride: data.kvStride,
+                    out: &out, outStride: data.outStride, queries: c.queries, keys: c.keys, qHeads: c.qHeads,
+                    kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
+                    causalOffset: c.causalOffset, runner: ParallelRunner(threads: threads))
+                #expect(sameBits(out, whole), "\(full): \(threads) threads")
+            }
+        }
+    }
+
+    @Test("agrees with the f32 sgemm attention on the same (fp16-rounded) keys and values")
+    func agreesWithSgemmPath() throws {
+        try BLAS.load()
+        for c in [Self.cases[3], Self.cases[6], Self.cases[7]] {
+            let full = AttentionCase(queries: c.queries, keys: c.keys, qHeads: c.qHeads, kvHeads: c.kvHeads,
+                                     headDim: c.headDim, causalOffset: c.causalOffset, heads: 0..<c.qHeads)
+            let data = AttentionData(full, seed: 11)
+            var sgemmOut = [Float](repeating: 0, count: c.queries * data.outStride)
+            var scores: [Float] = []
+            Attention.forward(q: data.q, qStride: data.qStride, k: data.kf, v: data.vf, kvStride: data.kvStride,
+                              out: &sgemmOut, outStride: data.outStride, queries: c.queries, keys: c.keys,
+                              qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: c.headDim,
+                              scale: 1 / Float(c.headDim).squareRoot(), causalOffset: c.causalOffset, scores: &scores)
+            let (status, f16Out) = data.kernel(heads: 0..<c.qHeads)
+            try #require(status == CK_OK)
+            var kernelOut = [Float](repeating: 0, count: sgemmOut.count)  // Attention.forward(…, runner:)
+            try Attention.forward(q: data.q, qStride: data.qStride, k: data.kf, v: data.vf, kvStride: data.kvStride,
+                                  out: &kernelOut, outStride: data.outStride, queries: c.queries, keys: c.keys,
+                                  qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: c.headDim,
+                                  scale: 1 / Float(c.headDim).squareRoot(), causalOffset: c.causalOffset,
+                                  runner: ParallelRunner(threads: 2))
+            var worst: Float = 0, worstF32: Float = 0
+            for i in 0..<c.queries {
+                for j in 0..<(c.qHeads * c.headDim) {
+                    worst = max(worst, abs(sgemmOut[i * data.outStride + j] - f16Out[i * data.outStride + j]))
+                    worstF32 = max(worstF32, abs(sgemmOut[i * data.outStride + j] - kernelOut[i * data.outStride + j]))
+                }
+            }
+            print("CKernels attention \(full): vs the f32 sgemm path max |Δ| fp16-KV kernel \(worst), "
+                + "Attention.forward(runner:) \(worstF32)")
+            let bound = 2 * AttentionTolerance.absolute * Double(data.vf.map(abs).max() ?? 1)
+            #expect(Double(worst) <= bound)
+            #expect(Double(worstF32) <= bound)
+        }
+    }
+
+    @Test("bad shapes give CK_ERR_SHAPE; nothing to do is CK_OK")
+    func badShapes() {
+        let q = [Float](repeating: 0, count: 64), kv = [UInt16](repeating: 0, count: 64)
+        var out = [Float](repeating: 0, count: 64)
+        func call(_ queries: Int, _ keys: Int, _ qh: Int, _ kvh: Int, _ off: Int, _ h0: Int, _ h1: Int) -> ck_status {
+            ck_attention_f16kv(q, 8, kv, kv, 8, &out, 8, queries, keys, qh, kvh, 4, 0.5, off, h0, h1)
+        }
+        #expect(call(1, 4, 3, 2, -1, 0, 3) == CK_ERR_SHAPE)  // q_heads % kv_heads != 0
+        #expect(call(1, 4, 2, 2, -1, 0, 3) == CK_ERR_SHAPE)  // h1 > q_heads
+        #expect(call(1, 4, 2, 2, -1, 2, 1) == CK_ERR_SHAPE)  // h0 > h1
+        #expect(call(1, 4, 2, 2, -2, 0, 2) == CK_ERR_SHAPE)  // causal offset < -1
+        #expect(call(1, 0, 2, 2, -1, 0, 2) == CK_ERR_SHAPE)  // no keys
+        #expect(call(0, 4, 2, 2, -1, 0, 2) == CK_OK)         // no queries
+        #expect(call(1, 4, 2, 2, -1, 1, 1) == CK_OK)         // empty head range
+        #expect(out.allSatisfy { $0 == 0 })
+    }
+}
