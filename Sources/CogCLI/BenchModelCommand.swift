@@ -55,7 +55,8 @@ struct BenchModelCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            try measure()
+            let command = self
+            try await DedicatedThread.run("cogjobs-bench") { try command.measure() }
         } catch let e as CLIError {
             throw e
         } catch {

@@ -85,9 +85,9 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The model runs on this thread; argument parsing's async entry gives us a plain thread
-        // from `main`, and the work below blocks it on purpose (a one-shot command).
-        try runBlocking()
+        // Inference blocks for minutes: it runs on its own thread, not the cooperative pool.
+        let command = self
+        try await DedicatedThread.run("cogjobs-run") { try command.runBlocking() }
     }
 
     private func runBlocking() throws {
