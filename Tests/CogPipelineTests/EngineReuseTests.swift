@@ -38,14 +38,19 @@ struct EngineReuseTests {
         _ = try engine.run(Self.requests()[0])
         let one = try #require(engine.prefixCache).statistics.bytes
         #expect(one > 0)
-        let small = PrefixCache(capacityBytes: one)  // room for exactly one prefix
         let model = engine.model
         let session = model.makeSession()
         _ = try session.prefill(inputIDs: [1, 5], tokenTypes: [.language, .language], imageFeatures: nil)
-        small.insert(PixelKey(pixelValues: [1, 2]), session.snapshot())
-        small.insert(PixelKey(pixelValues: [3, 4]), session.snapshot())
-        #expect(small.lookup(PixelKey(pixelValues: [1, 2])) == nil || small.statistics.bytes <= one)
-        #expect(small.statistics.bytes <= one)
+        let snapshot = session.snapshot()
+        let small = PrefixCache(capacityBytes: snapshot.byteCount)  // room for exactly one entry
+        small.insert(PixelKey(pixelValues: [1, 2]), snapshot)
+        small.insert(PixelKey(pixelValues: [3, 4]), snapshot)
+        let evicted = small.lookup(PixelKey(pixelValues: [1, 2]))
+        let kept = small.lookup(PixelKey(pixelValues: [3, 4]))
+        #expect(evicted == nil)
+        #expect(kept != nil)
+        #expect(small.statistics.evictions == 1)
+        #expect(small.statistics.bytes == snapshot.byteCount)
     }
 
     @Test func batchEqualsOneAtATime() throws {
