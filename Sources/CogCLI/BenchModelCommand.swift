@@ -46,11 +46,26 @@ struct BenchModelCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Skip the machine-limit probes.")
     var skipMachine = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Stages to time, comma-separated: vision, prefill, decode, reuse, batch (default: all). Untimed stages still run once when a timed one needs their result (decode needs a prefilled sequence; without vision, random image features are used).",
+        valueName: "list"))
+    var stages: String = "vision,prefill,decode,reuse,batch"
+
+    /// The stages `--stages` names.
+    enum Stage: String, CaseIterable { case vision, prefill, decode, reuse, batch }
+
+    var selectedStages: Set<Stage> {
+        Set(stages.split(separator: ",").compactMap { Stage(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
+    }
+
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if decodeTokens < 1 { throw ValidationError("--decode-tokens must be at least 1") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if MatmulPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be exact or fast") }
+        for name in stages.split(separator: ",") where Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) == nil {
+            throw ValidationError("--stages: unknown stage '\(name)' (known: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
     }
 
     func run() async throws {
@@ -99,18 +114,33 @@ struct BenchModelCommand: AsyncParsableCommand {
         // Vision encode.
         let session = m.makeSession(threads: threads)
         session.context.precision = precision
+        let selected = selectedStages
         var features: [Float] = []
-        let vision = try timed(runs) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
-        lines.append { report("vision encode", seconds: vision, flops: flops.vision, peak: $0.computePeak(precision)) }
+        var vision: Double? = nil
+        if selected.contains(.vision) {
+            let seconds = try timed(runs) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
+            vision = seconds
+            lines.append { report("vision encode", seconds: seconds, flops: flops.vision, peak: $0.computePeak(precision)) }
+        } else {
+            // Random features of the right shape: the language model's speed does not depend on them.
+            features = (0..<(c.imageTokenCount * c.hiddenSize)).map { _ in rng.nextSignedUnit() }  // [image tokens, H]
+        }
 
         // Language prefill of BOS + image + text.
         var prefixSnapshot: CogVLMSession.Snapshot? = nil
-        let prefill = try timed(runs) {
-            session.reset()
-            _ = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
+        var prefill: Double? = nil
+        if selected.contains(.prefill) {
+            let seconds = try timed(runs) {
+                session.reset()
+                _ = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
+            }
+            prefill = seconds
+            lines.append { report("language prefill (\(ids.count) tokens)", seconds: seconds, flops: flops.prefill, peak: $0.computePeak(precision)) }
         }
-        lines.append { report("language prefill (\(ids.count) tokens)", seconds: prefill, flops: flops.prefill, peak: $0.computePeak(precision)) }
-        lines.append { _ in String(format: "one image end to end (vision + prefill): %.2f s", vision + prefill) }
+        let endToEnd = vision.flatMap { v in prefill.map { v + $0 } }
+        if let endToEnd {
+            lines.append { _ in String(format: "one image end to end (vision + prefill): %.2f s", endToEnd) }
+        }
 
         // Decode at that depth.
         session.reset()
@@ -120,30 +150,43 @@ struct BenchModelCommand: AsyncParsableCommand {
         prefixSnapshot = session.snapshot()
         _ = try session.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
         let afterPrompt = session.snapshot()
-        let decode = try timed(runs) {
+        // Each run restores the prompt's state and decodes one untimed token first: restoring shares
+        // the snapshot's KV cache and the first append copies it (that copy belongs to prefix reuse,
+        // not to the decode rate).
+        let decode = try timed(runs, setup: {
             session.restore(afterPrompt)
+            _ = try session.decode(token: 499)
+        }) {
             for i in 0..<decodeTokens { _ = try session.decode(token: 500 + i) }
         } / Double(decodeTokens)
         let bytes = Double(flops.decodeWeightBytes(m.weights)) + Double(session.cacheBytes)
         let weightBytes = flops.decodeWeightBytes(m.weights), kvBytes = session.cacheBytes
         let depth = ids.count
-        lines.append { limits in
-            String(format: "decode at depth %d: %.2f tok/s (%.1f ms/token), %.1f GB/s (weights %@ + KV %.2f GB)%@",
-                   depth, 1 / decode, decode * 1000, bytes / decode / 1e9, Self.gigabytes(weightBytes), Double(kvBytes) / 1e9,
-                   limits.readGBps > 0 ? String(format: " = %.0f%% of read bandwidth, bound %.2f tok/s", bytes / decode / 1e9 / limits.readGBps * 100,
-                                                limits.readGBps * 1e9 / bytes) : "")
+        if selected.contains(.decode) {
+            lines.append { limits in
+                String(format: "decode at depth %d: %.2f tok/s (%.1f ms/token), %.1f GB/s (weights %@ + KV %.2f GB)%@",
+                       depth, 1 / decode, decode * 1000, bytes / decode / 1e9, Self.gigabytes(weightBytes), Double(kvBytes) / 1e9,
+                       limits.readGBps > 0 ? String(format: " = %.0f%% of read bandwidth, bound %.2f tok/s", bytes / decode / 1e9 / limits.readGBps * 100,
+                                                    limits.readGBps * 1e9 / bytes) : "")
+            }
         }
 
         if jobs > 1, let prefix = prefixSnapshot {
             // Prefix reuse: a second question on the same image costs only its own text tokens.
-            let reuse = try timed(runs) {
-                let other = m.makeSession(threads: threads)
-                other.context.precision = precision
-                other.restore(prefix)
-                _ = try other.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
+            if selected.contains(.reuse) {
+                let reuse = try timed(runs) {
+                    let other = m.makeSession(threads: threads)
+                    other.context.precision = precision
+                    other.restore(prefix)
+                    _ = try other.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
+                }
+                if let endToEnd {
+                    lines.append { _ in String(format: "prefix reuse: second question on the same image %.3f s vs %.2f s from scratch (%.0f× less)",
+                                               reuse, endToEnd, endToEnd / reuse) }
+                } else {
+                    lines.append { _ in String(format: "prefix reuse: second question on the same image %.3f s", reuse) }
+                }
             }
-            lines.append { _ in String(format: "prefix reuse: second question on the same image %.3f s vs %.2f s from scratch (%.0f× less)",
-                                       reuse, vision + prefill, (vision + prefill) / reuse) }
             // Batched decode: N sequences advance together.
             var sessions: [CogVLMSession] = []
             for _ in 0..<jobs {
@@ -153,13 +196,17 @@ struct BenchModelCommand: AsyncParsableCommand {
                 sessions.append(other)
             }
             sessions[0] = session
-            let batched = try timed(runs) {
-                for s in sessions { s.restore(afterPrompt) }
-                for i in 0..<decodeTokens { _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 500 + i, count: jobs)) }
-            } / Double(decodeTokens)
-            let jobCount = jobs
-            lines.append { _ in String(format: "batched decode, %d jobs: %.2f tok/s in all (%.2f× one job's %.2f tok/s)",
-                                       jobCount, Double(jobCount) / batched, (Double(jobCount) / batched) / (1 / decode), 1 / decode) }
+            if selected.contains(.batch) {
+                let batched = try timed(runs, setup: {
+                    for s in sessions { s.restore(afterPrompt) }
+                    _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 499, count: jobs))
+                }) {
+                    for i in 0..<decodeTokens { _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 500 + i, count: jobs)) }
+                } / Double(decodeTokens)
+                let jobCount = jobs
+                lines.append { _ in String(format: "batched decode, %d jobs: %.2f tok/s in all (%.2f× one job's %.2f tok/s)",
+                                           jobCount, Double(jobCount) / batched, (Double(jobCount) / batched) / (1 / decode), 1 / decode) }
+            }
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -175,10 +222,12 @@ struct BenchModelCommand: AsyncParsableCommand {
     }
 
     /// Median seconds of `runs` timed calls after one untimed warm-up.
-    private func timed(_ runs: Int, _ body: () throws -> Void) throws -> Double {
+    private func timed(_ runs: Int, setup: () throws -> Void = {}, _ body: () throws -> Void) throws -> Double {
+        try setup()
         try body()
         var times: [Double] = []
         for _ in 0..<runs {
+            try setup()
             let start = Date()
             try body()
             times.append(Date().timeIntervalSince(start))

@@ -1,4 +1,6 @@
+import CKernels
 import Foundation
+import Synchronization
 
 /// A fixed team of threads that runs one data-parallel job at a time: `run { part, parts in … }`
 /// calls the body once per part (part 0 on the calling thread), and returns when all parts are
@@ -6,38 +8,57 @@ import Foundation
 ///
 /// One runner belongs to one session (one worker), so `threads` is that worker's share of the
 /// core budget (`workers × threads ≤ cores`). Helper threads are dedicated OS threads, never the
-/// Swift cooperative pool, and sleep on a condition variable between jobs. They hold only the
-/// shared `Team` state, so dropping the runner stops them.
+/// Swift cooperative pool. They hold only the shared `Team` state, so dropping the runner stops them.
+///
+/// Hand-offs spin briefly before sleeping: a decode step is ~400 jobs of 0.1–1 ms each, and waking
+/// a thread parked on a condition variable costs tens of microseconds on a VM — several percent of
+/// a token. A helper that finds no new job within `spinIterations` pauses (≈ 50–100 µs) parks on
+/// the condition variable, so an idle runner costs nothing.
 public final class ParallelRunner: Sendable {
     public let threads: Int
     private let team: Team
 
-    /// State shared with the helper threads. `@unchecked Sendable`: every field is read and
-    /// written under `condition`; `body` is only called between the start and done handshakes.
+    /// Pause instructions a thread spins for new work (helpers) or for the helpers to finish
+    /// (the caller) before it parks on the condition variable.
+    static let spinIterations = 2_000
+
+    /// State shared with the helper threads. `@unchecked Sendable`: `body` and `stopping` are read
+    /// and written under `condition`; `generation` and `remaining` are atomics whose
+    /// release/acquire pairs order the hand-off (the body is published under the lock before the
+    /// generation is bumped, and a helper reads it under the lock after seeing the new generation).
     private final class Team: @unchecked Sendable {
         let condition = NSCondition()
-        var generation = 0
-        var remaining = 0
+        /// Bumped once per job; helpers run a job when it moves past the one they last ran.
+        let generation = Atomic<Int>(0)
+        /// Helper parts still running in the current job.
+        let remaining = Atomic<Int>(0)
         var body: ((Int, Int) -> Void)? = nil
         var stopping = false
 
         func helperLoop(index: Int, parts: Int) {
             var seen = 0
             while true {
+                var spins = 0
+                while generation.load(ordering: .acquiring) == seen && spins < ParallelRunner.spinIterations {
+                    ck_cpu_relax()
+                    spins += 1
+                }
                 condition.lock()
-                while generation == seen && !stopping { condition.wait() }
+                while generation.load(ordering: .acquiring) == seen && !stopping { condition.wait() }
                 if stopping {
                     condition.unlock()
                     return
                 }
-                seen = generation
+                seen = generation.load(ordering: .acquiring)
                 let job = body
                 condition.unlock()
                 job?(index, parts)
-                condition.lock()
-                remaining -= 1
-                if remaining == 0 { condition.broadcast() }
-                condition.unlock()
+                if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                    // The caller may have parked: wake it (cheap when nobody waits).
+                    condition.lock()
+                    condition.broadcast()
+                    condition.unlock()
+                }
             }
         }
     }
@@ -71,13 +92,18 @@ public final class ParallelRunner: Sendable {
         }
         team.condition.lock()
         team.body = body
-        team.remaining = threads - 1
-        team.generation += 1
+        team.remaining.store(threads - 1, ordering: .releasing)
+        team.generation.add(1, ordering: .acquiringAndReleasing)
         team.condition.broadcast()
         team.condition.unlock()
         body(0, threads)
+        var spins = 0
+        while team.remaining.load(ordering: .acquiring) > 0 && spins < ParallelRunner.spinIterations * 8 {
+            ck_cpu_relax()
+            spins += 1
+        }
         team.condition.lock()
-        while team.remaining > 0 { team.condition.wait() }
+        while team.remaining.load(ordering: .acquiring) > 0 { team.condition.wait() }
         team.body = nil
         team.condition.unlock()
     }

@@ -95,16 +95,10 @@ public struct WeightMatrix: Sendable {
     ) {
         let m = rows, k = cols
         if n <= Int(CK_SMALL_N_MAX) {
+            let precision = context.precision
             context.runner.run { part, parts in
                 let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
-                guard !r.isEmpty else { return }
-                if context.precision == .exact, case .bf16(let p) = storage {
-                    // One f32-exact GEMV per row: AMX's batched path splits activations into two
-                    // bf16 halves (error ≤ 2⁻¹⁷·|x|), which is "fast", not "exact".
-                    for row in 0..<n { _ = ck_gemv_bf16(p, k, x + row * k, y + row * m, r.lowerBound, r.upperBound) }
-                } else {
-                    smallBatch(x, n: n, y: y, m0: r.lowerBound, m1: r.upperBound)
-                }
+                smallRows(r, x, n: n, y: y, precision: precision)
             }
         } else if usesSgemm(context.precision) {
             sgemmTiles(x, n: n, y: y, context: context)
@@ -129,6 +123,42 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// `ya = x · aᵀ` and `yb = x · bᵀ` for two matrices reading the same input (the MLP's gate and
+    /// up projections). A small batch (decode) goes to the threads in one hand-off instead of two;
+    /// larger ones are two `apply` calls.
+    public static func applyBoth(
+        _ a: WeightMatrix, _ b: WeightMatrix,
+        _ x: UnsafePointer<Float>, rows n: Int,
+        into ya: UnsafeMutablePointer<Float>, _ yb: UnsafeMutablePointer<Float>,
+        context: ComputeContext
+    ) {
+        guard n <= Int(CK_SMALL_N_MAX), a.cols == b.cols else {
+            a.apply(x, rows: n, into: ya, context: context)
+            b.apply(x, rows: n, into: yb, context: context)
+            return
+        }
+        let precision = context.precision
+        context.runner.run { part, parts in
+            a.smallRows(ParallelRunner.range(part: part, parts: parts, count: a.rows, alignment: 32), x, n: n, y: ya,
+                        precision: precision)
+            b.smallRows(ParallelRunner.range(part: part, parts: parts, count: b.rows, alignment: 32), x, n: n, y: yb,
+                        precision: precision)
+        }
+    }
+
+    /// Output columns `r` of `y[n, rows]` for a small batch on the calling thread.
+    private func smallRows(_ r: Range<Int>, _ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                           precision: MatmulPrecision) {
+        guard !r.isEmpty else { return }
+        if precision == .exact, case .bf16(let p) = storage {
+            // One f32-exact GEMV per row: AMX's batched path splits activations into two
+            // bf16 halves (error ≤ 2⁻¹⁷·|x|), which is "fast", not "exact".
+            for row in 0..<n { _ = ck_gemv_bf16(p, cols, x + row * cols, y + row * rows, r.lowerBound, r.upperBound) }
+        } else {
+            smallBatch(x, n: n, y: y, m0: r.lowerBound, m1: r.upperBound, precision: precision)
+        }
+    }
+
     /// Whether a large batch goes through `sgemm` on f32 tiles (f32/f16 always — no fast kernel;
     /// bf16/q8/q4 when exact: dequantized weights, f32 activations) or the CKernels GEMM (fast).
     private func usesSgemm(_ precision: MatmulPrecision) -> Bool {
@@ -140,9 +170,14 @@ public struct WeightMatrix: Sendable {
 
     /// Rows `m0..<m1` of `y[n, rows]` for a small batch, reading W once per chunk of
     /// `CK_SMALL_N_MAX` activation rows.
-    private func smallBatch(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, m0: Int, m1: Int) {
+    /// q8 weights use int8 activations (VNNI) only with `.fast` precision: it is what keeps batched
+    /// decode near memory speed, but its rounding can flip near-tied greedy tokens.
+    private func smallBatch(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, m0: Int, m1: Int,
+                            precision: MatmulPrecision) {
         let k = cols, m = rows
         switch storage {
+        case .q8(let q, let s) where precision == .fast:
+            _ = n == 1 ? ck_gemv_q8q8(q, s, k, x, y, m0, m1) : ck_gemm_small_q8q8(q, s, k, x, n, y, m, m0, m1)
         case .bf16(let p):
             _ = n == 1 ? ck_gemv_bf16(p, k, x, y, m0, m1) : ck_gemm_small_bf16(p, k, x, n, y, m, m0, m1)
         case .f32(let p):

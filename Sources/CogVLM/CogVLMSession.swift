@@ -226,8 +226,7 @@ public final class CogVLMSession {
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: branch.pointer, outCols: h) { e, inp, n, out in
                 let gate = FloatBuffer(count: n * inter)  // [n, I]
                 let up = FloatBuffer(count: n * inter)    // [n, I]
-                e.gate.apply(inp, rows: n, into: gate.pointer, context: context)
-                e.up.apply(inp, rows: n, into: up.pointer, context: context)
+                WeightMatrix.applyBoth(e.gate, e.up, inp, rows: n, into: gate.pointer, up.pointer, context: context)
                 Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer, runner: context.runner)
                 e.down.apply(gate.pointer, rows: n, into: out, context: context)
             }

@@ -13,7 +13,7 @@ enum KernelTolerance {
     static let f32Math = 1e-5
     /// Activations (and q8/q4 weights) rounded to bf16, f32 accumulation (AMX / vdpbf16ps GEMM).
     static let bf16Activations = 4e-3
-    /// Activations quantized to int8 per 32-block (Q4 GEMV on VNNI).
+    /// Activations quantized to int8 per 32-block (Q4 and Q8×Q8 GEMV on VNNI).
     static let int8Activations = 1e-2
 }
 
@@ -139,7 +139,11 @@ struct TestMatrix {
 }
 
 /// Which kernel family a measurement is for.
-enum KernelKind: String, Sendable { case gemv, small, gemm }
+enum KernelKind: String, Sendable {
+    case gemv, small, gemm
+    /// q8 weights with int8 activations (`ck_gemv_q8q8`, `ck_gemm_small_q8q8`).
+    case gemvInt8Acts = "gemv-i8act", smallInt8Acts = "small-i8act"
+}
 
 /// Calls the kernel of `kind` for `w`. X [n, K] f32, Y [n, ldy] f32.
 func runKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: inout [Float], ldy: Int,
@@ -158,6 +162,9 @@ func runKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: inout
     case (.gemm, .q8): return ck_gemm_q8(w.q8, w.scales, K, x, n, &y, ldy, m0, m1)
     case (.gemm, .q4): return ck_gemm_q4(w.q4, w.scales, K, x, n, &y, ldy, m0, m1)
     case (.gemm, .f32): return CK_ERR_SHAPE  // no f32 prefill GEMM: callers use sgemm
+    case (.gemvInt8Acts, .q8): return ck_gemv_q8q8(w.q8, w.scales, K, x, &y, m0, m1)
+    case (.smallInt8Acts, .q8): return ck_gemm_small_q8q8(w.q8, w.scales, K, x, n, &y, ldy, m0, m1)
+    case (.gemvInt8Acts, _), (.smallInt8Acts, _): return CK_ERR_SHAPE  // q8 weights only
     }
 }
 
@@ -167,6 +174,7 @@ func tolerance(_ kind: KernelKind, _ format: WeightFormat, level: ck_isa) -> Dou
     switch kind {
     case .gemm: return bf16Level ? KernelTolerance.bf16Activations : KernelTolerance.f32Math
     case .gemv, .small: return bf16Level && format == .q4 ? KernelTolerance.int8Activations : KernelTolerance.f32Math
+    case .gemvInt8Acts, .smallInt8Acts: return bf16Level ? KernelTolerance.int8Activations : KernelTolerance.f32Math
     }
 }
 
@@ -442,6 +450,13 @@ struct CKernelsTests {
                 for n in 1...8 { report.add(.small, format, try errorsAtAllLevels(.small, w, full(n), rng: &rng)) }
                 let chunked = KernelCase(rows: rows, cols: cols, batch: 11, m0: 1, m1: rows - 1)
                 report.add(.small, format, try errorsAtAllLevels(.small, w, chunked, rng: &rng))
+                if format == .q8 {
+                    report.add(.gemvInt8Acts, format, try errorsAtAllLevels(.gemvInt8Acts, w, full(1), rng: &rng))
+                    for n in 1...8 {
+                        report.add(.smallInt8Acts, format, try errorsAtAllLevels(.smallInt8Acts, w, full(n), rng: &rng))
+                    }
+                    report.add(.smallInt8Acts, format, try errorsAtAllLevels(.smallInt8Acts, w, chunked, rng: &rng))
+                }
             }
         }
         report.print(title: "decode max relative error")
@@ -589,7 +604,8 @@ struct KernelBenchmark {
         var bf16 = [UInt16](repeating: 0, count: count)
         ck_f32_to_bf16_rne(source, &bf16, count)
 
-        for format in [WeightFormat.bf16, .q8, .q4] {
+        // (format, int8 activations): q8 also as q8×q8 (ck_*_q8q8, the `fast` precision's kernel).
+        for (format, int8Acts) in [(WeightFormat.bf16, false), (.q8, false), (.q8, true), (.q4, false)] {
             let (data, scales): ([UInt8], [UInt16]) = switch format {
             case .bf16: (bf16.withUnsafeBytes { Array($0) }, [])
             case .q8: (q8.withUnsafeBytes { Array($0) }, s8)
@@ -621,7 +637,7 @@ struct KernelBenchmark {
                                 let (m0, m1) = share(rows, t, n)
                                 for c in 0..<copies {
                                     let w = set + c * data.count, s = scaleSet + c * scales.count
-                                    let status = gemvCall(format, w, s, x, batch, out.baseAddress!, m0, m1)
+                                    let status = gemvCall(format, int8Acts: int8Acts, w, s, x, batch, out.baseAddress!, m0, m1)
                                     precondition(status == CK_OK, "kernel status \(status)")  // shapes are ours
                                 }
                             }
@@ -633,7 +649,8 @@ struct KernelBenchmark {
                     }
                     let seconds = kernelTimes.sorted()[kernelTimes.count / 2]
                     let ratio = ratios.sorted()[ratios.count / 2]
-                    let kernel = batch == 1 ? "ck_gemv_\(format.rawValue)" : "ck_gemm_small_\(format.rawValue) N=\(batch)"
+                    let name = format.rawValue + (int8Acts ? "q8" : "")
+                    let kernel = batch == 1 ? "ck_gemv_\(name)" : "ck_gemm_small_\(name) N=\(batch)"
                     print("bench: \(kernel) \(threads) thread(s): \(String(format: "%.1f", Double(setBytes) / seconds / 1e9)) GB/s, "
                         + "\(String(format: "%.0f", 100 * ratio)) % of paired read, "
                         + "\(String(format: "%.2f", seconds / Double(copies) * 1e3)) ms per [11008, 4096]")
@@ -644,8 +661,13 @@ struct KernelBenchmark {
     }
 
     /// Calls the decode kernel of `format` with a raw weight pointer.
-    func gemvCall(_ format: WeightFormat, _ w: UnsafeRawPointer, _ s: UnsafePointer<UInt16>, _ x: [Float],
-                  _ batch: Int, _ y: UnsafeMutablePointer<Float>, _ m0: Int, _ m1: Int) -> ck_status {
+    func gemvCall(_ format: WeightFormat, int8Acts: Bool, _ w: UnsafeRawPointer, _ s: UnsafePointer<UInt16>,
+                  _ x: [Float], _ batch: Int, _ y: UnsafeMutablePointer<Float>, _ m0: Int, _ m1: Int) -> ck_status {
+        if int8Acts {
+            guard format == .q8 else { return CK_ERR_SHAPE }
+            let q = w.assumingMemoryBound(to: Int8.self)
+            return batch == 1 ? ck_gemv_q8q8(q, s, cols, x, y, m0, m1) : ck_gemm_small_q8q8(q, s, cols, x, batch, y, rows, m0, m1)
+        }
         switch (format, batch) {
         case (.bf16, 1): return ck_gemv_bf16(w.assumingMemoryBound(to: UInt16.self), cols, x, y, m0, m1)
         case (.q8, 1): return ck_gemv_q8(w.assumingMemoryBound(to: Int8.self), s, cols, x, y, m0, m1)

@@ -129,9 +129,16 @@ ck_status ck_dequant_q4_row(const uint8_t *q, const uint16_t *scales, float *dst
 
 ck_status ck_gemv_f32(const float *W, size_t K, const float *x, float *y, size_t m0, size_t m1);
 ck_status ck_gemv_bf16(const uint16_t *W, size_t K, const float *x, float *y, size_t m0, size_t m1);
-/// Wq [M, K] int8, Ws [M, K/32] fp16.
+/// Wq [M, K] int8, Ws [M, K/32] fp16. f32 activations at every level.
 ck_status ck_gemv_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y,
                      size_t m0, size_t m1);
+/// ck_gemv_q8 with the activations quantized to int8 per 32-block (scale max|x|/127, as llama.cpp's
+/// Q8_0 × Q8_0 dot) at CK_ISA_AVX512_BF16 and above: the dot runs on vpdpbusd, a third of the
+/// vector work of widening the codes, which keeps batches of several rows closer to memory speed.
+/// Error ≈ 0.2-0.3 % of |W_m|·|x| (enough to flip near-tied greedy tokens of the tiny random
+/// fixture, so only the `fast` precision uses it). Lower levels: exactly ck_gemv_q8.
+ck_status ck_gemv_q8q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y,
+                       size_t m0, size_t m1);
 /// Wq [M, K/2] nibbles, Ws [M, K/32] fp16. At CK_ISA_AVX512_BF16 and above x is quantized to int8
 /// per 32-block (scale max|x|/127) and the dot runs on vpdpbusd (error ≈ 0.3 % of |W_m|·|x|, far
 /// below the 4-bit weight error); lower levels compute in f32.
@@ -144,7 +151,7 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // X [N, K] f32 contiguous; Y [N, ldy] f32. Numerics as the matching ck_gemv_*, except bf16 weights
 // with N >= 2 and K % 32 == 0 at CK_ISA_AMX: AMX tiles with each activation split into two bf16
 // parts (x_hi + x_lo), i.e. f32-grade results (activation error <= 2^-17 |x|), which keeps batches of
-// up to 8 at memory speed. q8/q4 batches use f32 FMA (q4: int8 VNNI at AVX512_BF16+) and are
+// up to 8 at memory speed. q8/q4 batches use f32 FMA (q4 and q8q8: int8 VNNI at AVX512_BF16+) and are
 // compute-bound: ≈ 50-60 % of read speed at N = 4, ≈ 30 % at N = 8 (the per-32-block scales cost a
 // float rescale per block and row; AMX and a rows-in-lanes VNNI layout were tried and were slower).
 
@@ -154,6 +161,9 @@ ck_status ck_gemm_small_bf16(const uint16_t *W, size_t K, const float *X, size_t
                              size_t m0, size_t m1);
 ck_status ck_gemm_small_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
                            float *Y, size_t ldy, size_t m0, size_t m1);
+/// ck_gemm_small_q8 with int8 activations (see ck_gemv_q8q8).
+ck_status ck_gemm_small_q8q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                             float *Y, size_t ldy, size_t m0, size_t m1);
 ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
                            float *Y, size_t ldy, size_t m0, size_t m1);
 
@@ -277,6 +287,15 @@ double ck_read_bandwidth(const void *buffer, size_t bytes);
 double ck_bf16_dot_peak(uint64_t iterations);
 /// Like ck_bf16_dot_peak but on AMX tdpbf16ps tiles; returns 0 when AMX is not active.
 double ck_amx_bf16_peak(uint64_t iterations);
+
+// MARK: - Threads
+
+/// A spin-wait hint (x86 `pause`; nothing elsewhere) for threads polling a shared flag.
+static inline void ck_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 #ifdef __cplusplus
 }
