@@ -26,12 +26,27 @@ CK_TARGET_AVX2 static double read_avx2(const float *p, size_t n) {
     return t;
 }
 
+/// Streams the buffer as READ_STREAMS interleaved sequential streams (one per quarter/eighth of
+/// the range) with software prefetch READ_AHEAD bytes ahead — the access pattern of the decode
+/// kernels (several weight rows in flight, prefetched ahead). A single stream with hardware
+/// prefetch alone measured ≈ 25 % below what the GEMV kernels reach, which made "fraction of
+/// read bandwidth" read above 100 %.
+#define READ_STREAMS 8
+#define READ_AHEAD 1024
 CK_TARGET_AVX512 static double read_avx512(const float *p, size_t n) {
-    __m512 s[4];
-    for (int j = 0; j < 4; j++) s[j] = _mm512_setzero_ps();
-    for (size_t i = 0; i + 64 <= n; i += 64)
-        for (int j = 0; j < 4; j++) s[j] = _mm512_add_ps(s[j], _mm512_loadu_ps(p + i + 16 * j));
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+    __m512 s[READ_STREAMS];
+    for (int j = 0; j < READ_STREAMS; j++) s[j] = _mm512_setzero_ps();
+    const size_t per = n / READ_STREAMS / 16 * 16;  // floats per stream, whole cache lines
+    const size_t ahead = READ_AHEAD / sizeof(float);
+    for (size_t i = 0; i < per; i += 16)
+        for (int j = 0; j < READ_STREAMS; j++) {
+            const float *q = p + (size_t)j * per + i;
+            if (i + ahead < per) _mm_prefetch((const char *)(q + ahead), _MM_HINT_T0);
+            s[j] = _mm512_add_ps(s[j], _mm512_loadu_ps(q));
+        }
+    for (size_t i = per * READ_STREAMS; i + 16 <= n; i += 16) s[0] = _mm512_add_ps(s[0], _mm512_loadu_ps(p + i));
+    for (int j = 1; j < READ_STREAMS; j++) s[0] = _mm512_add_ps(s[0], s[j]);
+    return _mm512_reduce_add_ps(s[0]);
 }
 
 /// 12 independent accumulators hide the instruction latency; the asm barrier keeps each

@@ -88,12 +88,21 @@ public final class CogVLMModel: Sendable {
         let hdv = vc.headDim
         for (j, layer) in w.layers.enumerated() {
             layer.qkv.apply(x.pointer, rows: tokens, into: qkv.pointer, bias: layer.qkvBias, context: context)
-            try Attention.forward(q: qkv.pointer, qStride: 3 * dv,
-                                  k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
-                                  out: attn.pointer, outStride: dv,
-                                  queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads,
-                                  headDim: hdv, scale: 1 / Float(hdv).squareRoot(), causalOffset: nil,
-                                  runner: context.runner)
+            if context.precision == .fast && tokens >= MatmulAttention.minimumQueries {
+                MatmulAttention.forward(q: qkv.pointer, qStride: 3 * dv,
+                                        kv: .f32(k: qkv.pointer + dv, v: qkv.pointer + 2 * dv), kvStride: 3 * dv,
+                                        out: attn.pointer, outStride: dv,
+                                        queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads,
+                                        headDim: hdv, scale: 1 / Float(hdv).squareRoot(), causalOffset: nil,
+                                        context: context)
+            } else {
+                try Attention.forward(q: qkv.pointer, qStride: 3 * dv,
+                                      k: qkv.pointer + dv, v: qkv.pointer + 2 * dv, kvStride: 3 * dv,
+                                      out: attn.pointer, outStride: dv,
+                                      queries: tokens, keys: tokens, qHeads: vc.numHeads, kvHeads: vc.numHeads,
+                                      headDim: hdv, scale: 1 / Float(hdv).squareRoot(), causalOffset: nil,
+                                      runner: context.runner)
+            }
             layer.dense.apply(attn.pointer, rows: tokens, into: branch.pointer, bias: layer.denseBias, context: context)
             Ops.layerNorm(branch.pointer, weight: layer.inputNormWeight, bias: layer.inputNormBias, eps: vc.layerNormEps,
                           rows: tokens, dim: dv, out: branch.pointer, runner: context.runner)

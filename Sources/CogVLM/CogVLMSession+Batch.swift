@@ -59,7 +59,7 @@ extension CogVLMSession {
                 let row = qkv.pointer + i * qkvWidth
                 s.cache.append(layer: l, keys: row + nh * hd, values: row + (nh + nkv) * hd, stride: qkvWidth, count: 1)
                 try s.cache.attend(layer: l, q: row, qStride: qkvWidth, out: attn.pointer + i * nh * hd, outStride: nh * hd,
-                                   queries: 1, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, runner: context.runner)
+                                   queries: 1, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, context: context)
             }
             e.dense.apply(attn.pointer, rows: n, into: branch.pointer, context: context)
             Ops.add(branch.pointer, into: x.pointer, count: n * h, runner: context.runner)

@@ -215,7 +215,7 @@ public final class CogVLMSession {
             }
             cache.append(layer: l, keys: qkv.pointer + nh * hd, values: qkv.pointer + (nh + nkv) * hd, stride: qkvWidth, count: t)
             try cache.attend(layer: l, q: qkv.pointer, qStride: qkvWidth, out: attn.pointer, outStride: nh * hd,
-                             queries: t, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, runner: context.runner)
+                             queries: t, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, context: context)
             perExpert(layer, groups, input: attn.pointer, inCols: nh * hd, output: branch.pointer, outCols: h) { e, inp, n, out in
                 e.dense.apply(inp, rows: n, into: out, context: context)
             }

@@ -70,9 +70,11 @@ public struct KVCache: Sendable {
 
     /// Attention of `queries` new rows (already appended) over layer `layer`'s cache:
     /// `out[i] = softmax(q_i · Kᵀ · scale) · V` causally, the new rows sitting at
-    /// `length ..< length + queries` (before `commit`).
+    /// `length ..< length + queries` (before `commit`). An fp16 cache belongs to a `fast` session:
+    /// long query blocks (prefill) then run as bf16 matrix products (`MatmulAttention`), short ones
+    /// (decode) on the fp16-KV kernel.
     func attend(layer: Int, q: UnsafePointer<Float>, qStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
-                queries: Int, qHeads: Int, kvHeads: Int, headDim: Int, scores: inout [Float], runner: ParallelRunner) throws {
+                queries: Int, qHeads: Int, kvHeads: Int, headDim: Int, scores: inout [Float], context: ComputeContext) throws {
         let total = length + queries
         let scale = 1 / Float(headDim).squareRoot()
         switch precision {
@@ -89,9 +91,16 @@ public struct KVCache: Sendable {
             try keys16[layer].withUnsafeBufferPointer { kb in
                 try values16[layer].withUnsafeBufferPointer { vb in
                     guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
+                    if queries >= MatmulAttention.minimumQueries {
+                        MatmulAttention.forward(q: q, qStride: qStride, kv: .f16(k: k, v: v), kvStride: width, out: out,
+                                                outStride: outStride, queries: queries, keys: total, qHeads: qHeads,
+                                                kvHeads: kvHeads, headDim: headDim, scale: scale, causalOffset: length,
+                                                context: context)
+                        return
+                    }
                     try Attention.forwardF16KV(q: q, qStride: qStride, k: k, v: v, kvStride: width, out: out, outStride: outStride,
                                                queries: queries, keys: total, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
-                                               scale: scale, causalOffset: length, runner: runner)
+                                               scale: scale, causalOffset: length, runner: context.runner)
                 }
             }
         }
