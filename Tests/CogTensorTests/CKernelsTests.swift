@@ -459,7 +459,19 @@ struct CKernelsTests {
                          KernelCase(rows: 67, cols: 1056, batch: 40, m0: 3, m1: 66),
                          KernelCase(rows: 33, cols: 160, batch: 530, m0: 1, m1: 33),
                          KernelCase(rows: 600, cols: 96, batch: 14, m0: 5, m1: 597)]  // M over MC = 256/512
-            if format == .bf16 { cases.append(KernelCase(rows: 21, cols: 1001, batch: 7, m0: 0, m1: 21)) }
+            // AMX edge cases: K = 32 (one k step) with tiny N and M not a multiple of 32; N = 45 and 48
+            // (not a multiple of 32 / of 16 only) over two AMX K blocks (K = 4160 > 4096) on a column
+            // sub-range; N = 9 over several column blocks (M = 1100 > 512 at K = 96).
+            cases += [KernelCase(rows: 70, cols: 32, batch: 9, m0: 0, m1: 70),
+                      KernelCase(rows: 45, cols: 4160, batch: 45, m0: 2, m1: 45),
+                      KernelCase(rows: 33, cols: 4160, batch: 48, m0: 0, m1: 33),
+                      KernelCase(rows: 1100, cols: 96, batch: 9, m0: 30, m1: 1100)]
+            // More rows than one packed AMX X slice holds (2048 at K = 4096): two N blocks.
+            if format == .q8 { cases.append(KernelCase(rows: 3, cols: 4096, batch: 2080, m0: 0, m1: 3)) }
+            if format == .bf16 {
+                cases.append(KernelCase(rows: 21, cols: 1001, batch: 7, m0: 0, m1: 21))
+                cases.append(KernelCase(rows: 19, cols: 4099, batch: 17, m0: 0, m1: 19))  // K tail in the 2nd K block
+            }
             for c in cases {
                 let w = try TestMatrix(format: format, rows: c.rows, cols: c.cols, rng: &rng)
                 report.add(.gemm, format, try errorsAtAllLevels(.gemm, w, c, rng: &rng))

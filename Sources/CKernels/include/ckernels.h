@@ -14,7 +14,7 @@
 //   row-major [N, K] f32.
 // - Functions that return ck_status return CK_OK (0) or a negative CK_ERR_* code; they never abort.
 // - All kernels are reentrant and thread-safe; each thread keeps its own scratch buffers (grown on
-//   demand, freed at thread exit): up to ~1 MB for decode, up to ~16 MB for ck_gemm_* (AMX level,
+//   demand, freed at thread exit): up to ~1 MB for decode, up to ~18 MB for ck_gemm_* (AMX level,
 //   K = 15360). No kernel runs threads of its own.
 // - AMX: the first call asks Linux for the AMX tile-data permission (arch_prctl, process-wide). If
 //   that fails (old kernel, or a thread's sigaltstack too small for the tile state) the level falls
