@@ -9,7 +9,7 @@
 //   avx2     f32 FMA, 16 m x 6 n register block, weight panel [KC][16] f32
 //   avx512   f32 FMA, 32 m x 12 n register block, weight panels [KC][16] f32
 //   bf16     vdpbf16ps, 32 m x 12 n, weight panels [KC/2][16][2] bf16, activations [KC/2][12][2] bf16
-//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles) over K blocks of up to 4096, own driver run_amx
+//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles) over K blocks of up to 1024, own driver run_amx
 //            with L2-resident packed operands (see "MARK: AMX engine")
 // ref: K. Goto, R. van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008;
 //      Intel SDM vol. 1 ch. 20 / Intel Intrinsics Guide (AMX tile configuration, tdpbf16ps).
@@ -267,36 +267,41 @@ static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 12, 32, 2, pack_x_dp
 // 16 x 16 f32) for a whole reduction block of up to AMX_KC_MAX: per step of 32 k it loads two A
 // tiles (X rows, 16 x 32 bf16) and two B tiles (weight columns, 16 k-pairs x 16 x 2 bf16) and
 // issues four tdpbf16ps. A tdpbf16ps takes 16 cycles on Sapphire Rapids, so a step needs 4 KB of
-// tile data per 64 cycles; measured, that rate is sustained from L2 when both operands are packed
-// contiguously (64-byte tile rows), but not from L3, and not when a tile's 16 rows are 4 KB apart
-// (one L1/L2 set). Keeping C in tiles across thousands of k also removes the C load/store and the
-// pipeline drain that a short reduction block pays on every call.
+// tile data per 64 cycles. Measured on this class of machine, that rate holds with both operands
+// streaming from L2 when they are packed contiguously (64-byte tile rows), but not from L3, and not
+// when a tile's 16 rows are 4 KB apart (they then share one L1/L2 set). Keeping C in tiles for
+// ~1000 k also amortizes the C load/store and the pipeline drain at the end of every call.
 //
 // Blocking per thread (sizes for K = 4096, N ≈ 1244):
-//   K block    kc ≤ AMX_KC_MAX (K split into equal blocks; 1 block up to K = 4096, 3 for 11008).
-//   X slice    [N rows, kc] bf16 packed in A-tile order once per K block (≈ 10 MB, L3; beyond
-//              AMX_XSLICE_BYTES the rows are split into equal N blocks, each a full pass); each
-//              32-row sub-slice (256 KB) comes from L3 for the first panel of a column block
-//              and from L2 for the other MC/32 - 1.
-//   W block    [MC columns, kc] bf16 packed into B-tile order once per (column block, K block),
-//              i.e. each weight is dequantized and transposed once per call (≈ 1 MB, L2-resident
-//              while all N rows sweep it). MC ≈ AMX_WBLOCK_BYTES / (2 kc): 128 for kc = 4096.
+//   K block    kc ≤ AMX_KC_MAX = 1024 (K split into equal blocks of a multiple of 32).
+//   X slice    [N rows, kc] bf16 packed in A-tile order once per K block (2.5 MB, L2/L3; beyond
+//              AMX_XSLICE_BYTES the rows are split into equal N blocks, each a full pass). Each
+//              32-row sub-slice (64 KB) is read from L3 for the first panel of a column block and
+//              then from L2/L1 by the other MC/32 - 1 panels.
+//   W block    [MC columns, kc] bf16 packed into B-tile order once per (column block, K block,
+//              N block), i.e. usually each weight is dequantized and transposed once per call
+//              (1 MB, L2-resident while all N rows sweep it). MC = min(512, AMX_WBLOCK_BYTES / 2kc).
 //   C          in tiles for the whole K block; read from / written to Y once per K block.
-// Loop order: (N block ->) K block -> column block (MC) -> 32-row sub-slice -> 32-column panel
-// -> k steps.
+// Loop order: N block -> K block -> column block (MC) -> 32-row sub-slice -> 32-column panel
+// -> k steps. The sizes were picked by measuring K block 512..4096 x weight block 0.5..2 MB on the
+// model shapes: long K blocks with narrow column blocks read too much X from L3, short ones pay the
+// C round trip through Y too often.
 // ref: Intel 64 and IA-32 Architectures Optimization Reference Manual, ch. "Intel AMX" (tile
 //      blocking, packed operands, 4K-aliasing of strided tile rows); the oneDNN "brgemm" design
 //      (micro-kernel reducing over a long K with C kept in tiles, A/B blocks pre-packed and
-//      L2-resident) — ideas only, no code.
+//      cache-resident) — ideas only, no code.
 
 #ifndef AMX_KC_MAX
-#define AMX_KC_MAX 4096                // longest reduction block (multiple of 32)
+#define AMX_KC_MAX 1024                // longest reduction block (multiple of 32)
 #endif
 #ifndef AMX_WBLOCK_BYTES
 #define AMX_WBLOCK_BYTES (1u << 20)    // packed weight block (L2 share)
 #endif
+#ifndef AMX_MC_MAX
+#define AMX_MC_MAX 512                 // widest column block (multiple of 32)
+#endif
 #ifndef AMX_XSLICE_BYTES
-#define AMX_XSLICE_BYTES (16u << 20)   // packed X slice (L3); more rows are split into N blocks
+#define AMX_XSLICE_BYTES (4u << 20)    // packed X slice; more rows are split into N blocks
 #endif
 
 /// Packs X[0 ..< rows, k0 ..< k0+kc] as bf16 A tiles: dst [ncp/32 sub][kcp/32 step][32 rows][32 k]
@@ -476,7 +481,7 @@ static ck_status run_amx(const weights *w, const float *X, size_t N, float *Y, s
     const size_t nc_max = round_up((N + nblocks - 1) / nblocks, 32);
     // Equal column blocks whose packed weights fit AMX_WBLOCK_BYTES (32 ..< 512 columns).
     size_t mc_cap = AMX_WBLOCK_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
-    mc_cap = mc_cap < 32 ? 32 : mc_cap > 512 ? 512 : mc_cap;
+    mc_cap = mc_cap < 32 ? 32 : mc_cap > AMX_MC_MAX ? AMX_MC_MAX : mc_cap;
     const size_t mblocks = (m1 - m0 + mc_cap - 1) / mc_cap;
     const size_t mc_max = round_up((m1 - m0 + mblocks - 1) / mblocks, 32);
     uint16_t *xpack = ck_scratch(1, nc_max * kc_max * sizeof(uint16_t));  // [nc/32][kc/32][32][32] bf16

@@ -14,8 +14,8 @@
 //   row-major [N, K] f32.
 // - Functions that return ck_status return CK_OK (0) or a negative CK_ERR_* code; they never abort.
 // - All kernels are reentrant and thread-safe; each thread keeps its own scratch buffers (grown on
-//   demand, freed at thread exit): up to ~1 MB for decode, up to ~18 MB for ck_gemm_* (AMX level,
-//   K = 15360). No kernel runs threads of its own.
+//   demand, freed at thread exit): up to ~1 MB for decode, up to ~12 MB for ck_gemm_* (AVX-512
+//   levels at K = 15360; ~6 MB at the AMX level). No kernel runs threads of its own.
 // - AMX: the first call asks Linux for the AMX tile-data permission (arch_prctl, process-wide). If
 //   that fails (old kernel, or a thread's sigaltstack too small for the tile state) the level falls
 //   back to CK_ISA_AVX512_BF16. Each AMX kernel configures the tiles on entry and releases them on exit.
