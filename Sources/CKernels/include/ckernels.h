@@ -176,9 +176,11 @@ ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, cons
 // - CK_ISA_AVX512 / CK_ISA_AVX2 / CK_ISA_SCALAR: weights expanded to f32, exact f32 FMA.
 // K: any value for bf16; K % 32 == 0 for q8/q4.
 // Returns CK_ERR_NOMEM if the per-thread packing buffers cannot be allocated.
-// Measured (Sapphire Rapids VM, N = 256, W [11008, 4096]): ≈ 250 GFLOPS on one thread, ≈ 400-500 on
-// two, vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
-// OPENBLAS_CORETYPE=SkylakeX it reaches ≈ 130 per thread).
+// Measured at the AMX level on the CogVLM prefill shapes (N ≈ 1240, 2 threads on column halves,
+// shared 2-core Sapphire Rapids VM, best runs): ≈ 1000-1500 GFLOPS on the large projections, i.e.
+// 50-70 % of the measured tdpbf16ps peak (≈ 2000-2300 on 2 threads), 1.1-2x the previous blocking;
+// vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
+// OPENBLAS_CORETYPE=SkylakeX it reaches ≈ 130 per thread). COGJOBS_KERNEL_BENCH=prefill prints them.
 
 ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
                        size_t m0, size_t m1);
