@@ -24,17 +24,15 @@ typedef struct {
     size_t KC;      // reduction block (multiple of kalign)
     size_t NC;      // activation rows per packed block (multiple of NR)
     size_t MC;      // output columns per L2 block of Y (multiple of MR)
-    size_t xk;      // packed-X elements per reduction step inside a sub-block (NR, or 1 if row-major)
     size_t kalign;  // the packed reduction length kcp is kc rounded up to this
     size_t elem;    // bytes per packed element (4 f32, 2 bf16)
     /// Packs X[rows, k0 ..< k0+kc] into NR-row sub-blocks of kcp steps (zero padded).
     void (*pack_x)(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst);
     /// Packs W rows m ..< m+MR (rows >= m1 zero) over k0 ..< k0+kc into MR/16 panels of 16 rows.
     void (*pack_w)(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, void *dst, void *tmp);
-    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element;
-    /// ldx is the packed-X row length (used by row-major layouts).
-    void (*kernel)(const void *xp, size_t ldx, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv,
-                   size_t mv, bool accumulate);
+    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element.
+    void (*kernel)(const void *xp, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv, size_t mv,
+                   bool accumulate);
 } engine;
 
 
@@ -89,9 +87,8 @@ static void pack_w_avx2(const weights *w, size_t m, size_t m1, size_t k0, size_t
         for (size_t r = 0; r < 16; r++) panel[k * 16 + r] = t[r * kcp + k];
 }
 
-CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
+CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
                                        size_t mv, bool accumulate) {
-    (void)ldx;
     const float *xp = xpv, *wp = wpv;
     __m256 c[6][2];
     for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
@@ -112,7 +109,7 @@ CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *
     }
 }
 
-static const engine engine_avx2 = {16, 6, 256, 192, 512, 6, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2};
+static const engine engine_avx2 = {16, 6, 256, 192, 512, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2};
 
 // MARK: AVX-512 f32 engine (32 m x 12 n)
 
@@ -137,9 +134,8 @@ CK_INLINE CK_TARGET_AVX512 void store_row16(float *y, __m512 v, size_t valid, bo
     _mm512_mask_storeu_ps(y, mask, v);
 }
 
-CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                            size_t nv, size_t mv, bool accumulate) {
-    (void)ldx;
     const float *xp = xpv, *w0 = wpv, *w1 = (const float *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -157,7 +153,7 @@ CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const vo
     }
 }
 
-static const engine engine_avx512 = {32, 12, 256, 192, 512, 12, 16, 4, pack_x_avx512, pack_w_avx512,
+static const engine engine_avx512 = {32, 12, 256, 192, 512, 16, 4, pack_x_avx512, pack_w_avx512,
                                       kernel_avx512};
 
 // MARK: bf16 packers shared by the vdpbf16ps and AMX engines
@@ -236,9 +232,8 @@ static void pack_x_dpbf16(const float *X, size_t K, size_t rows, size_t k0, size
     }
 }
 
-CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                                size_t nv, size_t mv, bool accumulate) {
-    (void)ldx;
     const uint16_t *xp = xpv, *w0 = wpv, *w1 = (const uint16_t *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -258,7 +253,7 @@ CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, cons
     }
 }
 
-static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 12, 32, 2, pack_x_dpbf16, pack_w_bf16pairs,
+static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 32, 2, pack_x_dpbf16, pack_w_bf16pairs,
                                       kernel_dpbf16};
 
 // MARK: AMX engine (tdpbf16ps)
@@ -459,8 +454,8 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
                         const size_t nv = nc - nb < e->NR ? nc - nb : e->NR;
                         if (more_rows) prefetch_panel(w, m + e->MR, mc1, e->MR, k0, kc, nb / e->NR, parts);
                         else if (more_k) prefetch_panel(w, mc0, mc1, e->MR, k0 + e->KC, kc_next, nb / e->NR, parts);
-                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->xk) * e->elem;
-                        e->kernel(xp, kp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
+                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->NR) * e->elem;
+                        e->kernel(xp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
                     }
                 }
             }
