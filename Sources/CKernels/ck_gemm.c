@@ -9,8 +9,8 @@
 //   avx2     f32 FMA, 16 m x 6 n register block, weight panel [KC][16] f32
 //   avx512   f32 FMA, 32 m x 12 n register block, weight panels [KC][16] f32
 //   bf16     vdpbf16ps, 32 m x 12 n, weight panels [KC/2][16][2] bf16, activations [KC/2][12][2] bf16
-//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles), KC = 1024, weight panels as above (= AMX B tiles),
-//            activations row-major [32][KC] bf16 (= AMX A tiles)
+//   amx      tdpbf16ps, 32 n x 32 m (2x2 tiles) over K blocks of up to 1024, own driver run_amx
+//            with L2-resident packed operands (see "MARK: AMX engine")
 // ref: K. Goto, R. van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008;
 //      Intel SDM vol. 1 ch. 20 / Intel Intrinsics Guide (AMX tile configuration, tdpbf16ps).
 #include "ck_internal.h"
@@ -24,18 +24,15 @@ typedef struct {
     size_t KC;      // reduction block (multiple of kalign)
     size_t NC;      // activation rows per packed block (multiple of NR)
     size_t MC;      // output columns per L2 block of Y (multiple of MR)
-    size_t xk;      // packed-X elements per reduction step inside a sub-block (NR, or 1 if row-major)
     size_t kalign;  // the packed reduction length kcp is kc rounded up to this
     size_t elem;    // bytes per packed element (4 f32, 2 bf16)
     /// Packs X[rows, k0 ..< k0+kc] into NR-row sub-blocks of kcp steps (zero padded).
     void (*pack_x)(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp, void *dst);
     /// Packs W rows m ..< m+MR (rows >= m1 zero) over k0 ..< k0+kc into MR/16 panels of 16 rows.
     void (*pack_w)(const weights *w, size_t m, size_t m1, size_t k0, size_t kc, size_t kcp, void *dst, void *tmp);
-    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element;
-    /// ldx is the packed-X row length (used by row-major layouts).
-    void (*kernel)(const void *xp, size_t ldx, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv,
-                   size_t mv, bool accumulate);
-    bool amx;       // needs tile configuration on the calling thread
+    /// Y[0 ..< nv, 0 ..< mv] (+)= xp · wp over kcp steps; Y points at the block's top-left element.
+    void (*kernel)(const void *xp, const void *wp, size_t kcp, float *Y, size_t ldy, size_t nv, size_t mv,
+                   bool accumulate);
 } engine;
 
 
@@ -90,9 +87,8 @@ static void pack_w_avx2(const weights *w, size_t m, size_t m1, size_t k0, size_t
         for (size_t r = 0; r < 16; r++) panel[k * 16 + r] = t[r * kcp + k];
 }
 
-CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
+CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy, size_t nv,
                                        size_t mv, bool accumulate) {
-    (void)ldx;
     const float *xp = xpv, *wp = wpv;
     __m256 c[6][2];
     for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
@@ -113,7 +109,7 @@ CK_TARGET_AVX2 static void kernel_avx2(const void *xpv, size_t ldx, const void *
     }
 }
 
-static const engine engine_avx2 = {16, 6, 256, 192, 512, 6, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2, false};
+static const engine engine_avx2 = {16, 6, 256, 192, 512, 1, 4, pack_x_avx2, pack_w_avx2, kernel_avx2};
 
 // MARK: AVX-512 f32 engine (32 m x 12 n)
 
@@ -138,9 +134,8 @@ CK_INLINE CK_TARGET_AVX512 void store_row16(float *y, __m512 v, size_t valid, bo
     _mm512_mask_storeu_ps(y, mask, v);
 }
 
-CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                            size_t nv, size_t mv, bool accumulate) {
-    (void)ldx;
     const float *xp = xpv, *w0 = wpv, *w1 = (const float *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -158,8 +153,8 @@ CK_TARGET_AVX512 static void kernel_avx512(const void *xpv, size_t ldx, const vo
     }
 }
 
-static const engine engine_avx512 = {32, 12, 256, 192, 512, 12, 16, 4, pack_x_avx512, pack_w_avx512, kernel_avx512,
-                                      false};
+static const engine engine_avx512 = {32, 12, 256, 192, 512, 16, 4, pack_x_avx512, pack_w_avx512,
+                                      kernel_avx512};
 
 // MARK: bf16 packers shared by the vdpbf16ps and AMX engines
 
@@ -237,9 +232,8 @@ static void pack_x_dpbf16(const float *X, size_t K, size_t rows, size_t k0, size
     }
 }
 
-CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
+CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, const void *wpv, size_t kcp, float *Y, size_t ldy,
                                                size_t nv, size_t mv, bool accumulate) {
-    (void)ldx;
     const uint16_t *xp = xpv, *w0 = wpv, *w1 = (const uint16_t *)wpv + 16 * kcp;
     __m512 c[12][2];
     for (int i = 0; i < 12; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -259,28 +253,74 @@ CK_TARGET_AVX512BF16 static void kernel_dpbf16(const void *xpv, size_t ldx, cons
     }
 }
 
-static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 12, 32, 2, pack_x_dpbf16, pack_w_bf16pairs, kernel_dpbf16,
-                                      false};
+static const engine engine_dpbf16 = {32, 12, 512, 384, 256, 32, 2, pack_x_dpbf16, pack_w_bf16pairs,
+                                      kernel_dpbf16};
 
-// MARK: AMX engine (tdpbf16ps, 32 n x 32 m per call)
+// MARK: AMX engine (tdpbf16ps)
+//
+// Micro-kernel: one 32-row x 32-column block of C lives in the four C tiles (2 x 2 tiles of
+// 16 x 16 f32) for a whole reduction block of up to AMX_KC_MAX: per step of 32 k it loads two A
+// tiles (X rows, 16 x 32 bf16) and two B tiles (weight columns, 16 k-pairs x 16 x 2 bf16) and
+// issues four tdpbf16ps. A tdpbf16ps takes 16 cycles on Sapphire Rapids, so a step needs 4 KB of
+// tile data per 64 cycles. Measured on this class of machine, that rate holds with both operands
+// streaming from L2 when they are packed contiguously (64-byte tile rows), but not from L3, and not
+// when a tile's 16 rows are 4 KB apart (they then share one L1/L2 set). Keeping C in tiles for
+// ~1000 k also amortizes the C load/store and the pipeline drain at the end of every call.
+//
+// Blocking per thread (sizes for K = 4096, N ≈ 1244):
+//   K block    kc ≤ AMX_KC_MAX = 1024 (K split into equal blocks of a multiple of 32).
+//   X slice    [N rows, kc] bf16 packed in A-tile order once per K block (2.5 MB, L2/L3; beyond
+//              AMX_XSLICE_BYTES the rows are split into equal N blocks, each a full pass). Each
+//              32-row sub-slice (64 KB) is read from L3 for the first panel of a column block and
+//              then from L2/L1 by the other MC/32 - 1 panels.
+//   W block    [MC columns, kc] bf16 packed into B-tile order once per (column block, K block,
+//              N block), i.e. usually each weight is dequantized and transposed once per call
+//              (1 MB, L2-resident while all N rows sweep it). MC = min(512, AMX_WBLOCK_BYTES / 2kc).
+//   C          in tiles for the whole K block; read from / written to Y once per K block.
+// Loop order: N block -> K block -> column block (MC) -> 32-row sub-slice -> 32-column panel
+// -> k steps. The sizes were picked by measuring K block 512..4096 x weight block 0.5..2 MB on the
+// model shapes: long K blocks with narrow column blocks read too much X from L3, short ones pay the
+// C round trip through Y too often.
+// ref: Intel 64 and IA-32 Architectures Optimization Reference Manual, ch. "Intel AMX" (tile
+//      blocking, packed operands, 4K-aliasing of strided tile rows); the oneDNN "brgemm" design
+//      (micro-kernel reducing over a long K with C kept in tiles, A/B blocks pre-packed and
+//      cache-resident) — ideas only, no code.
 
-/// X rows as row-major bf16 [32][kcp] per 32-row sub-block (two stacked A tiles).
+#ifndef AMX_KC_MAX
+#define AMX_KC_MAX 1024                // longest reduction block (multiple of 32)
+#endif
+#ifndef AMX_WBLOCK_BYTES
+#define AMX_WBLOCK_BYTES (1u << 20)    // packed weight block (L2 share)
+#endif
+#ifndef AMX_MC_MAX
+#define AMX_MC_MAX 512                 // widest column block (multiple of 32)
+#endif
+#ifndef AMX_XSLICE_BYTES
+#define AMX_XSLICE_BYTES (4u << 20)    // packed X slice; more rows are split into N blocks
+#endif
+
+/// Packs X[0 ..< rows, k0 ..< k0+kc] as bf16 A tiles: dst [ncp/32 sub][kcp/32 step][32 rows][32 k]
+/// bf16 (ncp = round_up(rows, 32)), rows >= rows and k >= kc zero. One 16 x 32 A tile is 1 KB
+/// contiguous (row stride 64 B) and a sub-slice is one contiguous run of kcp·64 bytes.
 CK_TARGET_AVX512BF16 static void pack_x_amx(const float *X, size_t K, size_t rows, size_t k0, size_t kc, size_t kcp,
-                                            void *dst) {
-    uint16_t *out = dst;
-    const size_t padded = round_up(rows, 32);
-    for (size_t n = 0; n < padded; n++) {
-        uint16_t *o = out + n * kcp;
-        size_t k = 0;
-        if (n < rows) {
-            const float *x = X + n * K + k0;
-            for (; k + 32 <= kc; k += 32) {
-                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
-                _mm512_storeu_si512(o + k, (__m512i)v);
+                                            uint16_t *dst) {
+    const size_t ncp = round_up(rows, 32), steps = kcp / 32;
+    for (size_t n = 0; n < ncp; n++) {
+        const float *x = X + n * K + k0;
+        uint16_t *o = dst + (n / 32) * steps * 1024 + (n % 32) * 32;  // step s at o + s * 1024, [32] bf16
+        for (size_t s = 0; s < steps; s++, o += 1024) {
+            const size_t left = n < rows && s * 32 < kc ? kc - s * 32 : 0;  // valid k in this step
+            if (left >= 32) {
+                const __m512 lo = _mm512_loadu_ps(x + s * 32), hi = _mm512_loadu_ps(x + s * 32 + 16);
+                _mm512_storeu_si512(o, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            } else {
+                const __mmask16 mlo = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+                const __mmask16 mhi = left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+                const __m512 lo = _mm512_maskz_loadu_ps(mlo, x + s * 32);
+                const __m512 hi = _mm512_maskz_loadu_ps(mhi, x + s * 32 + 16);
+                _mm512_storeu_si512(o, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
             }
-            for (; k < kc; k++) o[k] = ck_f32_to_bf16_bits(x[k]);
         }
-        memset(o + k, 0, (kcp - k) * sizeof(uint16_t));
     }
 }
 
@@ -304,56 +344,49 @@ CK_TARGET_AMX static void amx_configure(void) {
 
 CK_TARGET_AMX static void amx_release(void) { _tile_release(); }
 
-CK_TARGET_AMX static void kernel_amx(const void *xpv, size_t ldx, const void *wpv, size_t kcp, float *Y, size_t ldy,
-                                     size_t nv, size_t mv, bool accumulate) {
-    const uint16_t *xp = xpv, *wp = wpv;
+/// Y[0 ..< nv, 0 ..< mv] (+)= A · B over `steps` k-steps of 32 (Y points at the block's top-left
+/// element, rows ldy apart).
+/// a [steps][32 rows][32 k] bf16 (two A tiles per step); b0, b1 [steps][16 pairs][16 cols][2] bf16
+/// (columns 0-15 and 16-31). Partial blocks go through a [32][32] f32 stage.
+CK_TARGET_AMX static void kernel_amx(const uint16_t *a, const uint16_t *b0, const uint16_t *b1, size_t steps, float *Y,
+                                     size_t ldy, size_t nv, size_t mv, bool accumulate) {
     const bool full = nv == 32 && mv == 32;
     float stage[32 * 32] __attribute__((aligned(64)));  // [32 n][32 m] f32 for partial blocks
+    float *c = full ? Y : stage;
+    const size_t stride = (full ? ldy : 32) * sizeof(float), ldc = full ? ldy : 32;
     if (!accumulate) {
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-    } else if (full) {
-        _tile_loadd(0, Y, ldy * 4);
-        _tile_loadd(1, Y + 16, ldy * 4);
-        _tile_loadd(2, Y + 16 * ldy, ldy * 4);
-        _tile_loadd(3, Y + 16 * ldy + 16, ldy * 4);
     } else {
-        memset(stage, 0, sizeof stage);
-        for (size_t i = 0; i < nv; i++) memcpy(stage + i * 32, Y + i * ldy, mv * sizeof(float));
-        _tile_loadd(0, stage, 128);
-        _tile_loadd(1, stage + 16, 128);
-        _tile_loadd(2, stage + 16 * 32, 128);
-        _tile_loadd(3, stage + 16 * 32 + 16, 128);
+        if (!full) {
+            memset(stage, 0, sizeof stage);
+            for (size_t i = 0; i < nv; i++) memcpy(stage + i * 32, Y + i * ldy, mv * sizeof(float));
+        }
+        _tile_loadd(0, c, stride);
+        _tile_loadd(1, c + 16, stride);
+        _tile_loadd(2, c + 16 * ldc, stride);
+        _tile_loadd(3, c + 16 * ldc + 16, stride);
     }
-    const uint16_t *x1 = xp + 16 * ldx, *w1 = wp + 16 * kcp;
-    const size_t xstride = ldx * 2;
-    for (size_t s = 0; s < kcp / 32; s++) {
-        _tile_loadd(4, xp + s * 32, xstride);
-        _tile_loadd(5, x1 + s * 32, xstride);
-        _tile_loadd(6, wp + s * 512, 64);
-        _tile_loadd(7, w1 + s * 512, 64);
+    for (size_t s = 0; s < steps; s++) {
+        _tile_loadd(4, a + s * 1024, 64);
+        _tile_loadd(5, a + s * 1024 + 512, 64);
+        _tile_loadd(6, b0 + s * 512, 64);
+        _tile_loadd(7, b1 + s * 512, 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    if (full) {
-        _tile_stored(0, Y, ldy * 4);
-        _tile_stored(1, Y + 16, ldy * 4);
-        _tile_stored(2, Y + 16 * ldy, ldy * 4);
-        _tile_stored(3, Y + 16 * ldy + 16, ldy * 4);
-    } else {
-        _tile_stored(0, stage, 128);
-        _tile_stored(1, stage + 16, 128);
-        _tile_stored(2, stage + 16 * 32, 128);
-        _tile_stored(3, stage + 16 * 32 + 16, 128);
+    _tile_stored(0, c, stride);
+    _tile_stored(1, c + 16, stride);
+    _tile_stored(2, c + 16 * ldc, stride);
+    _tile_stored(3, c + 16 * ldc + 16, stride);
+    if (!full)
         for (size_t i = 0; i < nv; i++) memcpy(Y + i * ldy, stage + i * 32, mv * sizeof(float));
-    }
 }
 
-static const engine engine_amx = {32, 32, 1024, 512, 256, 1, 32, 2, pack_x_amx, pack_w_bf16pairs, kernel_amx, true};
 #endif
 
 #if CK_X86
@@ -400,7 +433,6 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
     void *wpack = ck_scratch(2, e->MR * kc_max * e->elem);
     void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));
     if (xpack == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
-    if (e->amx) amx_configure();
     // Loop order: N block (packed X in L2/L3) -> MC columns (their Y block stays in L2 across the
     // K loop) -> K block -> MR-row weight panel (L1) -> NR activation rows.
     for (size_t n0 = 0; n0 < N; n0 += e->NC) {
@@ -422,14 +454,59 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
                         const size_t nv = nc - nb < e->NR ? nc - nb : e->NR;
                         if (more_rows) prefetch_panel(w, m + e->MR, mc1, e->MR, k0, kc, nb / e->NR, parts);
                         else if (more_k) prefetch_panel(w, mc0, mc1, e->MR, k0 + e->KC, kc_next, nb / e->NR, parts);
-                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->xk) * e->elem;
-                        e->kernel(xp, kp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
+                        const uint8_t *xp = (const uint8_t *)xpack + (nb * kp + k0 * e->NR) * e->elem;
+                        e->kernel(xp, wpack, kcp, Y + (n0 + nb) * ldy + m, ldy, nv, mv, k0 > 0);
                     }
                 }
             }
         }
     }
-    if (e->amx) amx_release();
+    return CK_OK;
+}
+
+/// The AMX driver (blocking scheme in "MARK: AMX engine").
+static ck_status run_amx(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
+    const size_t K = w->K, kp = round_up(K, 32);
+    // Equal K blocks of at most AMX_KC_MAX; N blocks only when the packed X slice would pass its budget.
+    const size_t kblocks = (kp + AMX_KC_MAX - 1) / AMX_KC_MAX;
+    const size_t kc_max = round_up((kp + kblocks - 1) / kblocks, 32);
+    size_t nc_cap = AMX_XSLICE_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
+    nc_cap = nc_cap < 32 ? 32 : nc_cap;
+    const size_t nblocks = (N + nc_cap - 1) / nc_cap;
+    const size_t nc_max = round_up((N + nblocks - 1) / nblocks, 32);
+    // Equal column blocks whose packed weights fit AMX_WBLOCK_BYTES (32 ..< 512 columns).
+    size_t mc_cap = AMX_WBLOCK_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
+    mc_cap = mc_cap < 32 ? 32 : mc_cap > AMX_MC_MAX ? AMX_MC_MAX : mc_cap;
+    const size_t mblocks = (m1 - m0 + mc_cap - 1) / mc_cap;
+    const size_t mc_max = round_up((m1 - m0 + mblocks - 1) / mblocks, 32);
+    uint16_t *xpack = ck_scratch(1, nc_max * kc_max * sizeof(uint16_t));  // [nc/32][kc/32][32][32] bf16
+    uint16_t *wpack = ck_scratch(2, mc_max * kc_max * sizeof(uint16_t));  // [mc/32] x 2 x [kc/2][16][2] bf16
+    void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));  // pack_w scratch
+    if (xpack == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
+    amx_configure();
+    for (size_t n0 = 0; n0 < N; n0 += nc_max) {
+        const size_t nc = N - n0 < nc_max ? N - n0 : nc_max;
+        for (size_t k0 = 0; k0 < kp; k0 += kc_max) {
+            const size_t kcp = kp - k0 < kc_max ? kp - k0 : kc_max;  // padded block length
+            const size_t kc = K - k0 < kcp ? K - k0 : kcp;           // real length
+            pack_x_amx(X + n0 * K, K, nc, k0, kc, kcp, xpack);
+            for (size_t mc0 = m0; mc0 < m1; mc0 += mc_max) {
+                const size_t mc1 = m1 - mc0 < mc_max ? m1 : mc0 + mc_max;
+                for (size_t m = mc0; m < mc1; m += 32)
+                    pack_w_bf16pairs(w, m, mc1, k0, kc, kcp, wpack + (m - mc0) * kcp, tmp);
+                for (size_t n = 0; n < nc; n += 32) {
+                    const size_t nv = nc - n < 32 ? nc - n : 32;
+                    const uint16_t *a = xpack + n * kcp;  // this 32-row sub-slice, [kcp/32][32][32] bf16
+                    for (size_t m = mc0; m < mc1; m += 32) {
+                        const size_t mv = mc1 - m < 32 ? mc1 - m : 32;
+                        const uint16_t *b = wpack + (m - mc0) * kcp;  // this panel, 2 x [kcp/2][16][2] bf16
+                        kernel_amx(a, b, b + 16 * kcp, kcp / 32, Y + (n0 + n) * ldy + m, ldy, nv, mv, k0 > 0);
+                    }
+                }
+            }
+        }
+    }
+    amx_release();
     return CK_OK;
 }
 
@@ -455,7 +532,7 @@ static ck_status run_gemm(const weights *w, const float *X, size_t N, float *Y, 
     }
     const ck_isa isa = ck_isa_now();
 #if CK_X86
-    if (isa >= CK_ISA_AMX) return run_engine(&engine_amx, w, X, N, Y, ldy, m0, m1);
+    if (isa >= CK_ISA_AMX) return run_amx(w, X, N, Y, ldy, m0, m1);
     if (isa >= CK_ISA_AVX512_BF16) return run_engine(&engine_dpbf16, w, X, N, Y, ldy, m0, m1);
     if (isa >= CK_ISA_AVX512) return run_engine(&engine_avx512, w, X, N, Y, ldy, m0, m1);
     if (isa >= CK_ISA_AVX2) return run_engine(&engine_avx2, w, X, N, Y, ldy, m0, m1);

@@ -474,7 +474,19 @@ struct CKernelsTests {
                          KernelCase(rows: 67, cols: 1056, batch: 40, m0: 3, m1: 66),
                          KernelCase(rows: 33, cols: 160, batch: 530, m0: 1, m1: 33),
                          KernelCase(rows: 600, cols: 96, batch: 14, m0: 5, m1: 597)]  // M over MC = 256/512
-            if format == .bf16 { cases.append(KernelCase(rows: 21, cols: 1001, batch: 7, m0: 0, m1: 21)) }
+            // AMX edge cases: K = 32 (one k step) with tiny N and M not a multiple of 32; N = 45 and 48
+            // (not a multiple of 32 / of 16 only) over five AMX K blocks (K = 4160, blocks ≤ 1024) on a
+            // column sub-range; N = 9 over several column blocks (M = 1100 > 512 at K = 96).
+            cases += [KernelCase(rows: 70, cols: 32, batch: 9, m0: 0, m1: 70),
+                      KernelCase(rows: 45, cols: 4160, batch: 45, m0: 2, m1: 45),
+                      KernelCase(rows: 33, cols: 4160, batch: 48, m0: 0, m1: 33),
+                      KernelCase(rows: 1100, cols: 96, batch: 9, m0: 30, m1: 1100)]
+            // More rows than one packed AMX X slice holds (2048 rows at K blocks of 1024): two N blocks.
+            if format == .q8 { cases.append(KernelCase(rows: 3, cols: 4096, batch: 2080, m0: 0, m1: 3)) }
+            if format == .bf16 {
+                cases.append(KernelCase(rows: 21, cols: 1001, batch: 7, m0: 0, m1: 21))
+                cases.append(KernelCase(rows: 19, cols: 4099, batch: 17, m0: 0, m1: 19))  // K tail in the last K block
+            }
             for c in cases {
                 let w = try TestMatrix(format: format, rows: c.rows, cols: c.cols, rng: &rng)
                 report.add(.gemm, format, try errorsAtAllLevels(.gemm, w, c, rng: &rng))
@@ -483,9 +495,13 @@ struct CKernelsTests {
         report.print(title: "prefill max relative error")
     }
 
-    @Test("kernel throughput (set COGJOBS_KERNEL_BENCH=1, use a release build)",
-          .enabled(if: ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"] == "1"))
+    @Test("kernel throughput (set COGJOBS_KERNEL_BENCH=1, or =prefill for the model-shape GEMMs only; release build)",
+          .enabled(if: ["1", "prefill"].contains(ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"])))
     func benchmark() throws {
+        if ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"] == "prefill" {
+            var rng = SplitMix64(seed: 43)
+            return try KernelBenchmark().prefillModelShapes(rng: &rng)
+        }
         try KernelBenchmark().run()
     }
 }
@@ -508,6 +524,19 @@ struct KernelBenchmark {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
         }
         return times.sorted()[repeats / 2]
+    }
+
+    /// Shortest wall time of `body` over `repeats` runs after one warm-up run (the least disturbed run
+    /// on a shared machine).
+    func fastest(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return best
     }
 
     /// Runs body(thread, threads) on `threads` Dispatch worker threads (not the Swift concurrency pool).
@@ -537,6 +566,15 @@ struct KernelBenchmark {
             try decode(weights, buffer: buffer)
         }
         try prefill(weights, rng: &rng)
+        try prefillModelShapes(rng: &rng)
+    }
+
+    /// GFLOPS of one AMX tdpbf16ps instruction-peak run on `threads` threads (0 without AMX).
+    func amxPeak(threads: Int) -> Double {
+        guard ck_active_isa() == .amx else { return 0 }
+        let iterations: UInt64 = 400_000
+        let seconds = fastest { parallel(threads) { _, _ in _ = ck_amx_bf16_peak(iterations) } }
+        return Double(threads) * ck_amx_bf16_peak(1) * Double(iterations) / seconds / 1e9
     }
 
     /// bf16 dot, f32 FMA and AMX instruction peaks.
@@ -724,13 +762,57 @@ struct KernelBenchmark {
         }
     }
 
-    /// Calls the prefill kernel for `w`.
-    func gemmCall(_ w: TestMatrix, _ x: [Float], _ batch: Int, _ y: UnsafeMutablePointer<Float>, _ m0: Int,
-                  _ m1: Int) -> ck_status {
+    /// The CogVLM-17B prefill projections (K x M; N = tokens of a 1-image prompt) for bf16, q8 and q4
+    /// weights on 2 threads, each its own 32-aligned column half (as WeightMatrix.apply splits them),
+    /// with the fraction of the AMX instruction peak measured just before each shape. Best of
+    /// `repeats` runs: on a shared machine the medians swing by 2x from run to run.
+    func prefillModelShapes(rng: inout SplitMix64) throws {
+        let shapes: [(name: String, k: Int, m: Int, n: Int)] = [
+            ("language qkv", 4096, 12288, 1244), ("language dense", 4096, 4096, 1244),
+            ("language gate/up", 4096, 11008, 1244), ("language down", 11008, 4096, 1244),
+            ("vision qkv", 1792, 5376, 1226), ("vision dense", 1792, 1792, 1226),
+            ("vision fc1", 1792, 15360, 1226), ("vision fc2", 15360, 1792, 1226),
+        ]
+        let threads = 2
+        print("bench: prefill GEMM at model shapes, \(threads) threads, fastest of \(repeats) (wall clock)")
+        for shape in shapes {
+            let source = rng.gaussians(shape.m * shape.k)  // [M, K] f32
+            let x = rng.gaussians(shape.n * shape.k)       // [N, K] f32
+            var y = [Float](repeating: 0, count: shape.n * shape.m)  // [N, M] f32
+            let flops = 2.0 * Double(shape.n) * Double(shape.m) * Double(shape.k)
+            let peak = amxPeak(threads: threads)
+            var line = "bench: \(shape.name) K=\(shape.k) M=\(shape.m) N=\(shape.n):"
+            for format in [WeightFormat.bf16, .q8, .q4] {
+                let w = try TestMatrix(quantizing: source, format: format, rows: shape.m, cols: shape.k)
+                let seconds = y.withUnsafeMutableBufferPointer { out in
+                    fastest {
+                        parallel(threads) { t, n in
+                            let (p0, p1) = share(shape.m / 32, t, n)  // split on 32-column panels
+                            let m1 = t == n - 1 ? shape.m : p1 * 32
+                            let status = gemmCall(w, x, shape.n, out.baseAddress!, ldy: shape.m, p0 * 32, m1)
+                            precondition(status == CK_OK, "kernel status \(status)")  // shapes are ours
+                        }
+                    }
+                }
+                let gflops = flops / seconds / 1e9
+                line += " \(format.rawValue) \(String(format: "%.0f", gflops)) GFLOPS"
+                if peak > 0 { line += " (\(String(format: "%.0f", 100 * gflops / peak)) %)" }
+                line += ";"
+            }
+            if peak > 0 { line += " AMX peak \(String(format: "%.0f", peak))" }
+            print(line)
+            #expect(y.allSatisfy { $0.isFinite })
+        }
+    }
+
+    /// Calls the prefill kernel for `w` (Y rows `ldy` apart, default: w.rows).
+    func gemmCall(_ w: TestMatrix, _ x: [Float], _ batch: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                  _ m0: Int, _ m1: Int) -> ck_status {
+        let ldy = ldy ?? w.rows
         switch w.format {
-        case .bf16: return ck_gemm_bf16(w.bf16, cols, x, batch, y, rows, m0, m1)
-        case .q8: return ck_gemm_q8(w.q8, w.scales, cols, x, batch, y, rows, m0, m1)
-        case .q4: return ck_gemm_q4(w.q4, w.scales, cols, x, batch, y, rows, m0, m1)
+        case .bf16: return ck_gemm_bf16(w.bf16, w.cols, x, batch, y, ldy, m0, m1)
+        case .q8: return ck_gemm_q8(w.q8, w.scales, w.cols, x, batch, y, ldy, m0, m1)
+        case .q4: return ck_gemm_q4(w.q4, w.scales, w.cols, x, batch, y, ldy, m0, m1)
         case .f32: return CK_ERR_SHAPE
         }
     }

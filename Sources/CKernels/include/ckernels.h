@@ -14,8 +14,8 @@
 //   row-major [N, K] f32.
 // - Functions that return ck_status return CK_OK (0) or a negative CK_ERR_* code; they never abort.
 // - All kernels are reentrant and thread-safe; each thread keeps its own scratch buffers (grown on
-//   demand, freed at thread exit): up to ~1 MB for decode, up to ~16 MB for ck_gemm_* (AMX level,
-//   K = 15360). No kernel runs threads of its own.
+//   demand, freed at thread exit): up to ~1 MB for decode, up to ~12 MB for ck_gemm_* (AVX-512
+//   levels at K = 15360; ~6 MB at the AMX level). No kernel runs threads of its own.
 // - AMX: the first call asks Linux for the AMX tile-data permission (arch_prctl, process-wide). If
 //   that fails (old kernel, or a thread's sigaltstack too small for the tile state) the level falls
 //   back to CK_ISA_AVX512_BF16. Each AMX kernel configures the tiles on entry and releases them on exit.
@@ -186,9 +186,12 @@ ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, cons
 // - CK_ISA_AVX512 / CK_ISA_AVX2 / CK_ISA_SCALAR: weights expanded to f32, exact f32 FMA.
 // K: any value for bf16; K % 32 == 0 for q8/q4.
 // Returns CK_ERR_NOMEM if the per-thread packing buffers cannot be allocated.
-// Measured (Sapphire Rapids VM, N = 256, W [11008, 4096]): ≈ 250 GFLOPS on one thread, ≈ 400-500 on
-// two, vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
-// OPENBLAS_CORETYPE=SkylakeX it reaches ≈ 130 per thread).
+// Measured at the AMX level on the CogVLM prefill shapes (N ≈ 1240, 2 threads on column halves,
+// shared 2-core Sapphire Rapids VM, best runs): ≈ 1000-1500 GFLOPS on the large projections, i.e.
+// 30-70 % of the tdpbf16ps instruction peak (measured 2000-3200 on 2 threads, depending on the
+// other load), 1.1-2x the previous blocking;
+// vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
+// OPENBLAS_CORETYPE=SkylakeX it reaches ≈ 130 per thread). COGJOBS_KERNEL_BENCH=prefill prints them.
 
 ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
                        size_t m0, size_t m1);
