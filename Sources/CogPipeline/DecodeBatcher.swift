@@ -29,10 +29,10 @@ import Foundation
 /// while a step computes reaches every submitter of that step, as `PipelineError`
 /// `.decodeStepFailed`; their sessions are then unusable. Nobody is left waiting either way.
 ///
-/// Numerics: with `.exact` precision every sequence's logits are bit-identical to decoding it
-/// alone with `CogVLMSession.decode(token:)` (see `decodeBatch`). With `.fast` precision some
-/// kernels round differently for one row than for several, so batched answers can differ from
-/// unbatched ones within the fast path's tolerance.
+/// Numerics: with `.exact` precision (bf16 weights) every sequence's logits are bit-identical to
+/// decoding it alone with `CogVLMSession.decode(token:)` (see `decodeBatch`). With `.fast`
+/// precision some kernels round differently for one row than for several, so batched answers can
+/// differ from unbatched ones within the fast path's tolerance.
 ///
 /// `Sendable`: every worker thread shares one batcher. Each `CogVLMSession` still belongs to its
 /// worker; while the worker is blocked in `decode`, the step's leader computes on its session.

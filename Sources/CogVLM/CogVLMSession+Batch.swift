@@ -23,9 +23,12 @@ extension CogVLMSession {
     /// rotary positions and attention stay per sequence, over each session's own KV cache.
     ///
     /// All sessions must belong to the same model, compute with the same precision and be
-    /// prefilled. With `.exact` precision each sequence's logits are bit-identical to what
-    /// `decode(token:)` returns for it alone, whatever the batch and thread count (the matrix
-    /// kernels compute every output row the same way for any batch up to `maxDecodeBatch`).
+    /// prefilled. With `.exact` precision on bf16 weights each sequence's logits are bit-identical
+    /// to what `decode(token:)` returns for it alone, whatever the batch (up to `maxDecodeBatch`)
+    /// and thread count: every activation row goes through the same one-row f32-exact GEMV, and
+    /// norms, rotary and attention are per row. Other formats use the several-row kernels
+    /// (`ck_gemm_small_*`), which `ckernels.h` documents as matching the one-row ones except for
+    /// bf16 on AMX (the `.fast` path).
     /// Nothing is changed when a check fails; an error thrown during the layers leaves the
     /// sessions unusable (start them again).
     /// - Parameter context: the threads to compute with; nil = the first session's. Its precision
