@@ -76,7 +76,8 @@ struct DecodeBatcherTests {
     /// mm_a, mm_b and text_only from the fixture, plus mm_b without its last three tokens (another
     /// prompt length).
     static let prompts: Result<[BatchPrompt], any Error> = Result {
-        let features = try DecodeBatcherTests.model.get().encodeImage(pixelValues: try TinyFixture.v1.pixelValues())  // [slots, H]
+        let pixels = try TinyFixture.v1.pixelValues()  // [3, S, S]
+        let features = try DecodeBatcherTests.model.get().encodeImage(pixelValues: pixels)  // [slots, H]
         var prompts = try ["mm_a", "mm_b", "text_only"].map { name in
             let expected = try TinyFixture.v1.expected(name)
             let types = try expected.ints("token_type_ids").map { TokenType(rawValue: $0) ?? .language }
@@ -169,8 +170,9 @@ struct DecodeBatcherTests {
             #expect(run.logits == reference[i].logits, "sequence \(i) (\(prompts[p.prompt].name)): logits differ")
         }
         let stats = batcher.statistics
+        let average = String(format: "%.2f", stats.averageBatch)
         print("DecodeBatcher, 4 staggered sequences (106 tokens): \(stats.steps) steps, largest batch "
-              + "\(stats.largestBatch), average \(String(format: "%.2f", stats.averageBatch)), \(elapsed) (debug, tiny model)")
+              + "\(stats.largestBatch), average \(average), \(elapsed) (debug, tiny model)")
         #expect(stats.tokens == plan.map(\.steps).reduce(0, +))
         #expect(stats.largestBatch >= 2 && stats.steps < stats.tokens, "nothing was batched: \(stats)")
         #expect(stats.windowExpiries == 0 && stats.failedSteps == 0)
@@ -188,7 +190,9 @@ struct DecodeBatcherTests {
         let cancelled = Shared<(tokens: [Int], reason: FinishReason?)>(([], nil))
         let started = ContinuousClock.now
         let threads = [
-            startThread("decode-0") { Self.batched(prompts[0], steps: 30, batcher: batcher, sequence: 0, board: board) },
+            startThread("decode-0") {
+                Self.batched(prompts[0], steps: 30, batcher: batcher, sequence: 0, board: board)
+            },
             startThread("decode-1") {
                 // A job through the Generator, stopped after 8 tokens as `onToken` does on a cancel.
                 do {
@@ -275,7 +279,9 @@ struct DecodeBatcherTests {
 
         // The batcher still serves new sequences.
         let after = RunBoard()
-        let last = startThread("decode-after") { Self.batched(prompts[3], steps: 4, batcher: batcher, sequence: 0, board: after) }
+        let last = startThread("decode-after") {
+            Self.batched(prompts[3], steps: 4, batcher: batcher, sequence: 0, board: after)
+        }
         #expect(waitForThreads([last], timeout: .seconds(30)))
         #expect(after.runs[0]?.logits == (try Self.alone(prompts[3], steps: 4)).logits)
     }
