@@ -133,10 +133,12 @@ public enum CogjobsDaemon {
             BLAS.setThreads(budget.threadsPerWorker)
             logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue))")
             if configuration.batchDecode {
-                // A step runs on the threads of the workers waiting for it: up to all workers' threads.
+                // A step runs on the threads of the workers waiting for it: up to all workers' threads,
+                // but never more than the cores (more workers than cores: one thread each already
+                // oversubscribes, and a step's thread team must not).
                 decodeBatcher = DecodeBatcher(model: engine.model, precision: engine.precision,
                                               threadsPerSequence: budget.threadsPerWorker,
-                                              maxThreads: budget.workers * budget.threadsPerWorker)
+                                              maxThreads: min(budget.workers * budget.threadsPerWorker, budget.cores))
             }
             logger.info("batched decode: \(decodeBatcher == nil ? "off (each worker decodes alone)" : "on")")
             executor = ModelJobExecutor(engine: engine, modelIdentity: identity, imageLoader: loader,

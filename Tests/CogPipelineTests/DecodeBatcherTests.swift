@@ -179,6 +179,29 @@ struct DecodeBatcherTests {
         #expect(batcher.memberCount == 0)
     }
 
+    @Test("more sequences than maxBatch take turns in arrival order; results still equal decoding alone")
+    func moreSequencesThanMaxBatch() throws {
+        let model = try Self.model.get()
+        let prompts = try Self.prompts.get()
+        let batcher = DecodeBatcher(model: model, threadsPerSequence: 1, maxThreads: 2, maxBatch: 2,
+                                    window: .seconds(5))
+        let board = RunBoard()
+        let threads = (0..<3).map { i in
+            startThread("decode-\(i)") {
+                Self.batched(prompts[i], steps: 15, batcher: batcher, sequence: i, board: board)
+            }
+        }
+        #expect(waitForThreads(threads, timeout: .seconds(60)), "a decode thread hung")
+        for i in 0..<3 {
+            let run = try #require(board.runs[i])
+            #expect(run.errors.isEmpty, "\(run.errors)")
+            #expect(run.logits == (try Self.alone(prompts[i], steps: 15)).logits, "sequence \(i)")
+        }
+        let stats = batcher.statistics
+        #expect(stats.largestBatch == 2 && stats.tokens == 45 && stats.windowExpiries == 0, "\(stats)")
+        #expect(batcher.memberCount == 0)
+    }
+
     @Test("a sequence cancelled mid-way leaves at once; a rejected token fails alone; the rest continue")
     func leavingAndRejectedToken() throws {
         let model = try Self.model.get()
