@@ -19,6 +19,7 @@ import Foundation
 /// | `retry_base_delay_seconds` | number ≥ 0 | 30 |
 /// | `precision` | `exact` or `fast` | `exact` |
 /// | `prefix_cache_mb` | integer ≥ 0 | 4096 |
+/// | `batch_decode` | boolean | true |
 /// | `limits` | object (`max_pixels`, `max_file_bytes`) | see `ImageLimits` |
 /// | `watch` | array of objects | `[]` (see `WatchedFolder`) |
 /// | `log_level` | string | `info` |
@@ -51,6 +52,9 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
     /// `prefix_cache_mb`: memory for cached `BOS + image` prefixes, so several jobs on one image
     /// encode it once (0 = off).
     public var prefixCacheMB: Int
+    /// `batch_decode`: workers advance the decode steps of their jobs together, one pass over the
+    /// weights per step for every job decoding at the time (false: each worker decodes alone).
+    public var batchDecode: Bool
     /// `limits`: image size limits.
     public var limits: ImageLimits
     /// `watch`: the watched folders.
@@ -72,6 +76,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         case retryBaseDelaySeconds = "retry_base_delay_seconds"
         case precision
         case prefixCacheMB = "prefix_cache_mb"
+        case batchDecode = "batch_decode"
         case limits
         case watch
         case logLevel = "log_level"
@@ -86,6 +91,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
                 maxAttempts: Int = ConfigDefaults.maxAttempts,
                 retryBaseDelaySeconds: Double = ConfigDefaults.retryBaseDelaySeconds,
                 precision: String = ConfigDefaults.precision, prefixCacheMB: Int = ConfigDefaults.prefixCacheMB,
+                batchDecode: Bool = ConfigDefaults.batchDecode,
                 limits: ImageLimits = ImageLimits(), watch: [WatchedFolder] = [],
                 logLevel: LogLevel = ConfigDefaults.logLevel, generation: GenerationDefaults = GenerationDefaults()) {
         self.databasePath = databasePath
@@ -99,6 +105,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         self.retryBaseDelaySeconds = retryBaseDelaySeconds
         self.precision = precision
         self.prefixCacheMB = prefixCacheMB
+        self.batchDecode = batchDecode
         self.limits = limits
         self.watch = watch
         self.logLevel = logLevel
@@ -120,6 +127,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
                                                      default: ConfigDefaults.retryBaseDelaySeconds)
         precision = try container.decode(.precision, default: ConfigDefaults.precision)
         prefixCacheMB = try container.decodeInteger(.prefixCacheMB, default: ConfigDefaults.prefixCacheMB)
+        batchDecode = try container.decode(.batchDecode, default: ConfigDefaults.batchDecode)
         limits = try container.decode(.limits, default: ImageLimits())
         watch = try container.decode(.watch, default: [])
         logLevel = try container.decode(.logLevel, default: ConfigDefaults.logLevel)
@@ -139,6 +147,7 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         try container.encode(retryBaseDelaySeconds, forKey: .retryBaseDelaySeconds)
         try container.encode(precision, forKey: .precision)
         try container.encode(prefixCacheMB, forKey: .prefixCacheMB)
+        try container.encode(batchDecode, forKey: .batchDecode)
         try container.encode(limits, forKey: .limits)
         try container.encode(watch, forKey: .watch)
         try container.encode(logLevel, forKey: .logLevel)

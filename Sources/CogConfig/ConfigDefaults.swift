@@ -18,6 +18,8 @@ public enum ConfigDefaults {
     public static let precision = "exact"
     /// `prefix_cache_mb`: room for about three CogVLM-17B image prefixes (f32 KV ≈ 1.3 GB each).
     public static let prefixCacheMB = 4096
+    /// `batch_decode`: workers batch their decode steps (one pass over the weights for all).
+    public static let batchDecode = true
     /// `max_attempts`: attempts per job before it fails for good.
     public static let maxAttempts = 3
     /// `retry_base_delay_seconds`: first retry delay; doubled per attempt, with jitter.

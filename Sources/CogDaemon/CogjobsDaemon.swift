@@ -119,6 +119,7 @@ public enum CogjobsDaemon {
                                   cores: ProcessInfo.processInfo.activeProcessorCount)
         if budget.wasReduced || budget.isOversubscribed { logger.warning("thread budget: \(budget)") }
         let executor: any JobExecutor
+        var decodeBatcher: DecodeBatcher? = nil
         if switches.useEchoExecutor {
             logger.warning("TEST-ONLY echo executor: jobs are echoed, the model is not loaded")
             executor = EchoJobExecutor(imageLoader: loader, tokens: switches.echoTokens,
@@ -131,7 +132,17 @@ public enum CogjobsDaemon {
             let engine = try await loadEngine(configuration, io: io)
             BLAS.setThreads(budget.threadsPerWorker)
             logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue))")
-            executor = ModelJobExecutor(engine: engine, modelIdentity: identity, imageLoader: loader)
+            if configuration.batchDecode {
+                // A step runs on the threads of the workers waiting for it: up to all workers' threads,
+                // but never more than the cores (more workers than cores: one thread each already
+                // oversubscribes, and a step's thread team must not).
+                decodeBatcher = DecodeBatcher(model: engine.model, precision: engine.precision,
+                                              threadsPerSequence: budget.threadsPerWorker,
+                                              maxThreads: min(budget.workers * budget.threadsPerWorker, budget.cores))
+            }
+            logger.info("batched decode: \(decodeBatcher == nil ? "off (each worker decodes alone)" : "on")")
+            executor = ModelJobExecutor(engine: engine, modelIdentity: identity, imageLoader: loader,
+                                        decodeBatcher: decodeBatcher)
         }
 
         // 4. Workers.
@@ -196,6 +207,11 @@ public enum CogjobsDaemon {
             await pool.drain(budget: configuration.shutdownDrain)
             throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed",
                               cause: "\(error)")
+        }
+        if let stats = decodeBatcher?.statistics, stats.steps > 0 {
+            let line = "batched decode: \(stats.tokens) token(s) in \(stats.steps) step(s), "
+                + String(format: "%.2f", stats.averageBatch) + " per step on average, at most \(stats.largestBatch)"
+            logger.info("\(line)")
         }
         do {
             try store.checkpoint()

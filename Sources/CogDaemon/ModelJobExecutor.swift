@@ -17,7 +17,10 @@ import Foundation
 /// 2. `prompt` — the task's query (`TaskPreset`; for `describe-box` the job's prompt is the box),
 ///    laid out by `PromptBuilder` with the image slots;
 /// 3. `vision`, `prefill`, `generate` — `Generator`, streaming tokens into `JobControl` (progress
-///    after every token, and a stop check between tokens: cancel, drain timeout, lost lease);
+///    after every token, and a stop check between tokens: cancel, drain timeout, lost lease). With
+///    a `decodeBatcher` (`batch_decode`, the default) the decode steps of all workers' jobs run
+///    together, one pass over the weights per step; a job leaves the batch when it ends, and a job
+///    stopped between tokens leaves at the next step;
 /// 4. parse grounding boxes from the answer (`GroundingParser`) into the store's box rows
 ///    (0–999 and pixels of the original image).
 ///
@@ -34,11 +37,16 @@ public struct ModelJobExecutor: JobExecutor {
     /// Stored with every result (see `ModelIdentity`).
     public let modelIdentity: String
     public let imageLoader: JobImageLoader
+    /// Shared by every worker: batches their decode steps (nil: each job decodes alone). Must be
+    /// made for `engine.model` and `engine.precision`.
+    public let decodeBatcher: DecodeBatcher?
 
-    public init(engine: InferenceEngine, modelIdentity: String, imageLoader: JobImageLoader) {
+    public init(engine: InferenceEngine, modelIdentity: String, imageLoader: JobImageLoader,
+                decodeBatcher: DecodeBatcher? = nil) {
         self.engine = engine
         self.modelIdentity = modelIdentity
         self.imageLoader = imageLoader
+        self.decodeBatcher = decodeBatcher
     }
 
     public func execute(_ job: ClaimedJob, control: JobControl) throws -> JobOutput {
@@ -77,7 +85,7 @@ public struct ModelJobExecutor: JobExecutor {
         let detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer, skipSpecialTokens: true)
         let result = try classified {
             try generator.run(model: engine.model, prompt: prompt, pixelValues: pixels, threads: control.computeThreads,
-                              detokenizer: detokenizer,
+                              precision: engine.precision, decodeBatcher: decodeBatcher, detokenizer: detokenizer,
                               progress: { phase in
                                   switch phase {
                                   case .visionEncodeStarted: control.report(phase: "vision", tokensGenerated: 0)
@@ -141,10 +149,13 @@ public struct ModelJobExecutor: JobExecutor {
 
     /// Runs `body`, classifying the pipeline's and the model's errors: they are properties of the
     /// job's input (a prompt too long for the context, a malformed box, bad settings), so retrying
-    /// cannot help and they fail the job permanently with their own codes.
+    /// cannot help and they fail the job permanently with their own codes — except a failed batched
+    /// decode step, which concerns every job in the step and is retried.
     private func classified<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
+        } catch let error as PipelineError where error.code == .decodeStepFailed {
+            throw JobFailure.transient(code: error.code.rawValue, message: error.message)
         } catch let error as PipelineError {
             throw JobFailure.permanent(code: error.code.rawValue, message: error.message)
         } catch let error as InferenceError {

@@ -1,3 +1,4 @@
+import CogTensor
 import CogVLM
 
 /// Runs the prompt and generates the answer token by token, as HF `model.generate(**inputs,
@@ -28,7 +29,13 @@ public struct Generator: Sendable {
     ///   - pixelValues: `[3, S, S]` f32 CLIP-normalized pixels (CogImage), or nil for text only.
     ///     The prompt must have been built with `hasImage` matching.
     ///   - threads: this call's share of the cores (the session's compute team).
+    ///   - precision: how the session's matmuls may trade precision for speed.
+    ///   - decodeBatcher: when given, decode steps go through it, batched with the other sequences
+    ///     decoding on the same model at the time (the image and the prompt still run alone); it
+    ///     must use this `model` and `precision`. The sequence leaves the batch when this returns
+    ///     or throws.
     public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?, threads: Int = 1,
+                    precision: MatmulPrecision = .exact, decodeBatcher: DecodeBatcher? = nil,
                     detokenizer: (any StreamingTextDecoding)? = nil,
                     progress: ((GenerationProgress) -> Void)? = nil,
                     onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
@@ -42,7 +49,13 @@ public struct Generator: Sendable {
                   + "\(expectedSlots); "
                   + "build it with this model's PromptBuilder and hasImage: true", field: "image")
         }
+        if let decodeBatcher, decodeBatcher.model !== model || decodeBatcher.precision != precision {
+            throw PipelineError(.badParameter, "the decode batcher serves another model or precision "
+                                + "(\(decodeBatcher.precision.rawValue)) than this run (\(precision.rawValue))",
+                                field: "decodeBatcher")
+        }
         let session = model.makeSession(threads: threads)
+        session.context.precision = precision
         var features: [Float]? = nil
         var visionMilliseconds: Double = 0
         if let pixelValues {
@@ -52,8 +65,16 @@ public struct Generator: Sendable {
             visionMilliseconds = milliseconds(since: start)
             progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
         }
-        var result = try generate(prompt: prompt, imageFeatures: features, session: session,
+        var result: GenerationResult
+        if let decodeBatcher {
+            let batched = BatchedDecodeSession(session: session, batcher: decodeBatcher)
+            defer { batched.leave() }
+            result = try generate(prompt: prompt, imageFeatures: features, session: batched,
                                   detokenizer: detokenizer, progress: progress, onToken: onToken)
+        } else {
+            result = try generate(prompt: prompt, imageFeatures: features, session: session,
+                                  detokenizer: detokenizer, progress: progress, onToken: onToken)
+        }
         result.timings.visionMilliseconds = visionMilliseconds
         return result
     }
@@ -81,7 +102,7 @@ public struct Generator: Sendable {
         var timings = GenerationTimings()
         progress?(.prefillStarted(tokens: prompt.count))
         let prefillStart = ContinuousClock.now
-        var logits = try session.prefillPrompt(inputIDs: prompt.inputIDs, tokenTypes: prompt.tokenTypes,
+        let logits = try session.prefillPrompt(inputIDs: prompt.inputIDs, tokenTypes: prompt.tokenTypes,
                                                imageFeatures: imageFeatures)  // [vocab]
         timings.prefillMilliseconds = milliseconds(since: prefillStart)
         progress?(.prefillFinished(tokens: prompt.count, milliseconds: timings.prefillMilliseconds))

@@ -25,6 +25,9 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         public static let contextOverflow = Code(rawValue: "pipeline.context_overflow")
         /// The tokenizer failed on the prompt text.
         public static let tokenizerFailed = Code(rawValue: "pipeline.tokenizer_failed")
+        /// A batched decode step failed while computing (`DecodeBatcher`): every sequence in the
+        /// step receives this error. It says nothing about the request itself: retry it.
+        public static let decodeStepFailed = Code(rawValue: "pipeline.decode_step_failed")
     }
 
     public let code: Code

@@ -1,38 +1,64 @@
+import CKernels
 import CogTensor
 
 extension CogVLMSession {
+    /// The most sequences one `decodeBatch` call should take: up to this many token rows share one
+    /// pass over each weight matrix in the small-batch kernels (`CK_SMALL_N_MAX`). Larger batches
+    /// still work but go through the prefill GEMM path, whose arithmetic differs from `decode`'s.
+    public static let maxDecodeBatch = Int(CK_SMALL_N_MAX)
+
+    /// Throws if `token` cannot be fed to this session by `decode(token:)` or `decodeBatch`: the
+    /// id must be in the vocabulary and the session must have been prefilled.
+    public func checkDecodable(token: Int) throws {
+        let vocab = model.config.vocabSize
+        guard token >= 0 && token < vocab else {
+            throw InferenceError(.tokenOutOfRange, "token id \(token) is outside the vocabulary (0..<\(vocab))")
+        }
+        guard cache.length > 0 else { throw InferenceError(.badInput, "decode needs a prefilled sequence") }
+    }
+
     /// Advances several sequences by one token each in a single pass over the weights: the
     /// token rows form one `[N, H]` batch for every matrix (one read of each weight per layer
     /// serves all N — decode is memory-bound, so N sequences cost little more than one), while
     /// rotary positions and attention stay per sequence, over each session's own KV cache.
     ///
-    /// All sessions must belong to the same model and be prefilled; compute uses the first
-    /// session's threads. Returns the next-token logits `[vocab]` per session, in order.
+    /// All sessions must belong to the same model, compute with the same precision and be
+    /// prefilled. With `.exact` precision on bf16 weights each sequence's logits are bit-identical
+    /// to what `decode(token:)` returns for it alone, whatever the batch (up to `maxDecodeBatch`)
+    /// and thread count: every activation row goes through the same one-row f32-exact GEMV, and
+    /// norms, rotary and attention are per row. Other formats use the several-row kernels
+    /// (`ck_gemm_small_*`), which `ckernels.h` documents as matching the one-row ones except for
+    /// bf16 on AMX (the `.fast` path).
+    /// Nothing is changed when a check fails; an error thrown during the layers leaves the
+    /// sessions unusable (start them again).
+    /// - Parameter context: the threads to compute with; nil = the first session's. Its precision
+    ///   must be the sessions'.
+    /// - Returns: the next-token logits `[vocab]` per session, in order.
     /// ref: the same math as `decode(token:)`, rows stacked.
-    public static func decodeBatch(_ sessions: [CogVLMSession], tokens: [Int]) throws -> [[Float]] {
+    public static func decodeBatch(_ sessions: [CogVLMSession], tokens: [Int],
+                                   context: ComputeContext? = nil) throws -> [[Float]] {
         guard let first = sessions.first else { return [] }
         let model = first.model
         let c = model.config
+        let context = context ?? first.context
         guard sessions.count == tokens.count else {
             throw InferenceError(.badInput, "\(sessions.count) sessions but \(tokens.count) tokens")
         }
         guard sessions.allSatisfy({ $0.model === model }) else {
             throw InferenceError(.badInput, "a decode batch must use sessions of one model")
         }
+        guard sessions.allSatisfy({ $0.context.precision == context.precision }) else {
+            throw InferenceError(.badInput, "a decode batch must use sessions of one precision "
+                                 + "(\(context.precision.rawValue), as its compute context)")
+        }
         guard Set(sessions.map { ObjectIdentifier($0) }).count == sessions.count else {
             throw InferenceError(.badInput, "a session appears twice in one decode batch")
         }
-        for (s, t) in zip(sessions, tokens) {
-            guard t >= 0 && t < c.vocabSize else {
-                throw InferenceError(.tokenOutOfRange, "token id \(t) is outside the vocabulary (0..<\(c.vocabSize))")
-            }
-            guard s.cache.length > 0 else { throw InferenceError(.badInput, "decode needs prefilled sessions") }
-        }
+        for (s, t) in zip(sessions, tokens) { try s.checkDecodable(token: t) }
         let n = sessions.count
         let h = c.hiddenSize, hd = c.headDim, nh = c.numAttentionHeads, nkv = c.numKeyValueHeads
         let qkvWidth = (nh + 2 * nkv) * hd
         let inter = c.intermediateSize
-        let context = first.context
         let x = FloatBuffer(count: n * h)             // [N, H] residual stream
         for (i, t) in tokens.enumerated() {
             model.weights.embedTokens.convertToFloat(into: x.pointer + i * h, elements: t * h ..< (t + 1) * h)

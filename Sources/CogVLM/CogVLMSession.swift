@@ -136,10 +136,7 @@ public final class CogVLMSession {
     /// the logits `[vocab]` for the token after it. ref: HF generate with `past_key_values`.
     public func decode(token: Int, trace: ForwardTrace? = nil) throws -> [Float] {
         let c = model.config
-        guard token >= 0 && token < c.vocabSize else {
-            throw InferenceError(.tokenOutOfRange, "token id \(token) is outside the vocabulary (0..<\(c.vocabSize))")
-        }
-        guard cache.length > 0 else { throw InferenceError(.badInput, "decode needs a prefilled sequence") }
+        try checkDecodable(token: token)
         let h = c.hiddenSize
         let x = FloatBuffer(count: h)  // [1, H]
         model.weights.embedTokens.convertToFloat(into: x.pointer, elements: token * h ..< (token + 1) * h)

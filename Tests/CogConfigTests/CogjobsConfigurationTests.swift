@@ -140,6 +140,9 @@ struct DecodingErrorTests {
         (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption", "sidecar": "xml"}]}"#,
          .invalidValue, "watch[0].sidecar"),
         (#"{"model_directory": "/m", "log_level": "verbose"}"#, .invalidValue, "log_level"),
+        (#"{"model_directory": "/m", "batch_decode": "yes"}"#, .wrongType, "batch_decode"),
+        (#"{"model_directory": "/m", "batch_decode": 1}"#, .wrongType, "batch_decode"),
+        (#"{"model_directory": "/m", "batch_decode": null}"#, .wrongType, "batch_decode"),
         (#"{"workers": 2}"#, .missingKey, "model_directory"),
         (#"{"model_directory": "/m", "watch": [{"path": "/a"}]}"#, .missingKey, "watch[0].task"),
         (#"{"model_directory": "/m", "watch": [{"task": "caption"}]}"#, .missingKey, "watch[0].path"),
@@ -243,6 +246,14 @@ struct ValidationTests {
             """#.utf8))
         #expect(configuration.validationProblems().compactMap(\.keyPath)
                     == ["model_directory", "workers", "watch[0].prompt", "generation.top_k"])
+    }
+
+    @Test("batch_decode: on unless the file turns it off")
+    func batchDecode() throws {
+        #expect(try CogjobsConfiguration.decode(Data(#"{"model_directory": "/m"}"#.utf8)).batchDecode)
+        let off = try CogjobsConfiguration.decode(Data(#"{"model_directory": "/m", "batch_decode": false}"#.utf8))
+        #expect(!off.batchDecode)
+        #expect(try validationError(#"{"model_directory": "/m", "batch_decode": false}"#) == nil)
     }
 
     @Test("effective BLAS threads: the setting, or cores divided among workers")

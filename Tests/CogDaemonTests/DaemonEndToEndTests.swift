@@ -23,6 +23,7 @@ extension DaemonProcessTests {
             try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "caption"],
                                            ["path": grounded.path, "task": "ground-caption", "sidecar": "json"]])
             try daemon.startAndWait()
+            #expect(daemon.log.contains("batched decode: on"), "batch_decode is on by default")
 
             var paths: [String] = []
             var slow = 0, moved = 0, copied = 0
