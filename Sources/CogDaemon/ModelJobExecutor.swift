@@ -20,7 +20,9 @@ import Foundation
 ///    after every token, and a stop check between tokens: cancel, drain timeout, lost lease). With
 ///    a `decodeBatcher` (`batch_decode`, the default) the decode steps of all workers' jobs run
 ///    together, one pass over the weights per step; a job leaves the batch when it ends, and a job
-///    stopped between tokens leaves at the next step;
+///    stopped between tokens leaves at the next step. With the engine's `prefixCache`
+///    (`prefix_cache_mb`), a job on pixels seen before restores their `BOS + image` KV prefix and
+///    skips the vision tower and the image's prefill;
 /// 4. parse grounding boxes from the answer (`GroundingParser`) into the store's box rows
 ///    (0–999 and pixels of the original image).
 ///
@@ -85,7 +87,8 @@ public struct ModelJobExecutor: JobExecutor {
         let detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer, skipSpecialTokens: true)
         let result = try classified {
             try generator.run(model: engine.model, prompt: prompt, pixelValues: pixels, threads: control.computeThreads,
-                              precision: engine.precision, decodeBatcher: decodeBatcher, detokenizer: detokenizer,
+                              precision: engine.precision, decodeBatcher: decodeBatcher,
+                              prefixCache: engine.prefixCache, detokenizer: detokenizer,
                               progress: { phase in
                                   switch phase {
                                   case .visionEncodeStarted: control.report(phase: "vision", tokensGenerated: 0)

@@ -34,8 +34,13 @@ public struct Generator: Sendable {
     ///     decoding on the same model at the time (the image and the prompt still run alone); it
     ///     must use this `model` and `precision`. The sequence leaves the batch when this returns
     ///     or throws.
+    ///   - prefixCache: when given, the `BOS + image` prefix is looked up by the pixels: a hit
+    ///     restores its KV cache and skips the vision tower and the image's prefill; a miss computes
+    ///     the prefix on its own and stores it for the next request on these pixels. The cache must
+    ///     hold prefixes of this `model` made with this `precision` (one cache per loaded model).
     public func run(model: CogVLMModel, prompt: PreparedPrompt, pixelValues: [Float]?, threads: Int = 1,
                     precision: MatmulPrecision = .exact, decodeBatcher: DecodeBatcher? = nil,
+                    prefixCache: PrefixCache? = nil,
                     detokenizer: (any StreamingTextDecoding)? = nil,
                     progress: ((GenerationProgress) -> Void)? = nil,
                     onToken: ((GenerationEvent) -> GenerationControl)? = nil) throws -> GenerationResult {
@@ -57,13 +62,28 @@ public struct Generator: Sendable {
         let session = model.makeSession(threads: threads)
         session.context.precision = precision
         var features: [Float]? = nil
-        var visionMilliseconds: Double = 0
+        var visionMilliseconds: Double = 0, prefixMilliseconds: Double = 0
         if let pixelValues {
-            progress?(.visionEncodeStarted)
-            let start = ContinuousClock.now
-            features = try model.encodeImage(pixelValues: pixelValues, context: session.context)  // [imageTokenCount, H]
-            visionMilliseconds = milliseconds(since: start)
-            progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
+            let key = prefixCache.map { _ in PixelKey(pixelValues: pixelValues) }
+            if let prefixCache, let key, let snapshot = prefixCache.lookup(key) {
+                session.restore(snapshot)  // prefillPrompt then computes only the text after it
+            } else {
+                progress?(.visionEncodeStarted)
+                let start = ContinuousClock.now
+                features = try model.encodeImage(pixelValues: pixelValues, context: session.context)  // [imageTokenCount, H]
+                visionMilliseconds = milliseconds(since: start)
+                progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
+                if let prefixCache, let key {
+                    // BOS + image on their own, snapshotted for the next request on these pixels.
+                    let prefix = 1 + model.config.imageTokenCount
+                    let prefixStart = ContinuousClock.now
+                    _ = try session.prefill(inputIDs: Array(prompt.inputIDs.prefix(prefix)),
+                                            tokenTypes: Array(prompt.tokenTypes.prefix(prefix)), imageFeatures: features)
+                    prefixMilliseconds = milliseconds(since: prefixStart)
+                    prefixCache.insert(key, session.snapshot())
+                    features = nil
+                }
+            }
         }
         var result: GenerationResult
         if let decodeBatcher {
@@ -76,6 +96,7 @@ public struct Generator: Sendable {
                                   detokenizer: detokenizer, progress: progress, onToken: onToken)
         }
         result.timings.visionMilliseconds = visionMilliseconds
+        result.timings.prefillMilliseconds += prefixMilliseconds
         return result
     }
 

@@ -151,9 +151,17 @@ public struct WeightMatrix: Sendable {
                            precision: MatmulPrecision) {
         guard !r.isEmpty else { return }
         if precision == .exact, case .bf16(let p) = storage {
-            // One f32-exact GEMV per row: AMX's batched path splits activations into two
-            // bf16 halves (error ≤ 2⁻¹⁷·|x|), which is "fast", not "exact".
-            for row in 0..<n { _ = ck_gemv_bf16(p, cols, x + row * cols, y + row * rows, r.lowerBound, r.upperBound) }
+            // One f32-exact GEMV per activation row (AMX's batched path splits activations into two
+            // bf16 halves, error ≤ 2⁻¹⁷·|x|: "fast", not "exact"), over blocks of weight rows that
+            // stay in L2 from one activation row to the next, so a batch still reads each weight
+            // from memory once. A row's result does not depend on the blocking (bit-identical).
+            let block = n == 1 ? r.count : max(32, Self.batchBlockBytes / max(1, cols * 2) / 32 * 32)
+            var m0 = r.lowerBound
+            while m0 < r.upperBound {
+                let m1 = min(r.upperBound, m0 + block)
+                for row in 0..<n { _ = ck_gemv_bf16(p, cols, x + row * cols, y + row * rows, m0, m1) }
+                m0 = m1
+            }
         } else {
             smallBatch(x, n: n, y: y, m0: r.lowerBound, m1: r.upperBound, precision: precision)
         }
@@ -220,6 +228,9 @@ public struct WeightMatrix: Sendable {
             }
         }
     }
+
+    /// Bytes of bf16 weight rows per block in the exact batched path (a quarter of a 2 MB L2).
+    static let batchBlockBytes = 512 << 10
 
     /// Elements of one f32 weight tile for the sgemm path (4 MiB).
     public static let tileElements = 1 << 20

@@ -46,6 +46,27 @@ struct ModelJobExecutorTests {
         #expect(control.progressSnapshot.tokensGenerated == output.generatedTokens)
     }
 
+    @Test("jobs on an image seen before reuse its BOS + image prefix (prefix_cache_mb) and answer the same")
+    func reusesImagePrefix() throws {
+        let base = try Self.engine.get()
+        let cache = PrefixCache(capacityBytes: 64 << 20)
+        let cached = try InferenceEngine(model: base.model, tokenizer: base.tokenizer, modelDirectory: base.modelDirectory,
+                                     prefixCache: cache)
+        let withCache = ModelJobExecutor(engine: cached, modelIdentity: "cogvlm-tiny@test",
+                                         imageLoader: JobImageLoader(limits: ImageLimits()))
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg")
+        let jobs = [try job(image), try job(image, task: "vqa", prompt: "What colour is it?"),
+                    try job(image, task: "vqa", prompt: "Where is the car?")]
+        for (n, j) in jobs.enumerated() {
+            let plain = try executor().execute(j, control: JobControl(job: j))
+            let reused = try withCache.execute(j, control: JobControl(job: j))
+            #expect(reused.rawOutput == plain.rawOutput, "job \(n): the cached prefix changed the answer")
+            #expect(reused.promptTokens == plain.promptTokens)
+        }
+        #expect(cache.statistics.misses == 1 && cache.statistics.hits == 2,
+                "hits \(cache.statistics.hits), misses \(cache.statistics.misses)")
+    }
+
     @Test("a stop request ends the job between tokens (or before generating) with JobStopped")
     func stopsBetweenTokens() throws {
         let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg")
