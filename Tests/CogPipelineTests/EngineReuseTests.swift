@@ -59,9 +59,9 @@ struct EngineReuseTests {
     /// worker, restored copy-on-write by others while the first keeps appending to its own copy),
     /// and every answer must still be the one a lone single-threaded run gives.
     @Test func sharedEngineAcrossThreads() throws {
-        let plain = try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama2Tokenizer)
-        let shared = try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama2Tokenizer,
-                                              prefixCacheBytes: 64 << 20)
+        let model = Fixtures.cogvlmTiny, tokenizer = Fixtures.llama2Tokenizer
+        let plain = try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer)
+        let shared = try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer, prefixCacheBytes: 64 << 20)
         let requests = Self.requests()
         let alone = try requests.map { try plain.run($0).tokenIDs }
         let workers = 3
