@@ -25,6 +25,7 @@ struct DevForwardTests {
         let pre = try ExpectedTensors(dir.appendingPathComponent("expected/preprocess.safetensors"))
         let vision = try ExpectedTensors(dir.appendingPathComponent("expected/vision.safetensors"))
         let tmp = try Fixtures.temporaryDirectory("devforward")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
         let input = tmp.appendingPathComponent("in.safetensors"), output = tmp.appendingPathComponent("out.safetensors")
         var w = SafetensorsWriter()
         let ids = try expected.ints("input_ids")
@@ -50,15 +51,16 @@ struct DevForwardTests {
     }
 
     @Test func missingPixelValuesIsAClearError() async throws {
-        let tmp = try Fixtures.temporaryDirectory("devforward")
-        let input = tmp.appendingPathComponent("in.safetensors")
-        var w = SafetensorsWriter()
-        w.add("input_ids", shape: [3], int64s: [1, 0, 0])
-        w.add("token_type_ids", shape: [3], int64s: [0, 1, 1])
-        try w.write(to: input)
-        await #expect(throws: CLIError.self) {
-            try await Self.runCLI(["dev", "forward", "--model", Fixtures.cogvlmTiny.path, "--input", input.path,
-                                   "--output", tmp.appendingPathComponent("o.safetensors").path])
+        try await Fixtures.withTemporaryDirectory("devforward") { tmp in
+            let input = tmp.appendingPathComponent("in.safetensors")
+            var w = SafetensorsWriter()
+            w.add("input_ids", shape: [3], int64s: [1, 0, 0])
+            w.add("token_type_ids", shape: [3], int64s: [0, 1, 1])
+            try w.write(to: input)
+            await #expect(throws: CLIError.self) {
+                try await Self.runCLI(["dev", "forward", "--model", Fixtures.cogvlmTiny.path, "--input", input.path,
+                                       "--output", tmp.appendingPathComponent("o.safetensors").path])
+            }
         }
     }
 }
@@ -67,6 +69,7 @@ struct DevForwardTests {
 struct DevMakeModelTests {
     @Test func tinySyntheticModelLoadsRunsAndIsDeterministic() async throws {
         let tmp = try Fixtures.temporaryDirectory("makemodel")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
         let a = tmp.appendingPathComponent("a"), b = tmp.appendingPathComponent("b")
         try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "7", a.path])
         try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "7", b.path])

@@ -54,6 +54,7 @@ struct RunCommandTests {
     /// Each bad input gives a clear error naming the file, and a non-zero exit status.
     @Test func badInputsFailClearly() throws {
         let tmp = try Fixtures.temporaryDirectory("runbad")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
         let jpeg = try Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg"))
         let truncated = tmp.appendingPathComponent("truncated.jpg")
         try jpeg.prefix(jpeg.count / 2).write(to: truncated)
@@ -92,6 +93,7 @@ struct RunCommandTests {
 
     @Test func drawsBoxesFromModelNotation() throws {
         let tmp = try Fixtures.temporaryDirectory("draw")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
         let out = tmp.appendingPathComponent("boxes.jpg")
         let r = try Fixtures.runCogjobs(["draw", Fixtures.cogvlmTiny.appendingPathComponent("test_image.png").path,
                                          "--boxes", "a red square[[100,200,500,800]]", "--output", out.path])

@@ -293,11 +293,16 @@ final class NotifyListener: Sendable {
 
     init(directory: URL) throws {
         path = directory.appendingPathComponent("notify.sock").path
+        var address = sockaddr_un()
+        let bytes = Array(path.utf8)
+        // A longer path would trap in copyBytes below and take the whole test process down.
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw HarnessError("socket path \(path) is longer than \(capacity - 1) bytes; use a shorter TMPDIR")
+        }
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw HarnessError("socket failed: errno \(errno)") }
-        var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1)
         let bound = withUnsafePointer(to: &address) {

@@ -23,12 +23,17 @@ private final class NotificationSocket {
             self.folder = folder
             address = folder.appendingPathComponent("notify.sock").path
         }
+        var socketAddress = sockaddr_un()
+        var pathBytes = Array(address.utf8)
+        // A longer path would trap in copyBytes below and take the whole test process down.
+        guard pathBytes.count < MemoryLayout.size(ofValue: socketAddress.sun_path) else {
+            if let folder { try? FileManager.default.removeItem(at: folder) }  // temporary folder; best effort
+            throw POSIXError(.ENAMETOOLONG)
+        }
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
 
-        var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
-        var pathBytes = Array(address.utf8)
         if abstract { pathBytes[0] = 0 }
         withUnsafeMutableBytes(of: &socketAddress.sun_path) { $0.copyBytes(from: pathBytes) }
         let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \.sun_path) ?? 2

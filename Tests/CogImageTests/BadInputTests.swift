@@ -90,22 +90,26 @@ struct BadInputTests {
 
     @Test("a missing file is unreadable and named")
     func missingFile() throws {
-        let url = try Fixtures.temporaryDirectory("image").appendingPathComponent("no-such-photo.jpg")
-        let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url) }
-        #expect(error.code == .unreadable)
-        #expect(error.file == url.path)
+        try Fixtures.withTemporaryDirectory("image") { directory in
+            let url = directory.appendingPathComponent("no-such-photo.jpg")
+            let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url) }
+            #expect(error.code == .unreadable)
+            #expect(error.file == url.path)
+        }
     }
 
     @Test("a directory is unreadable, not a crash")
     func directoryInsteadOfFile() throws {
-        let url = try Fixtures.temporaryDirectory("image")
-        let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url) }
-        #expect(error.code == .unreadable)
+        try Fixtures.withTemporaryDirectory("image") { url in
+            let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url) }
+            #expect(error.code == .unreadable)
+        }
     }
 
     @Test("formats are detected by magic bytes, not by name")
     func detectionIgnoresName() throws {
         let directory = try Fixtures.temporaryDirectory("image")
+        defer { Fixtures.removeTemporaryDirectory(directory) }
         // A PNG named .jpg decodes as PNG.
         let png = try Data(contentsOf: GoldenImages.directory.appendingPathComponent("inputs/png_rgb8.png"))
         let misnamed = directory.appendingPathComponent("actually-a-png.jpg")

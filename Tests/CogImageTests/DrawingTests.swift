@@ -152,8 +152,10 @@ struct DrawingTests {
         ])
         #expect(BoxRenderer.lineThickness(width: 776, height: 488) == 2)
         let jpeg = try drawn.encodeJPEG()
-        let url = try Fixtures.temporaryDirectory("drawing").appendingPathComponent("boxes.jpg")
-        try jpeg.write(to: url)
+        // One fixed path, replaced by every run (atomically: runs in other checkouts may read it
+        // meanwhile), so looking at it never means a new directory per run.
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cogjobs-sample-drawing.jpg")
+        try jpeg.write(to: url, options: .atomic)
         print("sample drawing written to \(url.path) (\(jpeg.count) bytes)")
         #expect(try ImageDecoder.decode(contentsOf: url).width == 776)
     }

@@ -1,6 +1,7 @@
 import CogPipeline
 import CogTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The engine's prefix cache and batched runs give exactly what one-at-a-time runs give.
@@ -51,6 +52,51 @@ struct EngineReuseTests {
         #expect(kept != nil)
         #expect(small.statistics.evictions == 1)
         #expect(small.statistics.bytes == snapshot.byteCount)
+    }
+
+    /// The daemon's set-up: one engine and one prefix cache shared by several worker threads, each
+    /// request computed with a 2-thread compute team. Snapshots cross threads (inserted by one
+    /// worker, restored copy-on-write by others while the first keeps appending to its own copy),
+    /// and every answer must still be the one a lone single-threaded run gives.
+    @Test func sharedEngineAcrossThreads() throws {
+        let model = Fixtures.cogvlmTiny, tokenizer = Fixtures.llama2Tokenizer
+        let plain = try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer)
+        let shared = try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer, prefixCacheBytes: 64 << 20)
+        let requests = Self.requests()
+        let alone = try requests.map { try plain.run($0).tokenIDs }
+        let workers = 3
+        let results = Mutex<[String: [Int]]>([:])
+        let failures = Mutex<[String]>([])
+        let done = DispatchGroup()
+        for worker in 0..<workers {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                for step in requests.indices {
+                    let i = (step + worker) % requests.count  // each worker in its own order
+                    do {
+                        let tokens = try shared.run(requests[i], threads: 2).tokenIDs
+                        results.withLock { $0["worker \(worker) request \(i)"] = tokens }
+                    } catch {
+                        failures.withLock { $0.append("worker \(worker) request \(i): \(error)") }
+                    }
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        #expect(done.wait(timeout: .now() + 120) == .success)
+        #expect(failures.withLock { $0 }.isEmpty)
+        let got = results.withLock { $0 }
+        #expect(got.count == workers * requests.count)
+        for worker in 0..<workers {
+            for i in requests.indices {
+                #expect(got["worker \(worker) request \(i)"] == alone[i], "worker \(worker) request \(i)")
+            }
+        }
+        let stats = try #require(shared.prefixCache).statistics
+        let imageRuns = workers * requests.filter { $0.imageURL != nil }.count
+        #expect(stats.hits + stats.misses == imageRuns && stats.entries == 1)
     }
 
     @Test func batchEqualsOneAtATime() throws {

@@ -321,8 +321,11 @@ struct ElementwiseKernelTests {
         Ops.add(a, into: &sum2, count: n, runner: runner)
         #expect(sum1 == sum2, "add")
 
-        let rows = 59, dim = 1795  // [rows, dim]
-        let x = Array(a.prefix(rows * dim)), w = Array(b.prefix(dim))
+        // x gets its own values: rows · dim (105 905) is more than n, and `Array(a.prefix(rows · dim))`
+        // would hold only n of them, leaving the kernels to read past the end of the buffer (memory
+        // another test may change between the single-threaded and the threaded call).
+        let rows = 59, dim = 1795
+        let x = rng.gaussians(rows * dim).map { $0 * 3 }, w = Array(b.prefix(dim))  // [rows, dim], [dim] f32
         var r1 = [Float](repeating: 0, count: rows * dim), r2 = r1, l1 = r1, l2 = r1
         Ops.rmsNorm(x, weight: w, eps: 1e-6, rows: rows, dim: dim, out: &r1)
         Ops.rmsNorm(x, weight: w, eps: 1e-6, rows: rows, dim: dim, out: &r2, runner: runner)

@@ -18,12 +18,39 @@ public enum Fixtures {
     /// The Llama-3 byte-level BPE tokenizer files and test vectors.
     public static var llama3Tokenizer: URL { root.appendingPathComponent("tokenizers/llama3-bpe", isDirectory: true) }
 
-    /// A fresh temporary directory for one test; the caller removes it (or leaves it to the OS).
+    /// A fresh temporary directory for one test. The caller must remove it (`removeTemporaryDirectory`,
+    /// usually in a `defer`); prefer `withTemporaryDirectory`, which does that itself. Left behind,
+    /// it stays until the OS clears /tmp (often only at boot), and a test run makes hundreds, some
+    /// holding model checkpoints.
     public static func temporaryDirectory(_ label: String = "test") throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("cogjobs-\(label)-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// Removes a directory made by `temporaryDirectory` and everything in it.
+    public static func removeTemporaryDirectory(_ url: URL) {
+        // try?: a directory that is already gone (the test removed it) is fine, and a failed
+        // clean-up must not turn a passing test into a failing one.
+        try? FileManager.default.removeItem(at: url)
+    }
+
+    /// Runs `body` with a fresh temporary directory and removes the directory afterwards, whether
+    /// `body` returns or throws.
+    public static func withTemporaryDirectory<T>(_ label: String = "test", _ body: (URL) throws -> T) throws -> T {
+        let url = try temporaryDirectory(label)
+        defer { removeTemporaryDirectory(url) }
+        return try body(url)
+    }
+
+    /// `withTemporaryDirectory` for async bodies (run in the caller's isolation).
+    public static func withTemporaryDirectory<T>(
+        _ label: String = "test", isolation: isolated (any Actor)? = #isolation, _ body: (URL) async throws -> T
+    ) async throws -> T {
+        let url = try temporaryDirectory(label)
+        defer { removeTemporaryDirectory(url) }
+        return try await body(url)
     }
 }
 

@@ -6,16 +6,23 @@ import Testing
 /// Broken, unsupported and missing tokenizer files give a ``TokenizerError`` with the right code, file and key.
 @Suite("Tokenizer loading errors")
 struct TokenizerErrorTests {
-    /// Writes `contents` to `name` in a fresh directory and returns the file's URL.
-    static func write(_ contents: Data, name: String) throws -> URL {
-        let directory = try Fixtures.temporaryDirectory("tokenizer")
-        let url = directory.appendingPathComponent(name)
-        try contents.write(to: url)
-        return url
+    /// Writes `contents` to `name` in a fresh directory, runs `body` on the file's URL, then
+    /// removes the directory.
+    static func withFile<T>(_ contents: Data, name: String, _ body: (URL) throws -> T) throws -> T {
+        try Fixtures.withTemporaryDirectory("tokenizer") { directory in
+            let url = directory.appendingPathComponent(name)
+            try contents.write(to: url)
+            return try body(url)
+        }
     }
 
-    static func write(_ text: String, name: String = "tokenizer.json") throws -> URL {
-        try write(Data(text.utf8), name: name)
+    static func withFile<T>(_ text: String, name: String = "tokenizer.json", _ body: (URL) throws -> T) throws -> T {
+        try withFile(Data(text.utf8), name: name, body)
+    }
+
+    /// Writes `text` as tokenizer.json and returns the error loading it must throw.
+    static func jsonError(writing text: String) throws -> TokenizerError {
+        try withFile(text) { try jsonError($0) }
     }
 
     /// Loads `url` as tokenizer.json and returns the error it must throw.
@@ -46,7 +53,7 @@ struct TokenizerErrorTests {
 
     @Test("the tiny tokenizer.json used below loads and works")
     func tinyTokenizerWorks() throws {
-        let tokenizer = try Tokenizer.load(tokenizerJSON: try Self.write(Self.tinyJSON()))
+        let tokenizer = try Self.withFile(Self.tinyJSON()) { try Tokenizer.load(tokenizerJSON: $0) }
         // "▁ab" → ▁ a b → (▁ a) b [merge 0] → ▁a b; "ab" is merge 1 but "a" is already taken.
         #expect(tokenizer.encode("ab", addSpecialTokens: false) == [4, 3])
         // "c" is not in the vocabulary and there is no byte fallback: consecutive unknowns are not fused
@@ -60,7 +67,7 @@ struct TokenizerErrorTests {
         let model =
             #"{"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "vocab": {"<unk>": 0, "▁": 1, "a": 2, "#
             + #""b": 3, "▁a": 4, "ab": 5}, "merges": ["▁ a", "a b"]}"#
-        let tokenizer = try Tokenizer.load(tokenizerJSON: try Self.write(Self.tinyJSON(model: model)))
+        let tokenizer = try Self.withFile(Self.tinyJSON(model: model)) { try Tokenizer.load(tokenizerJSON: $0) }
         #expect(tokenizer.encode("accb", addSpecialTokens: false) == [4, 0, 3])
     }
 
@@ -68,8 +75,7 @@ struct TokenizerErrorTests {
     func truncatedJSON() throws {
         let original = try Data(contentsOf: Fixtures.llama2Tokenizer.appendingPathComponent("tokenizer.json"))
         for length in [0, 1, 1000, original.count / 2, original.count - 2] {
-            let url = try Self.write(original.prefix(length), name: "tokenizer.json")
-            let error = try Self.jsonError(url)
+            let error = try Self.withFile(original.prefix(length), name: "tokenizer.json") { try Self.jsonError($0) }
             #expect(error.code == .badJSON, "length \(length)")
             #expect(error.message.contains("line"), "length \(length)")
         }
@@ -80,7 +86,7 @@ struct TokenizerErrorTests {
         for text in [
             "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9085698\n", "{\"a\": 1,}", "\u{FEFF}{}",
         ] {
-            #expect(try Self.jsonError(try Self.write(text)).code == .badJSON, "\(text.debugDescription)")
+            #expect(try Self.jsonError(writing: text).code == .badJSON, "\(text.debugDescription)")
         }
     }
 
@@ -106,7 +112,7 @@ struct TokenizerErrorTests {
             (Self.tinyJSON(normalizer: #"{"type": 3}"#), "normalizer.type"),
         ]
         for (json, key) in cases {
-            let error = try Self.jsonError(try Self.write(json))
+            let error = try Self.jsonError(writing: json)
             #expect(error.code == .invalidField, "\(json)")
             #expect(error.key == key, "\(json)")
         }
@@ -137,7 +143,7 @@ struct TokenizerErrorTests {
             ),
         ]
         for (model, key) in cases {
-            let error = try Self.jsonError(try Self.write(Self.tinyJSON(model: model)))
+            let error = try Self.jsonError(writing: Self.tinyJSON(model: model))
             #expect(error.code == .invalidField, "\(model)")
             #expect(error.key == key, "\(model)")
         }
@@ -166,7 +172,7 @@ struct TokenizerErrorTests {
             (Self.tinyJSON(decoder: #"{"type": "WordPiece"}"#), .unsupportedDecoder, "decoder.type", "WordPiece"),
         ]
         for (json, code, key, type) in cases {
-            let error = try Self.jsonError(try Self.write(json))
+            let error = try Self.jsonError(writing: json)
             #expect(error.code == code, "\(type)")
             #expect(error.key == key, "\(type)")
             #expect(error.message.contains("\"\(type)\""), "\(type)")
@@ -204,13 +210,14 @@ struct TokenizerErrorTests {
             ),
         ]
         for (json, code) in cases {
-            #expect(try Self.jsonError(try Self.write(json)).code == code, "\(json)")
+            #expect(try Self.jsonError(writing: json).code == code, "\(json)")
         }
     }
 
     @Test("missing files and directories are .missingFile")
     func missingFiles() throws {
         let empty = try Fixtures.temporaryDirectory("tokenizer-empty")
+        defer { Fixtures.removeTemporaryDirectory(empty) }
         let noFiles = try #require(throws: TokenizerError.self) { try Tokenizer.load(directory: empty) }
         #expect(noFiles.code == .missingFile)
         #expect(noFiles.file == empty.path)
@@ -241,19 +248,21 @@ struct TokenizerErrorTests {
         inputs.append(("tiktoken text", Data("IQ== 0\nIg== 1\nIw== 2\n".utf8)))
         inputs.append(("Git LFS pointer", Data("version https://git-lfs.github.com/spec/v1\nsize 499723\n".utf8)))
         for (label, data) in inputs {
-            let url = try Self.write(data, name: "tokenizer.model")
-            let error = try #require(throws: TokenizerError.self, "\(label)") {
-                try Tokenizer.load(sentencePieceModel: url)
+            try Self.withFile(data, name: "tokenizer.model") { url in
+                let error = try #require(throws: TokenizerError.self, "\(label)") {
+                    try Tokenizer.load(sentencePieceModel: url)
+                }
+                #expect(error.code == .badProtobuf, "\(label): \(error)")
+                #expect(error.file == url.path, "\(label)")
+                if label == "without normalizer_spec" { #expect(error.key == "normalizer_spec") }
             }
-            #expect(error.code == .badProtobuf, "\(label): \(error)")
-            #expect(error.file == url.path, "\(label)")
-            if label == "without normalizer_spec" { #expect(error.key == "normalizer_spec") }
         }
     }
 
     @Test("a broken tokenizer_config.json is reported with its own path")
     func brokenConfiguration() throws {
         let directory = try Fixtures.temporaryDirectory("tokenizer-config")
+        defer { Fixtures.removeTemporaryDirectory(directory) }
         try FileManager.default.copyItem(
             at: Fixtures.llama2Tokenizer.appendingPathComponent("tokenizer.model"),
             to: directory.appendingPathComponent("tokenizer.model"))

@@ -12,10 +12,14 @@ import Testing
 /// Both are bounded by relative RMS error, so a broken kernel still fails.
 @Suite("Quantized formats", .serialized)
 struct QuantizedParityTests {
-    static func convert(_ fixture: URL, _ format: QuantizedFormat, vision: QuantizedFormat?) throws -> URL {
-        let out = try Fixtures.temporaryDirectory("convert-\(format.rawValue)")
-        try ModelConverter.convert(from: fixture, to: out, options: .init(format: format, visionFormat: vision, shardBytes: 3_000_000))
-        return out
+    /// Converts `fixture` into a temporary directory, runs `body` on it, then removes it.
+    static func withConverted<T>(_ fixture: URL, _ format: QuantizedFormat, vision: QuantizedFormat?,
+                                 _ body: (URL) throws -> T) throws -> T {
+        try Fixtures.withTemporaryDirectory("convert-\(format.rawValue)") { out in
+            try ModelConverter.convert(from: fixture, to: out,
+                                       options: .init(format: format, visionFormat: vision, shardBytes: 3_000_000))
+            return try body(out)
+        }
     }
 
     struct Run {
@@ -59,20 +63,22 @@ struct QuantizedParityTests {
 
     @Test(arguments: ["mm_a", "mm_b", "text_only"])
     func q8KeepsGreedyTokens(prompt: String) throws {
-        let dir = try Self.convert(Fixtures.cogvlmTiny, .q8, vision: .q8)
-        let model = try CogVLMModel.load(directory: dir)
-        #expect(model.weights.layers[0].language.gate.formatName == "q8")
-        #expect(model.weights.vision.layers[0].fc1.formatName == "q8")
-        #expect(model.weights.vision.patchWeight.formatName == "bf16")  // K = 588 stays as stored
-        let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
-        let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
-        print("[q8 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS); "
-              + "\(same)/\(r.want.count) greedy tokens identical; reference margins \(r.margins.map { ($0 * 1000).rounded() / 1000 })")
-        #expect(r.relativeRMS < 0.05)
-        for i in r.want.indices where r.margins[i] > 0.05 {
-            #expect(r.tokens[i] == r.want[i], "step \(i): margin \(r.margins[i]) yet the token changed")
+        try Self.withConverted(Fixtures.cogvlmTiny, .q8, vision: .q8) { dir in
+            let model = try CogVLMModel.load(directory: dir)
+            #expect(model.weights.layers[0].language.gate.formatName == "q8")
+            #expect(model.weights.vision.layers[0].fc1.formatName == "q8")
+            #expect(model.weights.vision.patchWeight.formatName == "bf16")  // K = 588 stays as stored
+            let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
+            let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
+            let margins = r.margins.map { ($0 * 1000).rounded() / 1000 }
+            print("[q8 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS); "
+                  + "\(same)/\(r.want.count) greedy tokens identical; reference margins \(margins)")
+            #expect(r.relativeRMS < 0.05)
+            for i in r.want.indices where r.margins[i] > 0.05 {
+                #expect(r.tokens[i] == r.want[i], "step \(i): margin \(r.margins[i]) yet the token changed")
+            }
+            if prompt != "text_only" { #expect(r.tokens == r.want) }
         }
-        if prompt != "text_only" { #expect(r.tokens == r.want) }
     }
 
     /// The `fast` precision on q8 (bf16 activations in prefill, int8 activations in decode, fp16 KV):
@@ -90,36 +96,39 @@ struct QuantizedParityTests {
     }
 
     @Test func q4ErrorIsReported() throws {
-        let dir = try Self.convert(Fixtures.cogvlmTiny, .q4, vision: .q8)
-        let model = try CogVLMModel.load(directory: dir)
-        #expect(model.weights.layers[1].vision.gate.formatName == "q4")
-        #expect(model.weights.layers[1].vision.down.formatName == "bf16")  // K = 176 is not a multiple of 32
-        #expect(model.weights.lmHead.formatName == "bf16")  // kept as stored by default
-        for prompt in ["mm_a", "text_only"] {
-            let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
-            let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
-            print("[q4 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS); "
-                  + "\(same)/\(r.want.count) greedy tokens identical")
-            #expect(r.relativeRMS < 0.3, "q4 error far beyond 4-bit quantization noise")
+        try Self.withConverted(Fixtures.cogvlmTiny, .q4, vision: .q8) { dir in
+            let model = try CogVLMModel.load(directory: dir)
+            #expect(model.weights.layers[1].vision.gate.formatName == "q4")
+            #expect(model.weights.layers[1].vision.down.formatName == "bf16")  // K = 176 is not a multiple of 32
+            #expect(model.weights.lmHead.formatName == "bf16")  // kept as stored by default
+            for prompt in ["mm_a", "text_only"] {
+                let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
+                let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
+                print("[q4 cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), "
+                      + "relative RMS \(r.relativeRMS); \(same)/\(r.want.count) greedy tokens identical")
+                #expect(r.relativeRMS < 0.3, "q4 error far beyond 4-bit quantization noise")
+            }
         }
     }
 
     @Test func cogvlm2ConvertsAndKeepsTokens() throws {
-        let dir = try Self.convert(Fixtures.cogvlm2Tiny, .q8, vision: .q8)
-        let model = try CogVLMModel.load(directory: dir)
-        let r = try Self.greedy(model, fixture: Fixtures.cogvlm2Tiny, prompt: "mm_a")
-        print("[q8 cogvlm2-tiny/mm_a] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS)")
-        #expect(r.relativeRMS < 0.05)
-        #expect(r.tokens == r.want)
+        try Self.withConverted(Fixtures.cogvlm2Tiny, .q8, vision: .q8) { dir in
+            let model = try CogVLMModel.load(directory: dir)
+            let r = try Self.greedy(model, fixture: Fixtures.cogvlm2Tiny, prompt: "mm_a")
+            print("[q8 cogvlm2-tiny/mm_a] step logits: max abs error \(r.error), relative RMS \(r.relativeRMS)")
+            #expect(r.relativeRMS < 0.05)
+            #expect(r.tokens == r.want)
+        }
     }
 
     @Test func convertedFilesAreSelfDescribing() throws {
-        let dir = try Self.convert(Fixtures.cogvlmTiny, .q4, vision: nil)
-        let checkpoint = try Checkpoint(directory: dir)
-        #expect(checkpoint.metadata["cogjobs.format"] == "q4")
-        #expect(checkpoint.metadata["cogjobs.vision_format"] == "as-stored")
-        #expect(checkpoint.shards.count > 1, "small shard limit gives several shards")
-        let model = try CogVLMModel.load(directory: dir)
-        #expect(model.weights.vision.layers[0].fc1.formatName == "bf16")
+        try Self.withConverted(Fixtures.cogvlmTiny, .q4, vision: nil) { dir in
+            let checkpoint = try Checkpoint(directory: dir)
+            #expect(checkpoint.metadata["cogjobs.format"] == "q4")
+            #expect(checkpoint.metadata["cogjobs.vision_format"] == "as-stored")
+            #expect(checkpoint.shards.count > 1, "small shard limit gives several shards")
+            let model = try CogVLMModel.load(directory: dir)
+            #expect(model.weights.vision.layers[0].fc1.formatName == "bf16")
+        }
     }
 }

@@ -18,11 +18,14 @@ struct BadInputTests {
         return out
     }
 
+    /// Writes `bytes` to a file and opens it. The directory is removed on return: the file stays
+    /// mapped (Linux keeps an unlinked file's pages for as long as the mapping exists).
     static func open(_ bytes: Data) throws -> SafetensorsFile {
-        let dir = try Fixtures.temporaryDirectory("weights")
-        let url = dir.appendingPathComponent("model.safetensors")
-        try bytes.write(to: url)
-        return try SafetensorsFile(path: url.path)
+        try Fixtures.withTemporaryDirectory("weights") { dir in
+            let url = dir.appendingPathComponent("model.safetensors")
+            try bytes.write(to: url)
+            return try SafetensorsFile(path: url.path)
+        }
     }
 
     static func expectError(_ code: WeightsError.Code, key: String? = nil, _ body: () throws -> Void) {
@@ -94,13 +97,16 @@ struct BadInputTests {
 
     // MARK: Whole checkpoints (a copy of the tiny fixture, then one thing broken)
 
-    /// A writable copy of the tiny v1 fixture's model files.
-    static func fixtureCopy() throws -> URL {
-        let dir = try Fixtures.temporaryDirectory("ckpt")
-        for name in ["config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
-            try FileManager.default.copyItem(at: Fixtures.cogvlmTiny.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+    /// Runs `body` on a writable copy of the tiny v1 fixture's model files, removed afterwards.
+    static func withFixtureCopy<T>(_ body: (URL) throws -> T) throws -> T {
+        try Fixtures.withTemporaryDirectory("ckpt") { dir in
+            for name in ["config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
+                         "model-00002-of-00002.safetensors"] {
+                try FileManager.default.copyItem(at: Fixtures.cogvlmTiny.appendingPathComponent(name),
+                                                 to: dir.appendingPathComponent(name))
+            }
+            return try body(dir)
         }
-        return dir
     }
 
     /// Rewrites shard 2 of `dir` through `edit` (name → (dtype, shape, bytes)) and fixes the index.
@@ -126,22 +132,26 @@ struct BadInputTests {
     }
 
     @Test func fixtureCopyLoads() throws {
-        let model = try CogVLMModel.load(directory: try Self.fixtureCopy())
-        #expect(model.config.version == .v1)
+        try Self.withFixtureCopy { dir in
+            let model = try CogVLMModel.load(directory: dir)
+            #expect(model.config.version == .v1)
+        }
     }
 
     @Test func missingShard() throws {
-        let dir = try Self.fixtureCopy()
-        try FileManager.default.removeItem(at: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
-        Self.expectError(.missingFile) { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+            Self.expectError(.missingFile) { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func truncatedShard() throws {
-        let dir = try Self.fixtureCopy()
-        let url = dir.appendingPathComponent("model-00002-of-00002.safetensors")
-        let bytes = try Data(contentsOf: url)
-        try bytes.prefix(bytes.count - 1000).write(to: url)
-        Self.expectError(.truncated) { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            let url = dir.appendingPathComponent("model-00002-of-00002.safetensors")
+            let bytes = try Data(contentsOf: url)
+            try bytes.prefix(bytes.count - 1000).write(to: url)
+            Self.expectError(.truncated) { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func missingModelDirectory() {
@@ -149,74 +159,88 @@ struct BadInputTests {
     }
 
     @Test func indexNamesTensorNotInShard() throws {
-        let dir = try Self.fixtureCopy()
-        let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
-        var index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as! [String: Any]
-        var map = index["weight_map"] as! [String: String]
-        map["model.ghost.weight"] = "model-00001-of-00002.safetensors"
-        index["weight_map"] = map
-        try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
-        Self.expectError(.badIndex, key: "model.ghost.weight") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
+            var index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as! [String: Any]
+            var map = index["weight_map"] as! [String: String]
+            map["model.ghost.weight"] = "model-00001-of-00002.safetensors"
+            index["weight_map"] = map
+            try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
+            Self.expectError(.badIndex, key: "model.ghost.weight") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func missingTensor() throws {
-        let dir = try Self.fixtureCopy()
-        try Self.rewriteShard2(dir) { $0.removeValue(forKey: "model.norm.weight") }
-        Self.expectError(.missingTensor, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try Self.rewriteShard2(dir) { $0.removeValue(forKey: "model.norm.weight") }
+            Self.expectError(.missingTensor, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func extraTensor() throws {
-        let dir = try Self.fixtureCopy()
-        try Self.rewriteShard2(dir) { $0["model.vision.extra_head.weight"] = (.f32, [2], Data(count: 8)) }
-        Self.expectError(.unexpectedTensor, key: "model.vision.extra_head.weight") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try Self.rewriteShard2(dir) { $0["model.vision.extra_head.weight"] = (.f32, [2], Data(count: 8)) }
+            Self.expectError(.unexpectedTensor, key: "model.vision.extra_head.weight") {
+                _ = try CogVLMModel.load(directory: dir)
+            }
+        }
     }
 
     @Test func misShapedTensor() throws {
-        let dir = try Self.fixtureCopy()
-        try Self.rewriteShard2(dir) { $0["model.norm.weight"] = (.bf16, [32], Data(count: 64)) }
-        Self.expectError(.shapeMismatch, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try Self.rewriteShard2(dir) { $0["model.norm.weight"] = (.bf16, [32], Data(count: 64)) }
+            Self.expectError(.shapeMismatch, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func wrongDTypeTensor() throws {
-        let dir = try Self.fixtureCopy()
-        try Self.rewriteShard2(dir) { $0["model.norm.weight"] = (.i64, [64], Data(count: 512)) }
-        Self.expectError(.dtypeMismatch, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try Self.rewriteShard2(dir) { $0["model.norm.weight"] = (.i64, [64], Data(count: 512)) }
+            Self.expectError(.dtypeMismatch, key: "model.norm.weight") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
-    /// Edits config.json of a fixture copy.
-    static func editConfig(_ edit: (inout [String: Any]) -> Void) throws -> URL {
-        let dir = try fixtureCopy()
-        let url = dir.appendingPathComponent("config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        edit(&config)
-        try JSONSerialization.data(withJSONObject: config).write(to: url)
-        return dir
+    /// Runs `body` on a fixture copy whose config.json went through `edit` (removed afterwards).
+    static func withEditedConfig<T>(_ edit: (inout [String: Any]) -> Void, _ body: (URL) throws -> T) throws -> T {
+        try withFixtureCopy { dir in
+            let url = dir.appendingPathComponent("config.json")
+            var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+            edit(&config)
+            try JSONSerialization.data(withJSONObject: config).write(to: url)
+            return try body(dir)
+        }
     }
 
     @Test func configKeyMissing() throws {
-        let dir = try Self.editConfig { $0.removeValue(forKey: "hidden_size") }
-        Self.expectError(.badConfig, key: "hidden_size") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withEditedConfig({ $0.removeValue(forKey: "hidden_size") }) { dir in
+            Self.expectError(.badConfig, key: "hidden_size") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func configKeyWrongType() throws {
-        let dir = try Self.editConfig { $0["num_attention_heads"] = "four" }
-        Self.expectError(.badConfig, key: "num_attention_heads") { _ = try CogVLMModel.load(directory: dir) }
-        let dir2 = try Self.editConfig { c in
+        try Self.withEditedConfig({ $0["num_attention_heads"] = "four" }) { dir in
+            Self.expectError(.badConfig, key: "num_attention_heads") { _ = try CogVLMModel.load(directory: dir) }
+        }
+        let nonIntegralHeads: (inout [String: Any]) -> Void = { c in
             var v = c["vision_config"] as! [String: Any]
             v["num_heads"] = 2.5
             c["vision_config"] = v
         }
-        Self.expectError(.badConfig, key: "vision_config.num_heads") { _ = try CogVLMModel.load(directory: dir2) }
+        try Self.withEditedConfig(nonIntegralHeads) { dir in
+            Self.expectError(.badConfig, key: "vision_config.num_heads") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func configNotJSON() throws {
-        let dir = try Self.fixtureCopy()
-        try Data("{ not json".utf8).write(to: dir.appendingPathComponent("config.json"))
-        Self.expectError(.badConfig) { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withFixtureCopy { dir in
+            try Data("{ not json".utf8).write(to: dir.appendingPathComponent("config.json"))
+            Self.expectError(.badConfig) { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 
     @Test func configInconsistentShapes() throws {
-        let dir = try Self.editConfig { $0["num_attention_heads"] = 3 }
-        Self.expectError(.badConfig, key: "num_attention_heads") { _ = try CogVLMModel.load(directory: dir) }
+        try Self.withEditedConfig({ $0["num_attention_heads"] = 3 }) { dir in
+            Self.expectError(.badConfig, key: "num_attention_heads") { _ = try CogVLMModel.load(directory: dir) }
+        }
     }
 }
