@@ -88,7 +88,7 @@ public final class CogVLMModel: Sendable {
         let hdv = vc.headDim
         for (j, layer) in w.layers.enumerated() {
             layer.qkv.apply(x.pointer, rows: tokens, into: qkv.pointer, bias: layer.qkvBias, context: context)
-            if context.precision == .fast && tokens >= MatmulAttention.minimumQueries {
+            if context.precision == .fast && tokens >= MatmulAttention.minimumSelfAttentionQueries {
                 MatmulAttention.forward(q: qkv.pointer, qStride: 3 * dv,
                                         kv: .f32(k: qkv.pointer + dv, v: qkv.pointer + 2 * dv), kvStride: 3 * dv,
                                         out: attn.pointer, outStride: dv,
