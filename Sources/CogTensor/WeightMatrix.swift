@@ -80,9 +80,9 @@ public struct WeightMatrix: Sendable {
     /// `y[n, rows] = x[n, cols] · Wᵀ (+ bias)`.
     ///
     /// Policy (ggml-blas's, with our kernels):
-    /// - up to `CK_SMALL_N_MAX` input rows (decode, batched decode): one pass over the stored
-    ///   weights per chunk (`ck_gemv_*` / `ck_gemm_small_*`), output rows split across the
-    ///   context's threads — bandwidth-bound, f32 activations;
+    /// - up to `smallBatchMaxRows` input rows (decode, batched decode, short continuations): the
+    ///   small-batch kernels (`ck_gemv_*` / `ck_gemm_small_*`, chunks of `CK_SMALL_N_MAX` rows over
+    ///   L2-sized weight blocks), output rows split across the context's threads — bandwidth-bound;
     /// - more rows with `.exact` precision on unquantized weights: tiles widened to f32 and
     ///   multiplied with OpenBLAS `sgemm` (the reference's arithmetic);
     /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16 where present), columns split
@@ -94,7 +94,7 @@ public struct WeightMatrix: Sendable {
         context: ComputeContext
     ) {
         let m = rows, k = cols
-        if n <= Int(CK_SMALL_N_MAX) {
+        if n <= Self.smallBatchMaxRows {
             let precision = context.precision
             context.runner.run { part, parts in
                 let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
@@ -132,7 +132,7 @@ public struct WeightMatrix: Sendable {
         into ya: UnsafeMutablePointer<Float>, _ yb: UnsafeMutablePointer<Float>,
         context: ComputeContext
     ) {
-        guard n <= Int(CK_SMALL_N_MAX), a.cols == b.cols else {
+        guard n <= Self.smallBatchMaxRows, a.cols == b.cols else {
             a.apply(x, rows: n, into: ya, context: context)
             b.apply(x, rows: n, into: yb, context: context)
             return
@@ -162,8 +162,20 @@ public struct WeightMatrix: Sendable {
                 for row in 0..<n { _ = ck_gemv_bf16(p, cols, x + row * cols, y + row * rows, m0, m1) }
                 m0 = m1
             }
-        } else {
+        } else if n <= Int(CK_SMALL_N_MAX) {
             smallBatch(x, n: n, y: y, m0: r.lowerBound, m1: r.upperBound, precision: precision)
+        } else {
+            // More rows than one kernel pass takes: every chunk of CK_SMALL_N_MAX rows sweeps one
+            // L2-sized block of weight rows before the next block is read, so memory sees each
+            // weight once.
+            let rowBytes = max(1, byteCount / max(1, rows))
+            let block = max(32, Self.batchBlockBytes / rowBytes / 32 * 32)
+            var m0 = r.lowerBound
+            while m0 < r.upperBound {
+                let m1 = min(r.upperBound, m0 + block)
+                smallBatch(x, n: n, y: y, m0: m0, m1: m1, precision: precision)
+                m0 = m1
+            }
         }
     }
 
@@ -229,8 +241,15 @@ public struct WeightMatrix: Sendable {
         }
     }
 
-    /// Bytes of bf16 weight rows per block in the exact batched path (a quarter of a 2 MB L2).
+    /// Bytes of weight rows per block when several passes of the small-batch kernels run over the
+    /// same rows (a quarter of a 2 MB L2).
     static let batchBlockBytes = 512 << 10
+
+    /// Activation rows up to which `apply` uses the bandwidth-bound small-batch kernels (chunks of
+    /// `CK_SMALL_N_MAX` over L2-sized weight blocks) instead of the prefill GEMM, whose per-call
+    /// weight packing (dequantize + transpose of every weight) only pays off for longer blocks.
+    /// A short continuation — a second question after a cached image prefix — is 10–30 tokens.
+    public static let smallBatchMaxRows = 32
 
     /// Elements of one f32 weight tile for the sgemm path (4 MiB).
     public static let tileElements = 1 << 20
