@@ -322,6 +322,32 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
     return CK_OK;
 }
 
+// MARK: row loop shared by the VNNI drivers
+//
+// R weight rows at a time (4 for one activation row, 2 for two, else 1), each (R, N) pair its own
+// instantiation of ROWS_FN(w, acts, m, m_end, sums, R, N) so that its loops unroll; expects w, N,
+// Y, ldy, m0, m1 in scope.
+#define CK_VNNI_CASE(ROWS_FN, ACTS, RR, NN) \
+    case (RR) * 16 + (NN): ROWS_FN(w, ACTS, m, m1, sums, RR, NN); break;
+#define CK_VNNI_ROW_LOOP(ROWS_FN, ACTS)                                                                  \
+    do {                                                                                                  \
+        const int R = N == 1 ? 4 : (N == 2 ? 2 : 1);                                                      \
+        float sums[4 * CK_SMALL_N_MAX];                                                                   \
+        for (size_t m = m0; m < m1;) {                                                                    \
+            const int rows = (m + (size_t)R <= m1) ? R : 1;                                               \
+            switch (rows * 16 + (int)N) {                                                                 \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 4, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 2)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 2)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 3) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 4)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 5) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 6)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 7) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 8)                       \
+            }                                                                                             \
+            for (int r = 0; r < rows; r++)                                                                \
+                for (size_t n = 0; n < N; n++) Y[n * ldy + m + r] = sums[r * CK_SMALL_N_MAX + n];         \
+            m += (size_t)rows;                                                                            \
+        }                                                                                                 \
+    } while (0)
+
 // MARK: AVX512-VNNI path for Q4: activations quantized to int8 per 32-block, vpdpbusd dot.
 //
 // Weights are read 64 bytes (= 4 blocks, 128 values) at a time. (v & 15) gives the low nibbles =
@@ -419,21 +445,7 @@ CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const floa
         acts[n].hi = (int8_t *)(p + groups * 192);
         quantize_acts_q4(X + n * K, K, &acts[n]);
     }
-    const int R = N == 1 ? 4 : (N == 2 ? 2 : 1);
-    float sums[4 * CK_SMALL_N_MAX];
-    for (size_t m = m0; m < m1;) {
-        const int rows = (m + (size_t)R <= m1) ? R : 1;
-#define CK_CASE(RR, NN) \
-    case (RR) * 16 + (NN): rows_q4_vnni(w, acts, m, m1, sums, RR, NN); break;
-        switch (rows * 16 + (int)N) {
-            CK_CASE(4, 1) CK_CASE(2, 2) CK_CASE(1, 1) CK_CASE(1, 2) CK_CASE(1, 3) CK_CASE(1, 4)
-            CK_CASE(1, 5) CK_CASE(1, 6) CK_CASE(1, 7) CK_CASE(1, 8)
-        }
-#undef CK_CASE
-        for (int r = 0; r < rows; r++)
-            for (size_t n = 0; n < N; n++) Y[n * ldy + m + r] = sums[r * CK_SMALL_N_MAX + n];
-        m += (size_t)rows;
-    }
+    CK_VNNI_ROW_LOOP(rows_q4_vnni, acts);
     return CK_OK;
 }
 
@@ -538,21 +550,7 @@ CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const floa
         acts[n].q = (int8_t *)(p + (K / 4) * (sizeof(int32_t) + sizeof(float)));
         quantize_acts_q8(X + n * K, K, &acts[n]);
     }
-    const int R = N == 1 ? 4 : (N == 2 ? 2 : 1);
-    float sums[4 * CK_SMALL_N_MAX];
-    for (size_t m = m0; m < m1;) {
-        const int rows = (m + (size_t)R <= m1) ? R : 1;
-#define CK_CASE(RR, NN) \
-    case (RR) * 16 + (NN): rows_q8_vnni(w, acts, m, m1, sums, RR, NN); break;
-        switch (rows * 16 + (int)N) {
-            CK_CASE(4, 1) CK_CASE(2, 2) CK_CASE(1, 1) CK_CASE(1, 2) CK_CASE(1, 3) CK_CASE(1, 4)
-            CK_CASE(1, 5) CK_CASE(1, 6) CK_CASE(1, 7) CK_CASE(1, 8)
-        }
-#undef CK_CASE
-        for (int r = 0; r < rows; r++)
-            for (size_t n = 0; n < N; n++) Y[n * ldy + m + r] = sums[r * CK_SMALL_N_MAX + n];
-        m += (size_t)rows;
-    }
+    CK_VNNI_ROW_LOOP(rows_q8_vnni, acts);
     return CK_OK;
 }
 
