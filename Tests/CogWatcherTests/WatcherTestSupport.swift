@@ -27,10 +27,16 @@ final class EventCollector: Sendable {
     /// Whether the stream has finished.
     var finished: Bool { log.withLock { $0.finished } }
 
+    /// How long the waits below give the watcher. Generous on purpose: every wait returns as soon
+    /// as its condition holds, and under `swift test --parallel` the model tests' synchronous work
+    /// can starve this collector's task (on the cooperative pool) for tens of seconds — a 5 s
+    /// deadline failed a clean-clone run after 48 s of starvation.
+    static let patience: Duration = .seconds(60)
+
     /// Waits until `condition` holds for the events so far, or the deadline passes.
     /// Returns whether it held.
     @discardableResult
-    func wait(timeout: Duration = .seconds(5), until condition: ([WatchEvent]) -> Bool) async -> Bool {
+    func wait(timeout: Duration = EventCollector.patience, until condition: ([WatchEvent]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(events) { return true }
@@ -40,7 +46,7 @@ final class EventCollector: Sendable {
     }
 
     /// Waits until the stream finishes; returns whether it did before the deadline.
-    func waitForFinish(timeout: Duration = .seconds(5)) async -> Bool {
+    func waitForFinish(timeout: Duration = EventCollector.patience) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if finished { return true }
@@ -59,7 +65,8 @@ final class EventCollector: Sendable {
     }
 
     /// Waits until a file with this relative path has been reported (at least once).
-    func waitForFile(_ relativePath: String, under root: URL, timeout: Duration = .seconds(5)) async -> Bool {
+    func waitForFile(_ relativePath: String, under root: URL,
+                     timeout: Duration = EventCollector.patience) async -> Bool {
         await wait(timeout: timeout) { _ in reportedFiles(under: root).contains(relativePath) }
     }
 }
