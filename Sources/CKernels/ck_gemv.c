@@ -324,19 +324,24 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 
 // MARK: row loop shared by the VNNI drivers
 //
-// R weight rows at a time (4 for one activation row, 2 for two, else 1), each (R, N) pair its own
+// R weight rows at a time (4 for one activation row, 2 for batches), each (R, N) pair its own
 // instantiation of ROWS_FN(w, acts, m, m_end, sums, R, N) so that its loops unroll; expects w, N,
-// Y, ldy, m0, m1 in scope.
+// Y, ldy, m0, m1 in scope. Two weight rows per pass share every activation load and give the two
+// 512-bit ports independent chains: on the 17B q4 model, 4 batched sequences went from 6.9 to
+// 9.3 tok/s in all and 8 from 6.5 to 7.3 against one row per pass (4 rows per pass: 8.1 at N = 4).
 #define CK_VNNI_CASE(ROWS_FN, ACTS, RR, NN) \
     case (RR) * 16 + (NN): ROWS_FN(w, ACTS, m, m1, sums, RR, NN); break;
 #define CK_VNNI_ROW_LOOP(ROWS_FN, ACTS)                                                                  \
     do {                                                                                                  \
-        const int R = N == 1 ? 4 : (N == 2 ? 2 : 1);                                                      \
+        const int R = N == 1 ? 4 : 2;                                                                     \
         float sums[4 * CK_SMALL_N_MAX];                                                                   \
         for (size_t m = m0; m < m1;) {                                                                    \
             const int rows = (m + (size_t)R <= m1) ? R : 1;                                               \
             switch (rows * 16 + (int)N) {                                                                 \
                 CK_VNNI_CASE(ROWS_FN, ACTS, 4, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 2)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 3) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 4)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 5) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 6)                       \
+                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 7) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 8)                       \
                 CK_VNNI_CASE(ROWS_FN, ACTS, 1, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 2)                       \
                 CK_VNNI_CASE(ROWS_FN, ACTS, 1, 3) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 4)                       \
                 CK_VNNI_CASE(ROWS_FN, ACTS, 1, 5) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 6)                       \

@@ -152,7 +152,8 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // with N >= 2 and K % 32 == 0 at CK_ISA_AMX: AMX tiles with each activation split into two bf16
 // parts (x_hi + x_lo), i.e. f32-grade results (activation error <= 2^-17 |x|), which keeps batches of
 // up to 8 at memory speed. q8/q4 batches use f32 FMA (q4 and q8q8: int8 VNNI at AVX512_BF16+) and are
-// compute-bound: ≈ 50-60 % of read speed at N = 4, ≈ 30 % at N = 8 (the per-32-block scales cost a
+// compute-bound (two weight rows per pass since 2026-11-29 lifted N = 4 by ≈ 1.3×; before: ≈ 50-60 % of
+// read speed at N = 4, ≈ 30 % at N = 8) (the per-32-block scales cost a
 // convert, a multiply and an FMA per block, row and activation row on the two 512-bit ports; AMX-BF16
 // on dequantized tiles and a rows-in-lanes VNNI layout were tried and were slower). Not tried yet:
 // AMX-INT8 with the weights as the B operand (C = [n][m], so the per-block rescale costs ~3 vector
