@@ -64,26 +64,11 @@ public struct Generator: Sendable {
         var features: [Float]? = nil
         var visionMilliseconds: Double = 0, prefixMilliseconds: Double = 0
         if let pixelValues {
-            let key = prefixCache.map { _ in PixelKey(pixelValues: pixelValues) }
-            if let prefixCache, let key, let snapshot = prefixCache.lookup(key) {
-                session.restore(snapshot)  // prefillPrompt then computes only the text after it
-            } else {
-                progress?(.visionEncodeStarted)
-                let start = ContinuousClock.now
-                features = try model.encodeImage(pixelValues: pixelValues, context: session.context)  // [imageTokenCount, H]
-                visionMilliseconds = milliseconds(since: start)
-                progress?(.visionEncodeFinished(milliseconds: visionMilliseconds))
-                if let prefixCache, let key {
-                    // BOS + image on their own, snapshotted for the next request on these pixels.
-                    let prefix = 1 + model.config.imageTokenCount
-                    let prefixStart = ContinuousClock.now
-                    _ = try session.prefill(inputIDs: Array(prompt.inputIDs.prefix(prefix)),
-                                            tokenTypes: Array(prompt.tokenTypes.prefix(prefix)), imageFeatures: features)
-                    prefixMilliseconds = milliseconds(since: prefixStart)
-                    prefixCache.insert(key, session.snapshot())
-                    features = nil
-                }
-            }
+            let image = try ImagePrefix.prepare(session: session, model: model, prompt: prompt, pixelValues: pixelValues,
+                                                cache: prefixCache, progress: progress)
+            features = image.features
+            visionMilliseconds = image.visionMilliseconds
+            prefixMilliseconds = image.prefixMilliseconds
         }
         var result: GenerationResult
         if let decodeBatcher {

@@ -144,26 +144,11 @@ public final class InferenceEngine: Sendable {
         var timings = GenerationTimings()
         var features: [Float]? = nil  // [imageTokenCount, H] when the prompt prefill must insert them
         if let pixels {
-            let key = PixelKey(pixelValues: pixels)
-            if let snapshot = prefixCache?.lookup(key) {
-                session.restore(snapshot)
-            } else {
-                progress?(.visionEncodeStarted)
-                let start = ContinuousClock.now
-                features = try model.encodeImage(pixelValues: pixels, context: session.context)
-                timings.visionMilliseconds = Self.milliseconds(since: start)
-                progress?(.visionEncodeFinished(milliseconds: timings.visionMilliseconds))
-                if let cache = prefixCache {
-                    // BOS + image on their own, snapshotted for the next request on these pixels.
-                    let prefix = 1 + model.config.imageTokenCount
-                    let prefixStart = ContinuousClock.now
-                    _ = try session.prefill(inputIDs: Array(prompt.inputIDs.prefix(prefix)),
-                                            tokenTypes: Array(prompt.tokenTypes.prefix(prefix)), imageFeatures: features)
-                    timings.prefillMilliseconds += Self.milliseconds(since: prefixStart)
-                    cache.insert(key, session.snapshot())
-                    features = nil
-                }
-            }
+            let image = try ImagePrefix.prepare(session: session, model: model, prompt: prompt, pixelValues: pixels,
+                                                cache: prefixCache, progress: progress)
+            features = image.features
+            timings.visionMilliseconds = image.visionMilliseconds
+            timings.prefillMilliseconds += image.prefixMilliseconds
         }
         guard prompt.count < model.config.maxPositionEmbeddings else {
             throw PipelineError(.contextOverflow, "the prompt has \(prompt.count) tokens but the model's context is "
