@@ -13,17 +13,31 @@
 /// Query rows (query × head pairs) per block: bounds the score scratch to CK_ATT_ROWS × keys floats.
 #define CK_ATT_ROWS 64
 
-// MARK: scalar (portable: sequential f32 dot products, libm expf, softmax sum in double)
+/// Keys or values in two segments: rows [0, first_rows) at `first`, rows [first_rows, ...) at
+/// `rest` (row first_rows is rest's row 0). One segment: first_rows = 0 and rest = the array.
+typedef struct {
+    const void *first, *rest;
+    size_t first_rows;
+} ck_att_src;
 
-/// Element `i` of a K or V array holding fp16 bits (f16) or f32.
-static inline float kv_at(const void *p, bool f16, size_t i) {
-    return f16 ? ck_f16_bits_to_f32_scalar(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+/// Start of row j; row_bytes = row stride in bytes.
+static inline const char *ck_att_row(const ck_att_src *src, size_t j, size_t row_bytes) {
+    return j < src->first_rows ? (const char *)src->first + j * row_bytes
+                               : (const char *)src->rest + (j - src->first_rows) * row_bytes;
 }
 
-static void attention_scalar(const float *q, size_t q_stride, const void *k, const void *v, bool f16,
+// MARK: scalar (portable: sequential f32 dot products, libm expf, softmax sum in double)
+
+/// Element `e` of row j of a K or V array holding fp16 bits (f16) or f32.
+static inline float kv_at(const ck_att_src *src, bool f16, size_t j, size_t stride, size_t e) {
+    const char *row = ck_att_row(src, j, stride * (f16 ? sizeof(uint16_t) : sizeof(float)));
+    return f16 ? ck_f16_bits_to_f32_scalar(((const uint16_t *)(const void *)row)[e]) : ((const float *)(const void *)row)[e];
+}
+
+static void attention_scalar(const float *q, size_t q_stride, const ck_att_src *k, const ck_att_src *v, bool f16,
                              size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys,
                              size_t q_heads, size_t kv_heads, size_t hd, float scale, long causal_offset, size_t h0,
-                             size_t h1, float *scores) {
+                             size_t h1, float *row_max, float *row_sum, float *scores) {
     const size_t group = q_heads / kv_heads;
     for (size_t h = h0; h < h1; h++) {
         const size_t kvh = h / group;
@@ -32,9 +46,8 @@ static void attention_scalar(const float *q, size_t q_stride, const void *k, con
             if (causal_offset >= 0 && (size_t)causal_offset + i + 1 < limit) limit = (size_t)causal_offset + i + 1;
             const float *qi = q + i * q_stride + h * hd;
             for (size_t j = 0; j < limit; j++) {
-                const size_t kj = j * kv_stride + kvh * hd;
                 float dot = 0;
-                for (size_t d = 0; d < hd; d++) dot += qi[d] * kv_at(k, f16, kj + d);
+                for (size_t d = 0; d < hd; d++) dot += qi[d] * kv_at(k, f16, j, kv_stride, kvh * hd + d);
                 scores[j] = dot * scale;
             }
             float mx = -INFINITY;
@@ -45,13 +58,16 @@ static void attention_scalar(const float *q, size_t q_stride, const void *k, con
                 scores[j] = expf(scores[j] - mx);
                 sum += scores[j];
             }
+            if (row_max != NULL) {
+                row_max[i * q_heads + h] = mx;
+                row_sum[i * q_heads + h] = (float)sum;
+            }
             const float inv = (float)(1.0 / sum);
             float *oi = out + i * out_stride + h * hd;
             for (size_t d = 0; d < hd; d++) oi[d] = 0;
             for (size_t j = 0; j < limit; j++) {
                 const float p = scores[j] * inv;
-                const size_t vj = j * kv_stride + kvh * hd;
-                for (size_t d = 0; d < hd; d++) oi[d] += p * kv_at(v, f16, vj + d);
+                for (size_t d = 0; d < hd; d++) oi[d] += p * kv_at(v, f16, j, kv_stride, kvh * hd + d);
             }
         }
     }
@@ -77,11 +93,13 @@ static void attention_scalar(const float *q, size_t q_stride, const void *k, con
 
 // MARK: public entry points
 
-static ck_status attention(const float *q, size_t q_stride, const void *k, const void *v, bool f16, size_t kv_stride,
-                           float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads, size_t kv_heads,
-                           size_t head_dim, float scale, long causal_offset, size_t h0, size_t h1) {
+static ck_status attention(const float *q, size_t q_stride, const ck_att_src *k, const ck_att_src *v, bool f16,
+                           size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                           size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0, size_t h1,
+                           float *row_max, float *row_sum) {
     if (q_heads == 0 || kv_heads == 0 || q_heads % kv_heads != 0 || head_dim == 0) return CK_ERR_SHAPE;
     if (h0 > h1 || h1 > q_heads || causal_offset < -1) return CK_ERR_SHAPE;
+    if ((row_max == NULL) != (row_sum == NULL)) return CK_ERR_SHAPE;
     if (queries == 0 || h0 == h1) return CK_OK;
     if (keys == 0) return CK_ERR_SHAPE;
     const ck_isa isa = ck_isa_now();
@@ -97,10 +115,10 @@ static ck_status attention(const float *q, size_t q_stride, const void *k, const
         if (scratch == NULL) return CK_ERR_NOMEM;
         if (isa >= CK_ISA_AVX512)
             attention_avx512(q, q_stride, k, v, f16, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
-                             head_dim, scale, causal_offset, h0, h1, scratch);
+                             head_dim, scale, causal_offset, h0, h1, row_max, row_sum, scratch);
         else
             attention_avx2(q, q_stride, k, v, f16, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
-                           head_dim, scale, causal_offset, h0, h1, scratch);
+                           head_dim, scale, causal_offset, h0, h1, row_max, row_sum, scratch);
         return CK_OK;
     }
 #endif
@@ -108,7 +126,7 @@ static ck_status attention(const float *q, size_t q_stride, const void *k, const
     float *scores = ck_scratch(1, keys * sizeof(float));  // [keys] f32
     if (scores == NULL) return CK_ERR_NOMEM;
     attention_scalar(q, q_stride, k, v, f16, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads, head_dim,
-                     scale, causal_offset, h0, h1, scores);
+                     scale, causal_offset, h0, h1, row_max, row_sum, scores);
     return CK_OK;
 }
 
@@ -116,14 +134,42 @@ ck_status ck_attention_f16kv(const float *q, size_t q_stride, const uint16_t *k,
                              float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                              size_t h1) {
-    return attention(q, q_stride, k, v, true, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads, head_dim,
-                     scale, causal_offset, h0, h1);
+    const ck_att_src ks = {NULL, k, 0}, vs = {NULL, v, 0};
+    return attention(q, q_stride, &ks, &vs, true, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
+                     head_dim, scale, causal_offset, h0, h1, NULL, NULL);
 }
 
 ck_status ck_attention_f32kv(const float *q, size_t q_stride, const float *k, const float *v, size_t kv_stride,
                              float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                              size_t h1) {
-    return attention(q, q_stride, k, v, false, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads, head_dim,
-                     scale, causal_offset, h0, h1);
+    const ck_att_src ks = {NULL, k, 0}, vs = {NULL, v, 0};
+    return attention(q, q_stride, &ks, &vs, false, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
+                     head_dim, scale, causal_offset, h0, h1, NULL, NULL);
+}
+
+ck_status ck_attention_f16kv_split(const float *q, size_t q_stride, const uint16_t *k_first, const uint16_t *v_first,
+                                   size_t first_keys, const uint16_t *k_rest, const uint16_t *v_rest, size_t kv_stride,
+                                   float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                                   size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                                   size_t h1, float *row_max, float *row_sum) {
+    if ((first_keys > 0 && (k_first == NULL || v_first == NULL)) ||
+        (keys > first_keys && (k_rest == NULL || v_rest == NULL)))
+        return CK_ERR_SHAPE;
+    const ck_att_src ks = {k_first, k_rest, first_keys}, vs = {v_first, v_rest, first_keys};
+    return attention(q, q_stride, &ks, &vs, true, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
+                     head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
+}
+
+ck_status ck_attention_f32kv_split(const float *q, size_t q_stride, const float *k_first, const float *v_first,
+                                   size_t first_keys, const float *k_rest, const float *v_rest, size_t kv_stride,
+                                   float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                                   size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                                   size_t h1, float *row_max, float *row_sum) {
+    if ((first_keys > 0 && (k_first == NULL || v_first == NULL)) ||
+        (keys > first_keys && (k_rest == NULL || v_rest == NULL)))
+        return CK_ERR_SHAPE;
+    const ck_att_src ks = {k_first, k_rest, first_keys}, vs = {v_first, v_rest, first_keys};
+    return attention(q, q_stride, &ks, &vs, false, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
+                     head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
 }

@@ -16,18 +16,18 @@
 #define ATT_RB (VW / 4)  // rows per score block: RB rows × 4 keys = VW accumulators
 
 /// Widens keys/values [j0, j0 + count) of kv head `kvh` to f32 rows of hdp floats (zero pad past
-/// hd); rows [count, pad_to) are zero-filled. `src` holds fp16 bits (f16 true) or f32, row stride
-/// `stride` elements. `total`: rows that exist (prefetch bound).
-CK_INLINE VT void VN(att_widen)(const void *src, bool f16, size_t stride, size_t kvh, size_t hd, size_t hdp,
+/// hd); rows [count, pad_to) are zero-filled. `src` holds fp16 bits (f16 true) or f32 in two
+/// segments (ck_att_src), row stride `stride` elements. `total`: rows that exist (prefetch bound).
+CK_INLINE VT void VN(att_widen)(const ck_att_src *src, bool f16, size_t stride, size_t kvh, size_t hd, size_t hdp,
                                 size_t j0, size_t count, size_t pad_to, size_t total, float *dst) {
     const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
     for (size_t kk = 0; kk < count; kk++) {
-        const char *row = (const char *)src + ((j0 + kk) * stride + kvh * hd) * esize;
+        const char *row = ck_att_row(src, j0 + kk, stride * esize) + kvh * hd * esize;
         // Rows are kv_stride apart (a page or more for real models), which the hardware prefetcher
         // does not follow: fetch the same head's row one tile ahead (measured: decode 10.6 -> 14.6
         // GB/s on one thread, the machine's single-thread read rate).
         if (j0 + kk + ATT_KT < total) {
-            const char *ahead = row + ATT_KT * stride * esize;
+            const char *ahead = ck_att_row(src, j0 + kk + ATT_KT, stride * esize) + kvh * hd * esize;
             for (size_t b = 0; b < hd * esize; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
         }
         float *out = dst + kk * hdp;
@@ -126,10 +126,10 @@ CK_INLINE VT size_t VN(att_heads_of)(size_t kvh, size_t group, size_t h0, size_t
     return he - hs;
 }
 
-static VT void VN(attention)(const float *q, size_t q_stride, const void *k, const void *v, bool f16,
+static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *k, const ck_att_src *v, bool f16,
                              size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t hd, float scale, long causal_offset, size_t h0, size_t h1,
-                             float *scratch) {
+                             float *row_max, float *row_sum, float *scratch) {
     const size_t group = q_heads / kv_heads;
     const size_t hdp = (hd + VW - 1) / VW * VW;
     const size_t rows_cap = group > ATT_ROWS ? group : ATT_ROWS;
@@ -182,12 +182,19 @@ static VT void VN(attention)(const float *q, size_t q_stride, const void *k, con
             size_t base = 0;
             for (size_t kvh = kb0; kvh < kb1; kvh++) {
                 const size_t ng = VN(att_heads_of)(kvh, group, h0, h1);
+                const size_t hs = kvh * group > h0 ? kvh * group : h0;
                 for (size_t r = 0; r < nq * ng; r++) {
                     const size_t i = i0 + r / ng;
                     size_t limit = visible;
                     if (causal && (size_t)causal_offset + i + 1 < limit) limit = (size_t)causal_offset + i + 1;
                     float *row = s + (base + r) * sld;
-                    VN(ck_v_softmax_row)(row, limit);
+                    float mx = 0;
+                    double sum = 0;
+                    VN(ck_v_softmax_row_stats)(row, limit, &mx, &sum);
+                    if (row_max != NULL) {
+                        row_max[i * q_heads + hs + r % ng] = mx;
+                        row_sum[i * q_heads + hs + r % ng] = (float)sum;
+                    }
                     memset(row + limit, 0, (sld - limit) * sizeof(float));
                 }
                 base += nq * ng;

@@ -133,7 +133,9 @@ CK_INLINE VT void VN(ck_v_sincos)(VF a, VF *sin_out, VF *cos_out) {
 
 /// Softmax of one row in place: max, e^(x − max) (f32, vector exp), the sum accumulated in double
 /// lanes (exact enough that the result error is the exp's plus two roundings), times 1/sum.
-CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) {
+/// max_out / sum_out (may be NULL) receive the row's max and Σ e^(x − max) (for merging partial
+/// softmaxes over key segments).
+CK_INLINE VT void VN(ck_v_softmax_row_stats)(float *x, size_t n, float *max_out, double *sum_out) {
     if (n == 0) return;
     VF mx = V_SET1(-INFINITY);
     size_t i = 0;
@@ -162,7 +164,10 @@ CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) {
         s0 = VD_ADD(s0, VD_LO(e));
         s1 = VD_ADD(s1, VD_HI(e));
     }
-    const VF inv = V_SET1((float)(1.0 / VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)))));
+    const double total = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+    if (max_out != NULL) *max_out = V_HMAX(mx);
+    if (sum_out != NULL) *sum_out = total;
+    const VF inv = V_SET1((float)(1.0 / total));
     i = 0;
     for (; i + VW <= n; i += VW) V_STORE(x + i, V_MUL(V_LOAD(x + i), inv));
     if (i < n) {
@@ -170,3 +175,6 @@ CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) {
         V_STOREN(x + i, m, V_MUL(V_LOADN(x + i, m), inv));
     }
 }
+
+/// ck_v_softmax_row_stats without the statistics.
+CK_INLINE VT void VN(ck_v_softmax_row)(float *x, size_t n) { VN(ck_v_softmax_row_stats)(x, n, NULL, NULL); }

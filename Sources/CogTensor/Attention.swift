@@ -1,4 +1,7 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Scaled dot-product attention over packed head-major buffers, with optional causal masking and
 /// grouped-query sharing.
@@ -108,6 +111,77 @@ public enum Attention {
                        causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
             ck_attention_f32kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads, headDim,
                                scale, offset, h0, h1)
+        }
+    }
+
+    /// Keys and values in up to two segments with one row stride: rows `0 ..< firstKeys` from
+    /// `first` (e.g. a prefix shared by several sequences), the rest from `rest` (its row 0 is key
+    /// `firstKeys`). A segment without rows may be nil.
+    public enum SplitKeyValues {
+        case f32(first: (k: UnsafePointer<Float>?, v: UnsafePointer<Float>?)?, firstKeys: Int,
+                 rest: (k: UnsafePointer<Float>, v: UnsafePointer<Float>)?)
+        /// fp16 bits (the `fast` KV cache).
+        case f16(first: (k: UnsafePointer<UInt16>?, v: UnsafePointer<UInt16>?)?, firstKeys: Int,
+                 rest: (k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>)?)
+    }
+
+    /// Where a partial attention writes each (query row, head)'s softmax statistics:
+    /// `[rows, qHeads]` f32 maxima of the scaled scores and sums of e^(score − max).
+    public struct SoftmaxStats {
+        public let max: UnsafeMutablePointer<Float>
+        public let sum: UnsafeMutablePointer<Float>
+        public init(max: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>) {
+            self.max = max
+            self.sum = sum
+        }
+    }
+
+    /// `forwardF16KV` / `forward(…, runner:)` over keys in two segments (`ck_attention_*kv_split`;
+    /// bit-identical to one contiguous array of the same rows), optionally writing each row's
+    /// softmax statistics so that partial results over disjoint keys can be merged
+    /// (`mergePartials`).
+    public static func forwardSplit(
+        q: UnsafePointer<Float>, qStride: Int, keys kv: SplitKeyValues, kvStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int,
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
+        scale: Float, causalOffset: Int?, stats: SoftmaxStats?, runner: ParallelRunner
+    ) throws {
+        try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+            switch kv {
+            case .f32(let first, let firstKeys, let rest):
+                ck_attention_f32kv_split(q, qStride, first?.k, first?.v, firstKeys, rest?.k, rest?.v, kvStride, out,
+                                         outStride, queries, keys, qHeads, kvHeads, headDim, scale, offset, h0, h1,
+                                         stats?.max, stats?.sum)
+            case .f16(let first, let firstKeys, let rest):
+                ck_attention_f16kv_split(q, qStride, first?.k, first?.v, firstKeys, rest?.k, rest?.v, kvStride, out,
+                                         outStride, queries, keys, qHeads, kvHeads, headDim, scale, offset, h0, h1,
+                                         stats?.max, stats?.sum)
+            }
+        }
+    }
+
+    /// Merges two attention results over disjoint key sets of the same query rows into `a`:
+    /// per (row, head), with M the larger max and weights w = sum · e^(max − M),
+    /// `a = (w_a·a + w_b·b) / (w_a + w_b)` — the softmax over the union of the keys.
+    /// a, b: `[rows, qHeads · headDim]` (row strides `aStride`, `bStride`); statistics `[rows, qHeads]`.
+    /// ref: the log-sum-exp merge of partial softmaxes (Milakov & Gimelshein 2018, "Online
+    ///      normalizer calculation for softmax"; as in split-K "flash decoding").
+    public static func mergePartials(into a: UnsafeMutablePointer<Float>, aStride: Int, aStats: SoftmaxStats,
+                                     from b: UnsafePointer<Float>, bStride: Int, bStats: SoftmaxStats,
+                                     rows: Int, qHeads: Int, headDim: Int) {
+        for r in 0..<rows {
+            for h in 0..<qHeads {
+                let s = r * qHeads + h
+                let m = max(aStats.max[s], bStats.max[s])
+                let wa = aStats.sum[s] * expf(aStats.max[s] - m), wb = bStats.sum[s] * expf(bStats.max[s] - m)
+                let inv = 1 / (wa + wb)
+                let ca = wa * inv, cb = wb * inv
+                let pa = a + r * aStride + h * headDim, pb = b + r * bStride + h * headDim
+                for d in 0..<headDim { pa[d] = ca * pa[d] + cb * pb[d] }
+                aStats.max[s] = m
+                aStats.sum[s] = wa + wb
+            }
         }
     }
 

@@ -17,6 +17,10 @@ public enum MatmulAttention {
         case f32(k: UnsafePointer<Float>, v: UnsafePointer<Float>)
         /// fp16 bits (the `fast` KV cache).
         case f16(k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>)
+        /// fp16 keys in two segments: rows `0 ..< firstKeys` from `first` (a shared prefix), the
+        /// rest from `rest` (its row 0 is key `firstKeys`); one row stride.
+        case f16Split(first: (k: UnsafePointer<UInt16>?, v: UnsafePointer<UInt16>?), firstKeys: Int,
+                      rest: (k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>))
     }
 
     /// Query rows per score block: bounds the scores to `queryBlock × keys` floats.
@@ -118,6 +122,14 @@ public enum MatmulAttention {
         case .f16(let k, let v):
             let src = (key ? k : v) + head * hd
             for j in 0..<keys { ck_f16_to_f32(src + j * stride, dst + j * hd, hd) }
+        case .f16Split(let first, let firstKeys, let rest):
+            let shared = min(firstKeys, keys)
+            if shared > 0, let base = key ? first.k : first.v {
+                let src = base + head * hd
+                for j in 0..<shared { ck_f16_to_f32(src + j * stride, dst + j * hd, hd) }
+            }
+            let src = (key ? rest.k : rest.v) + head * hd
+            for j in shared..<keys { ck_f16_to_f32(src + (j - firstKeys) * stride, dst + j * hd, hd) }
         }
     }
 

@@ -28,7 +28,11 @@ extension CogVLMSession {
     /// and thread count: every activation row goes through the same one-row f32-exact GEMV, and
     /// norms, rotary and attention are per row. Other formats use the several-row kernels
     /// (`ck_gemm_small_*`), which `ckernels.h` documents as matching the one-row ones except for
-    /// bf16 on AMX (the `.fast` path).
+    /// bf16 on AMX (the `.fast` path). Under `.fast`, sequences that continue from one shared KV
+    /// prefix (restored from one snapshot: jobs on the same image) attend to it together — its
+    /// keys and values are read once per step for all of them — and each one's attention is merged
+    /// from that part and its own rows (`Attention.mergePartials`; a few roundings away from
+    /// decoding alone). Under `.exact` every sequence attends alone, so the bit-identity holds.
     /// Nothing is changed when a check fails; an error thrown during the layers leaves the
     /// sessions unusable (start them again).
     /// - Parameter context: the threads to compute with; nil = the first session's. Its precision
@@ -71,6 +75,16 @@ extension CogVLMSession {
         let gate = FloatBuffer(count: n * inter)      // [N, I]
         let up = FloatBuffer(count: n * inter)        // [N, I]
         var scores: [Float] = []
+        // `fast` sequences continuing from one shared prefix (jobs on the same image) attend to it
+        // together: its keys and values are read once per step for the whole group.
+        let groups = context.precision == .fast ? SharedPrefixGroup.find(sessions) : []
+        let grouped = Set(groups.flatMap(\.members))
+        let groupRows = groups.map(\.members.count).max() ?? 0
+        let groupQ = FloatBuffer(count: groupRows * nh * hd)          // [G, nH·hd] the group's query rows
+        let groupOut = FloatBuffer(count: groupRows * nh * hd)        // [G, nH·hd] attention over the prefix
+        let groupStats = FloatBuffer(count: 2 * groupRows * nh)       // [2][G, nH] its max / sum per row and head
+        let ownOut = FloatBuffer(count: nh * hd)                      // [nH·hd] attention over a sequence's own rows
+        let ownStats = FloatBuffer(count: 2 * nh)                     // [2][nH]
 
         for (l, layer) in model.weights.layers.enumerated() {
             let e = layer.language  // every decode token is text: language expert
@@ -84,8 +98,31 @@ extension CogVLMSession {
             for (i, s) in sessions.enumerated() {
                 let row = qkv.pointer + i * qkvWidth
                 s.cache.append(layer: l, keys: row + nh * hd, values: row + (nh + nkv) * hd, stride: qkvWidth, count: 1)
+                guard !grouped.contains(i) else { continue }
                 try s.cache.attend(layer: l, q: row, qStride: qkvWidth, out: attn.pointer + i * nh * hd, outStride: nh * hd,
                                    queries: 1, qHeads: nh, kvHeads: nkv, headDim: hd, scores: &scores, context: context)
+            }
+            for group in groups {
+                // Prefix part for all members at once, then each member's own rows, merged.
+                for (g, i) in group.members.enumerated() {
+                    (groupQ.pointer + g * nh * hd).update(from: qkv.pointer + i * qkvWidth, count: nh * hd)
+                }
+                let rows = group.members.count
+                let prefixStats = Attention.SoftmaxStats(max: groupStats.pointer, sum: groupStats.pointer + rows * nh)
+                try KVCache.attendSharedPrefix(group.prefix, layer: l, q: groupQ.pointer, qStride: nh * hd,
+                                               out: groupOut.pointer, outStride: nh * hd, rows: rows, qHeads: nh,
+                                               kvHeads: nkv, headDim: hd, width: nkv * hd, stats: prefixStats,
+                                               context: context)
+                let own = Attention.SoftmaxStats(max: ownStats.pointer, sum: ownStats.pointer + nh)
+                for (g, i) in group.members.enumerated() {
+                    let out = attn.pointer + i * nh * hd
+                    try sessions[i].cache.attendOwnRows(layer: l, q: groupQ.pointer + g * nh * hd, out: out, qHeads: nh,
+                                                        kvHeads: nkv, headDim: hd, stats: own, context: context)
+                    let memberStats = Attention.SoftmaxStats(max: prefixStats.max + g * nh, sum: prefixStats.sum + g * nh)
+                    Attention.mergePartials(into: out, aStride: nh * hd, aStats: own,
+                                            from: groupOut.pointer + g * nh * hd, bStride: nh * hd, bStats: memberStats,
+                                            rows: 1, qHeads: nh, headDim: hd)
+                }
             }
             e.dense.apply(attn.pointer, rows: n, into: branch.pointer, context: context)
             Ops.add(branch.pointer, into: x.pointer, count: n * h, runner: context.runner)
@@ -108,5 +145,23 @@ extension CogVLMSession {
             model.weights.lmHead.apply(x.pointer, rows: n, into: base, context: context)
         }
         return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+    }
+}
+
+/// Sequences of one decode batch that continue from the same shared KV prefix (fp16).
+struct SharedPrefixGroup {
+    let prefix: KVPrefix
+    /// Indices into the batch.
+    let members: [Int]
+
+    /// Groups of two or more fp16 sessions with the same non-empty prefix.
+    static func find(_ sessions: [CogVLMSession]) -> [SharedPrefixGroup] {
+        var byPrefix: [ObjectIdentifier: (KVPrefix, [Int])] = [:]
+        for (i, s) in sessions.enumerated() {
+            guard s.cache.precision == .f16, let prefix = s.cache.prefix, prefix.length > 0 else { continue }
+            byPrefix[ObjectIdentifier(prefix), default: (prefix, [])].1.append(i)
+        }
+        return byPrefix.values.filter { $0.1.count >= 2 }.map { SharedPrefixGroup(prefix: $0.0, members: $0.1) }
+            .sorted { $0.members[0] < $1.members[0] }
     }
 }

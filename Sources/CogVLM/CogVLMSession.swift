@@ -28,8 +28,11 @@ public final class CogVLMSession {
     public var length: Int { cache.length }
     /// Position id of the last processed token (-1 before the first prefill).
     public var lastPositionID: Int { lastPosition }
-    /// Bytes of KV cache held.
+    /// Bytes of KV cache this session attends to (a shared prefix included).
     public var cacheBytes: Int { cache.byteCount }
+    /// Bytes of KV cache this session holds alone (not counting a prefix shared with snapshots
+    /// and other sessions).
+    public var ownedCacheBytes: Int { cache.ownByteCount }
 
     /// Forgets the sequence, keeping allocated capacity.
     public func reset() {
@@ -44,8 +47,10 @@ public final class CogVLMSession {
     /// An immutable copy of a session's state — typically after `BOS + image` — that other
     /// sessions of the same model can start from, so a second question about the same image
     /// costs only its own text tokens. In CogVLM's layout the image sits before all text, so that
-    /// prefix is exactly shareable. The KV arrays are copy-on-write: restoring is cheap, and the
-    /// first append of the restored session copies each layer once.
+    /// prefix is exactly shareable. Taking a snapshot freezes the session's KV rows into a shared
+    /// `KVPrefix` (one copy, once); the session, the snapshot and every session restored from it
+    /// then read that one prefix and append their own rows after it, so restoring costs nothing
+    /// and N sequences on one image hold its keys and values once.
     public struct Snapshot: Sendable {
         let cache: KVCache
         public let tokenIDs: [Int]
@@ -57,7 +62,8 @@ public final class CogVLMSession {
 
     /// The current state, to restore into other sessions later.
     public func snapshot() -> Snapshot {
-        Snapshot(cache: cache, tokenIDs: tokenIDs, tokenTypes: tokenTypes, lastPosition: lastPosition)
+        cache.freeze()
+        return Snapshot(cache: cache, tokenIDs: tokenIDs, tokenTypes: tokenTypes, lastPosition: lastPosition)
     }
 
     /// Replaces this session's state with `snapshot` (taken from a session of the same model).

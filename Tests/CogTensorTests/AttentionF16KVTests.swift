@@ -10,6 +10,8 @@ import Testing
 /// Allowed |out − reference| / max|V| for attention (f32 scores, softmax and weighted sum).
 enum AttentionTolerance {
     static let absolute = 2e-6
+    /// Two partial softmaxes merged (`Attention.mergePartials`): a few more f32 roundings.
+    static let merged = 4e-6
 }
 
 /// One attention shape.
@@ -230,5 +232,118 @@ struct AttentionF16KVTests {
         #expect(call(0, 4, 2, 2, -1, 0, 2) == CK_OK)         // no queries
         #expect(call(1, 4, 2, 2, -1, 1, 1) == CK_OK)         // empty head range
         #expect(out.allSatisfy { $0 == 0 })
+    }
+}
+
+/// Keys in two segments (a shared prefix and a sequence's own rows) and partial softmaxes merged.
+@Suite("CKernels split-KV attention")
+struct AttentionSplitTests {
+    /// The keys of `data` cut at `cut` into two separately allocated arrays (fp16 and f32).
+    struct Segments {
+        let firstK: [UInt16], firstV: [UInt16], restK: [UInt16], restV: [UInt16]
+        let firstKf: [Float], firstVf: [Float], restKf: [Float], restVf: [Float]
+        init(_ data: AttentionData, cut: Int) {
+            let split = cut * data.kvStride
+            firstK = Array(data.k[..<split]); firstV = Array(data.v[..<split])
+            restK = Array(data.k[split...]); restV = Array(data.v[split...])
+            firstKf = Array(data.kf[..<split]); firstVf = Array(data.vf[..<split])
+            restKf = Array(data.kf[split...]); restVf = Array(data.vf[split...])
+        }
+    }
+
+    static let cases: [(AttentionCase, cut: Int)] = [
+        (AttentionCase(queries: 1, keys: 300, qHeads: 4, kvHeads: 1, headDim: 64, causalOffset: 299, heads: 0..<4), 290),
+        (AttentionCase(queries: 4, keys: 70, qHeads: 4, kvHeads: 2, headDim: 40, causalOffset: nil, heads: 1..<3), 17),
+        (AttentionCase(queries: 5, keys: 70, qHeads: 4, kvHeads: 2, headDim: 40, causalOffset: 65, heads: 0..<4), 64),
+        (AttentionCase(queries: 1, keys: 37, qHeads: 2, kvHeads: 2, headDim: 16, causalOffset: 36, heads: 0..<2), 1),
+    ]
+
+    @Test("two segments give the same bits as one array, fp16 and f32, at every ISA level")
+    func segmentsMatchContiguous() throws {
+        for (c, cut) in Self.cases {
+            let data = AttentionData(c, seed: UInt64(c.keys + cut))
+            let seg = Segments(data, cut: cut)
+            let scale = 1 / Float(c.headDim).squareRoot()
+            try atEveryLevel { isa in
+                let (status, whole) = data.kernel(heads: c.heads)
+                try #require(status == CK_OK)
+                var f16Out = [Float](repeating: .nan, count: whole.count)
+                var f32Out = f16Out
+                let s16 = ck_attention_f16kv_split(data.q, data.qStride, seg.firstK, seg.firstV, cut, seg.restK, seg.restV,
+                                                   data.kvStride, &f16Out, data.outStride, c.queries, c.keys, c.qHeads,
+                                                   c.kvHeads, c.headDim, scale, c.causalOffset ?? -1, c.heads.lowerBound,
+                                                   c.heads.upperBound, nil, nil)
+                let s32 = ck_attention_f32kv_split(data.q, data.qStride, seg.firstKf, seg.firstVf, cut, seg.restKf,
+                                                   seg.restVf, data.kvStride, &f32Out, data.outStride, c.queries, c.keys,
+                                                   c.qHeads, c.kvHeads, c.headDim, scale, c.causalOffset ?? -1,
+                                                   c.heads.lowerBound, c.heads.upperBound, nil, nil)
+                try #require(s16 == CK_OK && s32 == CK_OK)
+                #expect(sameBits(f16Out, whole), "\(c) cut \(cut) fp16 at \(levelName(isa))")
+                #expect(sameBits(f32Out, whole), "\(c) cut \(cut) f32 at \(levelName(isa))")
+            }
+        }
+    }
+
+    @Test("attention over the prefix and over the rest, merged, equals attention over all keys")
+    func partialsMerge() throws {
+        var report: [String] = []
+        for (c, cut) in Self.cases where c.causalOffset == nil || c.queries == 1 {
+            // Every query sees every key (the decode layout: a new row attends to all cached rows).
+            let full = AttentionCase(queries: c.queries, keys: c.keys, qHeads: c.qHeads, kvHeads: c.kvHeads,
+                                     headDim: c.headDim, causalOffset: nil, heads: 0..<c.qHeads)
+            let data = AttentionData(full, seed: UInt64(7 + cut))
+            let want = data.reference()
+            let seg = Segments(data, cut: cut)
+            let scale = 1 / Float(c.headDim).squareRoot()
+            let rows = c.queries * c.qHeads
+            try atEveryLevel { isa in
+                var a = [Float](repeating: .nan, count: c.queries * data.outStride)
+                var b = a
+                var aMax = [Float](repeating: 0, count: rows), aSum = aMax, bMax = aMax, bSum = aMax
+                let sa = ck_attention_f16kv_split(data.q, data.qStride, seg.firstK, seg.firstV, cut, nil, nil, data.kvStride,
+                                                  &a, data.outStride, c.queries, cut, c.qHeads, c.kvHeads, c.headDim, scale,
+                                                  -1, 0, c.qHeads, &aMax, &aSum)
+                let sb = ck_attention_f16kv_split(data.q, data.qStride, nil, nil, 0, seg.restK, seg.restV, data.kvStride,
+                                                  &b, data.outStride, c.queries, c.keys - cut, c.qHeads, c.kvHeads,
+                                                  c.headDim, scale, -1, 0, c.qHeads, &bMax, &bSum)
+                try #require(sa == CK_OK && sb == CK_OK)
+                #expect(aSum.allSatisfy { $0 >= 1 } && bSum.allSatisfy { $0 >= 1 }, "a row's sum includes e^0 for its max")
+                aMax.withUnsafeMutableBufferPointer { am in
+                    aSum.withUnsafeMutableBufferPointer { asum in
+                        bMax.withUnsafeMutableBufferPointer { bm in
+                            bSum.withUnsafeMutableBufferPointer { bsum in
+                                Attention.mergePartials(into: &a, aStride: data.outStride,
+                                                        aStats: .init(max: am.baseAddress!, sum: asum.baseAddress!),
+                                                        from: b, bStride: data.outStride,
+                                                        bStats: .init(max: bm.baseAddress!, sum: bsum.baseAddress!),
+                                                        rows: c.queries, qHeads: c.qHeads, headDim: c.headDim)
+                            }
+                        }
+                    }
+                }
+                let error = data.error(a, want)
+                report.append("\(full) cut \(cut) at \(levelName(isa)): \(formatted(error))")
+                #expect(error <= AttentionTolerance.merged, "\(full) cut \(cut) at \(levelName(isa))")
+            }
+        }
+        print("CKernels merged partial attention, max |Δ|/max|V|: " + report.joined(separator: "; ")
+            + " (tol \(AttentionTolerance.merged))")
+    }
+
+    @Test("a missing segment or half the statistics is a shape error, not a crash")
+    func badArguments() {
+        let c = Self.cases[1].0
+        let data = AttentionData(c, seed: 1)
+        var out = [Float](repeating: 0, count: c.queries * data.outStride)
+        var stats = [Float](repeating: 0, count: c.queries * c.qHeads)
+        #expect(ck_attention_f16kv_split(data.q, data.qStride, nil, nil, 10, data.k, data.v, data.kvStride, &out,
+                                         data.outStride, c.queries, c.keys, c.qHeads, c.kvHeads, c.headDim, 1, -1, 0,
+                                         c.qHeads, nil, nil) == CK_ERR_SHAPE)
+        #expect(ck_attention_f16kv_split(data.q, data.qStride, data.k, data.v, c.keys, nil, nil, data.kvStride, &out,
+                                         data.outStride, c.queries, c.keys + 1, c.qHeads, c.kvHeads, c.headDim, 1, -1, 0,
+                                         c.qHeads, nil, nil) == CK_ERR_SHAPE)
+        #expect(ck_attention_f16kv_split(data.q, data.qStride, nil, nil, 0, data.k, data.v, data.kvStride, &out,
+                                         data.outStride, c.queries, c.keys, c.qHeads, c.kvHeads, c.headDim, 1, -1, 0,
+                                         c.qHeads, &stats, nil) == CK_ERR_SHAPE)
     }
 }

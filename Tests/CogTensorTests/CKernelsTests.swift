@@ -495,12 +495,20 @@ struct CKernelsTests {
         report.print(title: "prefill max relative error")
     }
 
-    @Test("kernel throughput (set COGJOBS_KERNEL_BENCH=1, or =prefill for the model-shape GEMMs only; release build)",
-          .enabled(if: ["1", "prefill"].contains(ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"])))
+    @Test("kernel throughput (set COGJOBS_KERNEL_BENCH=1, =prefill for the model-shape GEMMs only, =decode for the decode kernels only; release build)",
+          .enabled(if: ["1", "prefill", "decode"].contains(ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"])))
     func benchmark() throws {
-        if ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"] == "prefill" {
+        switch ProcessInfo.processInfo.environment["COGJOBS_KERNEL_BENCH"] {
+        case "prefill":
             var rng = SplitMix64(seed: 43)
             return try KernelBenchmark().prefillModelShapes(rng: &rng)
+        case "decode":
+            var rng = SplitMix64(seed: 42)
+            let weights = rng.gaussians(KernelBenchmark().rows * KernelBenchmark().cols)  // [rows, cols] f32
+            let buffer = KernelBenchmark.ReadBuffer()
+            KernelBenchmark().readBandwidth(buffer)
+            return try KernelBenchmark().decode(weights, buffer: buffer)
+        default: break
         }
         try KernelBenchmark().run()
     }

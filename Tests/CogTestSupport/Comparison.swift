@@ -9,6 +9,10 @@ public enum Tolerance {
     public static let forward: Float = 1e-4
     /// Preprocessed pixel values (issue 3: 1e-6).
     public static let pixels: Float = 1e-6
+    /// `fast` logits of a decode batch that attends to a shared prefix once for several sequences
+    /// vs each sequence decoding alone: the only difference is the attention merged from two
+    /// partial softmaxes (a few f32 roundings per head), carried through the layers.
+    public static let sharedPrefixMerge: Float = 1e-3
 }
 
 /// Largest absolute elementwise difference (∞ when the lengths differ or a value is NaN).

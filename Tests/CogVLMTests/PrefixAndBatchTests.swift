@@ -86,4 +86,65 @@ struct PrefixAndBatchTests {
         #expect(batched.map { $0.0.length } == single.map { $0.0.length })
         #expect(throws: InferenceError.self) { _ = try CogVLMSession.decodeBatch([batched[0].0, batched[0].0], tokens: [1, 2]) }
     }
+
+    /// Jobs on one image under `fast`: every session restored from the prefix snapshot reads the
+    /// snapshot's one copy of the image KV (holding only its own rows), and a decode batch attends
+    /// to that prefix once for all of them; each sequence still gets what it gets decoding alone
+    /// (up to the merge's roundings) and the same greedy tokens.
+    @Test func sharedPrefixBatchUnderFast() throws {
+        let model = try CogVLMModel.load(directory: Fixtures.cogvlmTiny)
+        let features = try Self.features(model)
+        let prefixLength = 1 + model.config.imageTokenCount
+        let prompts = try ["mm_a", "mm_b", "mm_a"].map { try Self.prompt($0) }
+        let textOnly = try Self.prompt("text_only")
+        let prefixSession = model.makeSession()
+        prefixSession.context.precision = .fast
+        let p0 = prompts[0]
+        _ = try prefixSession.prefill(inputIDs: Array(p0.ids.prefix(prefixLength)), tokenTypes: Array(p0.types.prefix(prefixLength)),
+                                      imageFeatures: features)
+        let snapshot = prefixSession.snapshot()
+        #expect(prefixSession.ownedCacheBytes == 0, "the snapshot took the session's rows into the shared prefix")
+        let prefixBytes = snapshot.byteCount
+        #expect(prefixBytes > 0)
+
+        /// Sessions restored from the snapshot with their own question prefilled, plus one text-only
+        /// session without a prefix; returns them with their next-token logits.
+        func sessions() throws -> [(CogVLMSession, [Float])] {
+            var out: [(CogVLMSession, [Float])] = []
+            for p in prompts {
+                let s = model.makeSession()
+                s.context.precision = .fast
+                s.restore(snapshot)
+                let logits = try s.prefill(inputIDs: Array(p.ids[prefixLength...]), tokenTypes: Array(p.types[prefixLength...]),
+                                           imageFeatures: nil)
+                #expect(s.cacheBytes > prefixBytes)
+                #expect(s.ownedCacheBytes == (s.length - prefixLength) * (prefixBytes / prefixLength),
+                        "a restored session holds only its own rows")
+                out.append((s, logits))
+            }
+            let s = model.makeSession()
+            s.context.precision = .fast
+            out.append((s, try s.prefill(inputIDs: textOnly.ids, tokenTypes: textOnly.types, imageFeatures: nil)))
+            return out
+        }
+        let single = try sessions(), batched = try sessions()
+        let all = prompts + [textOnly]
+        var worst: Float = 0
+        for step in 0..<8 {
+            let tokens = all.map { $0.tokens[step] }
+            let batchLogits = try CogVLMSession.decodeBatch(batched.map(\.0), tokens: tokens)
+            for (i, p) in all.enumerated() {
+                let alone = try single[i].0.decode(token: p.tokens[step])
+                worst = max(worst, maxAbsDifference(batchLogits[i], alone))
+                #expect(Greedy.argmax(batchLogits[i]) == Greedy.argmax(alone), "sequence \(i) step \(step)")
+            }
+        }
+        print("batched over a shared prefix vs single decode (fast): max abs logit difference \(worst)")
+        #expect(worst <= Tolerance.sharedPrefixMerge)
+        // Going back into the prefix copies the rows kept; the snapshot stays whole.
+        let s = batched[0].0
+        s.reset()
+        #expect(s.length == 0 && s.cacheBytes == 0)
+        #expect(snapshot.byteCount == prefixBytes)
+    }
 }

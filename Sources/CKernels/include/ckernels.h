@@ -283,6 +283,27 @@ ck_status ck_attention_f32kv(const float *q, size_t q_stride, const float *k, co
                              size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                              size_t h1);
 
+/// ck_attention_f16kv with the keys and values in two segments — rows [0, first_keys) at k_first /
+/// v_first, rows [first_keys, keys) at k_rest / v_rest (rest's row 0 is key first_keys), one row
+/// stride for both — e.g. a prefix shared by several sequences and each sequence's own tail.
+/// Results are bit-identical to one contiguous array holding the same rows. When row_max and
+/// row_sum are not NULL ([queries, q_heads] f32, only heads h0..<h1 written) they receive each
+/// (query, head) row's softmax statistics: max of the scaled scores and Σ e^(score − max), so that
+/// softmaxes over disjoint key sets can be merged: with weights w = sum·e^(max − M), M the larger
+/// max, out = (w_a·out_a + w_b·out_b) / (w_a + w_b).
+/// CK_ERR_SHAPE also when a segment that has rows is NULL or only one of row_max/row_sum is given.
+ck_status ck_attention_f16kv_split(const float *q, size_t q_stride, const uint16_t *k_first, const uint16_t *v_first,
+                                   size_t first_keys, const uint16_t *k_rest, const uint16_t *v_rest, size_t kv_stride,
+                                   float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                                   size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                                   size_t h1, float *row_max, float *row_sum);
+/// ck_attention_f16kv_split on f32 keys and values.
+ck_status ck_attention_f32kv_split(const float *q, size_t q_stride, const float *k_first, const float *v_first,
+                                   size_t first_keys, const float *k_rest, const float *v_rest, size_t kv_stride,
+                                   float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                                   size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
+                                   size_t h1, float *row_max, float *row_sum);
+
 // MARK: - Probes for `cogjobs bench`
 
 /// Reads `bytes` bytes of `buffer` (f32 sums, as a GEMV would) and returns the sum so the work
