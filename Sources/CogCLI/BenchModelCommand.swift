@@ -197,15 +197,47 @@ struct BenchModelCommand: AsyncParsableCommand {
             }
             sessions[0] = session
             if selected.contains(.batch) {
-                let batched = try timed(runs, setup: {
-                    for s in sessions { s.restore(afterPrompt) }
+                // One job and the batch alternate round by round, so that each ratio compares two
+                // timings taken a few seconds apart (the machine's speed drifts more than that).
+                // Jobs on one image share its prefix KV (restored from one snapshot); jobs on
+                // different images each have their own (here: private copies of the same rows).
+                let distinct = sessions.indices.map { $0 == 0 ? afterPrompt : afterPrompt.independentCopy() }
+                func batchedRound(sharedPrefix: Bool) throws -> Double {
+                    for (s, own) in zip(sessions, distinct) { s.restore(sharedPrefix ? afterPrompt : own) }
                     _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 499, count: jobs))
-                }) {
+                    let start = Date()
                     for i in 0..<decodeTokens { _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 500 + i, count: jobs)) }
-                } / Double(decodeTokens)
-                let jobCount = jobs
-                lines.append { _ in String(format: "batched decode, %d jobs: %.2f tok/s in all (%.2f× one job's %.2f tok/s)",
-                                           jobCount, Double(jobCount) / batched, (Double(jobCount) / batched) / (1 / decode), 1 / decode) }
+                    return Date().timeIntervalSince(start) / Double(decodeTokens)
+                }
+                func singleRound() throws -> Double {
+                    session.restore(afterPrompt)
+                    _ = try session.decode(token: 499)
+                    let start = Date()
+                    for i in 0..<decodeTokens { _ = try session.decode(token: 500 + i) }
+                    return Date().timeIntervalSince(start) / Double(decodeTokens)
+                }
+                _ = try batchedRound(sharedPrefix: true)  // warm-up
+                _ = try batchedRound(sharedPrefix: false)
+                var singleTimes: [Double] = []
+                var times: [Bool: [Double]] = [true: [], false: []], ratios: [Bool: [Double]] = [true: [], false: []]
+                for _ in 0..<runs {
+                    let one = try singleRound()
+                    singleTimes.append(one)
+                    for shared in [true, false] {
+                        let all = try batchedRound(sharedPrefix: shared)
+                        times[shared, default: []].append(all)
+                        ratios[shared, default: []].append((Double(jobs) / all) / (1 / one))
+                    }
+                }
+                let median = { (v: [Double]) in v.sorted()[v.count / 2] }
+                let jobCount = jobs, single = median(singleTimes)
+                lines.append { _ in String(format: "batched decode, %d jobs (one job in the same rounds: %.2f tok/s):", jobCount, 1 / single) }
+                for (shared, what) in [(true, "on one image (shared prefix KV)"), (false, "on different images")] {
+                    let all = median(times[shared] ?? []), r = ratios[shared] ?? []
+                    lines.append { _ in String(format: "  %@: %.2f tok/s in all, median ratio of the rounds %.2f× (%@)",
+                                               what, Double(jobCount) / all, median(r),
+                                               r.map { String(format: "%.2f", $0) }.joined(separator: ", ")) }
+                }
             }
         }
         var usage = rusage()

@@ -58,6 +58,13 @@ public final class CogVLMSession {
         let lastPosition: Int
         /// Bytes of KV cache held.
         public var byteCount: Int { cache.byteCount }
+
+        /// The same state with a private copy of its KV rows: sessions restored from it share
+        /// nothing with those restored from `self` (what jobs on different images look like; for
+        /// benchmarks).
+        public func independentCopy() -> Snapshot {
+            Snapshot(cache: cache.independentCopy(), tokenIDs: tokenIDs, tokenTypes: tokenTypes, lastPosition: lastPosition)
+        }
     }
 
     /// The current state, to restore into other sessions later.

@@ -82,6 +82,22 @@ public struct KVCache: Sendable {
         }
     }
 
+    /// This cache with its own copy of every row (prefix included, in a new `KVPrefix`): the
+    /// memory and the reads of a sequence that shares nothing (benchmarks of distinct images).
+    func independentCopy() -> KVCache {
+        var copy = self
+        func fresh<T>(_ arrays: [[T]]) -> [[T]] { arrays.map { a in a.withUnsafeBufferPointer { Array($0) } } }
+        if let shared = prefix {
+            copy.prefix = KVPrefix(keys: fresh(shared.keys), values: fresh(shared.values), keys16: fresh(shared.keys16),
+                                   values16: fresh(shared.values16), length: shared.length)
+        }
+        copy.keys = fresh(keys)
+        copy.values = fresh(values)
+        copy.keys16 = fresh(keys16)
+        copy.values16 = fresh(values16)
+        return copy
+    }
+
     /// Reserves room for `tokens` in every layer, prefix included (avoids regrowth during a long
     /// prefill).
     mutating func reserve(tokens: Int) {
