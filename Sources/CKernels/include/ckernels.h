@@ -155,9 +155,12 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // compute-bound (two weight rows per pass since 2026-11-29 lifted N = 4 by ≈ 1.3×; before: ≈ 50-60 % of
 // read speed at N = 4, ≈ 30 % at N = 8) (the per-32-block scales cost a
 // convert, a multiply and an FMA per block, row and activation row on the two 512-bit ports; AMX-BF16
-// on dequantized tiles and a rows-in-lanes VNNI layout were tried and were slower). Not tried yet:
-// AMX-INT8 with the weights as the B operand (C = [n][m], so the per-block rescale costs ~3 vector
-// ops per activation row instead of per weight row), which should keep N = 4-8 at memory speed.
+// on dequantized tiles and a rows-in-lanes VNNI layout were tried and were slower). AMX-INT8 was
+// tried too (2026-11-29; weights as the A operand, block-diagonal activation tiles whose columns are
+// (block, sequence) pairs so one tdpbusd yields exact per-block dots and the scales cost one FMA
+// per 16 of them): correct, N-independent, but 44-60 % of read speed even for N = 1, because each
+// int8 tile op costs ~35 ns on this VM's shared AMX unit (the bf16 probe: ~1.9 TFLOPS for 2
+// threads) and the block-diagonal layout uses a quarter (q4) or half (q8) of each op.
 
 ck_status ck_gemm_small_f32(const float *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
                             size_t m0, size_t m1);
