@@ -10,7 +10,8 @@ struct ConvertCommand: AsyncParsableCommand {
         abstract: "Write a block-quantized (q8 / q4) copy of a model directory.",
         discussion: """
             The language model's matrices become --format; the vision tower's become --vision-format \
-            (q8 by default: 4-bit hurts ViTs; 'bf16' keeps them as stored); lm_head stays q8. Norms, biases, \
+            (q8 by default: 4-bit hurts ViTs; 'bf16' keeps them as stored); lm_head stays as stored (its errors \
+            go straight into the logits). Norms, biases, \
             embeddings and the patch embedding are copied unchanged. Streams tensor by tensor (a few MB of \
             working memory), so a 35 GB checkpoint converts on a 24 GB machine. Sizes of the full CogVLM-17B: \
             bf16 35 GB, q8 ≈ 19 GB, q4 (vision q8) ≈ 12 GB.

@@ -10,7 +10,9 @@ struct DevMakeModelCommand: AsyncParsableCommand {
         commandName: "make-model",
         abstract: "Write a random-weight checkpoint in the Hugging Face release layout.",
         discussion: "Presets: \(SyntheticCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", ")). "
-            + "The full cogvlm-chat-17b preset writes 35 GB of bf16 shards; make sure the disk has room.")
+            + "The full cogvlm-chat-17b preset writes 35 GB of bf16 shards (cogvlm2-19b: 39 GB); make sure the disk has "
+            + "room, or pass --format q8|q4 to write what `cogjobs convert` would make of them directly "
+            + "(17B: ≈ 19 / 12 GB), without the bf16 intermediate.")
 
     @Option(name: .long, help: "Shape preset.")
     var preset: String = "tiny"
@@ -24,6 +26,12 @@ struct DevMakeModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 1
 
+    @Option(name: .long, help: "Quantize while writing, as `cogjobs convert --format` would: q8 | q4 (default: bf16 shards).")
+    var format: String?
+
+    @Option(name: .long, help: "With --format: the vision tower's format, q8 | q4 | bf16 (keep bf16).")
+    var visionFormat: String = "q8"
+
     @Argument(help: "Output directory.")
     var output: String
 
@@ -33,14 +41,21 @@ struct DevMakeModelCommand: AsyncParsableCommand {
         }
         if let layers, layers < 1 { throw ValidationError("--layers must be at least 1") }
         if let visionLayers, visionLayers < 1 { throw ValidationError("--vision-layers must be at least 1") }
+        if let format, QuantizedFormat(rawValue: format) == nil { throw ValidationError("--format must be q8 or q4") }
+        guard visionFormat == "bf16" || QuantizedFormat(rawValue: visionFormat) != nil else {
+            throw ValidationError("--vision-format must be q8, q4 or bf16")
+        }
     }
 
     func run() async throws {
         guard let preset = SyntheticCheckpoint.Preset(rawValue: preset) else { return }
         let bar = ProgressBar(label: "writing")
         do {
+            let convert = format.flatMap(QuantizedFormat.init(rawValue:)).map {
+                ModelConverter.Options(format: $0, visionFormat: QuantizedFormat(rawValue: visionFormat))
+            }
             try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
-                                          to: URL(fileURLWithPath: output), seed: seed) { done, total in
+                                          to: URL(fileURLWithPath: output), seed: seed, convert: convert) { done, total in
                 bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
             }
         } catch let error as WeightsError {

@@ -40,14 +40,25 @@ public enum ModelConverter {
 
     /// The format a source tensor is converted to, or nil to copy it unchanged.
     static func target(for view: TensorView, options: Options) -> (QuantizedFormat, rows: Int, cols: Int)? {
-        guard view.name.hasSuffix(".weight"), view.dtype.isFloat, view.shape.count >= 2 else { return nil }
-        if view.name == "model.embed_tokens.weight" || view.name.hasSuffix("position_embedding.weight") { return nil }
-        let rows = view.shape[0]
-        let cols = view.shape.dropFirst().reduce(1, *)
+        target(name: view.name, dtype: view.dtype, shape: view.shape, options: options)
+    }
+
+    /// The format a tensor of this name, type and shape is converted to, or nil to copy it.
+    static func target(name: String, dtype: DType, shape: [Int], options: Options) -> (QuantizedFormat, rows: Int, cols: Int)? {
+        guard name.hasSuffix(".weight"), dtype.isFloat, shape.count >= 2 else { return nil }
+        if name == "model.embed_tokens.weight" || name.hasSuffix("position_embedding.weight") { return nil }
+        let rows = shape[0]
+        let cols = shape.dropFirst().reduce(1, *)
         guard cols % QuantizedFormat.blockSize == 0, cols % 2 == 0 else { return nil }  // e.g. patch_embedding (K = 588)
-        if view.name == "lm_head.weight" { return options.lmHeadFormat.map { ($0, rows, cols) } }
-        if view.name.hasPrefix("model.vision.") { return options.visionFormat.map { ($0, rows, cols) } }
+        if name == "lm_head.weight" { return options.lmHeadFormat.map { ($0, rows, cols) } }
+        if name.hasPrefix("model.vision.") { return options.visionFormat.map { ($0, rows, cols) } }
         return (options.format, rows, cols)
+    }
+
+    /// The file metadata of a converted checkpoint.
+    static func metadata(_ options: Options, source: String) -> [String: String] {
+        ["format": "pt", "cogjobs.format": options.format.rawValue,
+         "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored", "cogjobs.source": source]
     }
 
     /// Converts `source` into `destination` (created; must not be the source).
@@ -89,9 +100,7 @@ public enum ModelConverter {
         let total = sources.reduce(0) { $0 + $1.byteCount }
         var done = 0
         var weightMap: [String: String] = [:]
-        let metadata = ["format": "pt", "cogjobs.format": options.format.rawValue,
-                        "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored",
-                        "cogjobs.source": source.lastPathComponent]
+        let metadata = Self.metadata(options, source: source.lastPathComponent)
         // Scales of the matrix being converted: written right after its quants.
         var pendingScales: [UInt16] = []
         for (s, shard) in shards.enumerated() {
@@ -106,7 +115,11 @@ public enum ModelConverter {
                     try writer.append(UnsafeRawBufferPointer(start: o.source.rawPointer, count: o.byteCount))
                     done += o.byteCount
                 case .quants(let format, let rows, let cols):
-                    pendingScales = try quantize(o.source, format: format, rows: rows, cols: cols, writer: writer)
+                    let view = o.source
+                    pendingScales = try quantize(format: format, rows: rows, cols: cols, writer: writer, file: view.file.path,
+                                                 tensor: view.name) { dst, elements in
+                        view.convertToFloat(into: dst, elements: elements)
+                    }
                     done += o.source.byteCount
                 case .scales:
                     try pendingScales.withUnsafeBytes { try writer.append($0) }
@@ -134,9 +147,11 @@ public enum ModelConverter {
     }
 
     /// Streams the quantized values of one matrix to `writer` in row chunks (≈ 4 MiB of f32 at a
-    /// time) and returns its scales `[rows, cols/32]`.
-    private static func quantize(_ view: TensorView, format: QuantizedFormat, rows: Int, cols: Int,
-                                 writer: SafetensorsStreamWriter) throws -> [UInt16] {
+    /// time) and returns its scales `[rows, cols/32]`. `source(dst, elements)` writes the matrix's
+    /// elements `elements` (row-major, f32) to `dst`; chunks are requested in order.
+    static func quantize(format: QuantizedFormat, rows: Int, cols: Int, writer: SafetensorsStreamWriter,
+                         file: String, tensor: String,
+                         source: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) throws -> [UInt16] {
         let chunkRows = max(1, (1 << 20) / cols)
         let blocksPerRow = cols / QuantizedFormat.blockSize
         var scales = [UInt16](repeating: 0, count: rows * blocksPerRow)  // [rows, cols/32] fp16
@@ -149,7 +164,7 @@ public enum ModelConverter {
             let n = (r1 - r0) * cols
             try f32.withUnsafeMutableBufferPointer { fb in
                 guard let src = fb.baseAddress else { return }
-                view.convertToFloat(into: src, elements: r0 * cols ..< r1 * cols)
+                source(src, r0 * cols ..< r1 * cols)
                 try scales.withUnsafeMutableBufferPointer { sb in
                     guard let sc = sb.baseAddress else { return }
                     do {
@@ -168,7 +183,7 @@ public enum ModelConverter {
                             }
                         }
                     } catch let failure as Quantizer.Failure {
-                        throw WeightsError(.io, "cannot quantize rows \(r0)..<\(r1): \(failure)", file: view.file.path, key: view.name)
+                        throw WeightsError(.io, "cannot quantize rows \(r0)..<\(r1): \(failure)", file: file, key: tensor)
                     }
                 }
             }

@@ -109,9 +109,13 @@ public enum SyntheticCheckpoint {
     }
 
     /// Writes the checkpoint into `directory` (created if needed). `progress(bytesDone, bytesTotal)`
-    /// is called as data is written.
+    /// is called as data is written (bytes of the bf16 tensors generated).
+    /// - Parameter convert: quantize while writing, exactly as `cogjobs convert` with these options
+    ///   would convert the bf16 checkpoint (same values, same files' tensors), without the bf16
+    ///   intermediate on disk; nil writes the bf16 release layout.
     public static func write(preset: Preset, layers: Int?, visionLayers: Int?, to directory: URL, seed: UInt64 = 1,
-                             shardBytes: Int = 5_000_000_000, progress: (Int, Int) -> Void = { _, _ in }) throws {
+                             shardBytes: Int = 5_000_000_000, convert: ModelConverter.Options? = nil,
+                             progress: (Int, Int) -> Void = { _, _ in }) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         let configObject = preset.configJSON(layers: layers, visionLayers: visionLayers)
@@ -120,17 +124,35 @@ public enum SyntheticCheckpoint {
         let config = try CogVLMConfiguration.parse(configData, version: preset == .cogvlm2_19B ? .v2 : .v1)
         let plan = tensorPlan(config)
 
+        // Output tensors: the bf16 tensor, or its quants and scales.
+        struct Output {
+            let name: String, dtype: DType, shape: [Int]
+            let tensor: Int  // index into plan
+            let quantized: (QuantizedFormat, rows: Int, cols: Int)?
+            let isScales: Bool
+            var bytes: Int { shape.reduce(1, *) * dtype.size }
+        }
+        var outputs: [Output] = []
+        for (i, t) in plan.enumerated() {
+            if let options = convert, let q = ModelConverter.target(name: t.name, dtype: .bf16, shape: t.shape, options: options) {
+                let (qType, qShape) = q.0.quantsLayout(rows: q.rows, cols: q.cols)
+                outputs.append(Output(name: q.0.quantsName(t.name), dtype: qType, shape: qShape, tensor: i, quantized: q, isScales: false))
+                outputs.append(Output(name: q.0.scalesName(t.name), dtype: .f16, shape: q.0.scalesShape(rows: q.rows, cols: q.cols),
+                                      tensor: i, quantized: q, isScales: true))
+            } else {
+                outputs.append(Output(name: t.name, dtype: .bf16, shape: t.shape, tensor: i, quantized: nil, isScales: false))
+            }
+        }
         // Greedy sharding in plan order, like the reference's `save_pretrained(max_shard_size=…)`.
-        var shards: [[(name: String, shape: [Int], fanIn: Int)]] = [[]]
+        var shards: [[Output]] = [[]]
         var current = 0
-        for t in plan {
-            let bytes = t.shape.reduce(1, *) * 2
-            if current > 0 && current + bytes > shardBytes {
+        for o in outputs {
+            if current > 0 && current + o.bytes > shardBytes {
                 shards.append([])
                 current = 0
             }
-            shards[shards.count - 1].append(t)
-            current += bytes
+            shards[shards.count - 1].append(o)
+            current += o.bytes
         }
         let total = plan.reduce(0) { $0 + $1.shape.reduce(1, *) * 2 }
         var done = 0
@@ -138,28 +160,53 @@ public enum SyntheticCheckpoint {
         var rng = SplitMix64(seed: seed)
         let chunk = 1 << 20  // elements generated per write
         var buffer = [UInt16](repeating: 0, count: chunk)
+        var pendingScales: [UInt16] = []
+        let metadata = convert.map { ModelConverter.metadata($0, source: "synthetic \(preset.rawValue)") } ?? ["format": "pt"]
         for (s, shard) in shards.enumerated() {
             let name = String(format: "model-%05d-of-%05d.safetensors", s + 1, shards.count)
             let writer = try SafetensorsStreamWriter(
                 url: directory.appendingPathComponent(name),
-                plan: shard.map { .init(name: $0.name, dtype: .bf16, shape: $0.shape) },
-                metadata: ["format": "pt"])
-            for t in shard {
-                weightMap[t.name] = name
+                plan: shard.map { .init(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
+                metadata: metadata)
+            for o in shard {
+                weightMap[o.name] = name
+                let t = plan[o.tensor]
                 let count = t.shape.reduce(1, *)
-                var written = 0
-                while written < count {
-                    let n = min(chunk, count - written)
-                    fill(&buffer, count: n, fanIn: t.fanIn, offset: written, headDim: config.headDim, base: config.ropeBase, rng: &rng)
-                    try buffer.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(n * 2)])) }
-                    written += n
-                    done += n * 2
-                    progress(done, total)
+                if o.isScales {
+                    try pendingScales.withUnsafeBytes { try writer.append($0) }
+                    pendingScales = []
+                } else if let (format, rows, cols) = o.quantized {
+                    // The same bf16 values as the plain layout, widened to f32 and quantized.
+                    var generated = 0
+                    pendingScales = try ModelConverter.quantize(format: format, rows: rows, cols: cols, writer: writer,
+                                                                file: name, tensor: t.name) { dst, elements in
+                        var at = elements.lowerBound
+                        while at < elements.upperBound {
+                            let n = min(chunk, elements.upperBound - at)
+                            fill(&buffer, count: n, fanIn: t.fanIn, offset: at, headDim: config.headDim, base: config.ropeBase, rng: &rng)
+                            for j in 0..<n { dst[at - elements.lowerBound + j] = Float(bitPattern: UInt32(buffer[j]) << 16) }
+                            at += n
+                        }
+                        generated = elements.upperBound
+                        done += elements.count * 2
+                        progress(done, total)
+                    }
+                    precondition(generated == count, "quantize asked for \(generated) of \(count) elements")  // our own plan
+                } else {
+                    var written = 0
+                    while written < count {
+                        let n = min(chunk, count - written)
+                        fill(&buffer, count: n, fanIn: t.fanIn, offset: written, headDim: config.headDim, base: config.ropeBase, rng: &rng)
+                        try buffer.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(n * 2)])) }
+                        written += n
+                        done += n * 2
+                        progress(done, total)
+                    }
                 }
             }
             try writer.finish()
         }
-        let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
+        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.bytes }], "weight_map": weightMap]
         try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
             .write(to: directory.appendingPathComponent("model.safetensors.index.json"))
     }

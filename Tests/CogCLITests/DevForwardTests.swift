@@ -87,4 +87,38 @@ struct DevMakeModelTests {
         let logits = try model.makeSession().prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
         #expect(logits.count == 32000 && logits.allSatisfy(\.isFinite))
     }
+
+    /// `--format` writes exactly what `convert` makes of the bf16 checkpoint: same tensors, same bytes.
+    @Test(arguments: [("q4", "q8"), ("q8", "bf16")])
+    func quantizedWhileWritingEqualsConvert(format: String, visionFormat: String) async throws {
+        let tmp = try Fixtures.temporaryDirectory("makemodel-q")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
+        let bf16 = tmp.appendingPathComponent("bf16"), converted = tmp.appendingPathComponent("converted")
+        let direct = tmp.appendingPathComponent("direct")
+        try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "3", bf16.path])
+        try await DevForwardTests.runCLI(["convert", bf16.path, converted.path, "--format", format, "--vision-format", visionFormat])
+        try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "3", "--format", format,
+                                          "--vision-format", visionFormat, direct.path])
+        func tensors(_ dir: URL) throws -> [String: (DType, [Int], [UInt8])] {
+            let checkpoint = try Checkpoint(directory: dir)
+            var out: [String: (DType, [Int], [UInt8])] = [:]
+            for shard in checkpoint.shards {
+                for (name, view) in shard.tensors {
+                    out[name] = (view.dtype, view.shape, Array(UnsafeRawBufferPointer(start: view.rawPointer, count: view.byteCount)))
+                }
+            }
+            return out
+        }
+        let a = try tensors(converted), b = try tensors(direct)
+        #expect(a.count > 0 && Set(a.keys) == Set(b.keys))
+        var quantized = 0
+        for (name, (dtype, shape, bytes)) in a {
+            guard let other = b[name] else { continue }
+            #expect(dtype == other.0 && shape == other.1 && bytes == other.2, "\(name)")
+            if name.hasSuffix(".\(format)") { quantized += 1 }
+        }
+        #expect(quantized > 0)
+        let model = try CogVLMModel.load(directory: direct)
+        #expect(model.config.hiddenSize == 64)
+    }
 }
