@@ -38,6 +38,22 @@ static void softmax_scalar(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
 
+static void softmax_flush_scalar(float *x, size_t n) {
+    if (n == 0) return;
+    float mx = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float d = x[i] - mx;
+        const float e = d < -CK_SOFTMAX_FLUSH ? 0.0f : expf(d);
+        x[i] = e;
+        sum += e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (size_t i = 0; i < n; i++) x[i] *= inv;
+}
+
 static void rmsnorm_scalar(const float *x, const float *w, float eps, size_t rows, size_t dim, float *out) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
@@ -150,6 +166,8 @@ void ck_silu_mul_f32(const float *gate, const float *up, float *out, size_t n) {
 }
 
 void ck_softmax_f32(float *row, size_t n) { CK_DISPATCH(softmax, row, n); }
+
+void ck_softmax_f32_flush(float *row, size_t n) { CK_DISPATCH(softmax_flush, row, n); }
 
 void ck_rmsnorm_f32(const float *x, const float *w, float eps, size_t rows, size_t dim, float *out) {
     CK_DISPATCH(rmsnorm, x, w, eps, rows, dim, out);

@@ -30,6 +30,7 @@ static VT void VN(silu_mul)(const float *gate, const float *up, float *out, size
 }
 
 static VT void VN(softmax)(float *x, size_t n) { VN(ck_v_softmax_row)(x, n); }
+static VT void VN(softmax_flush)(float *x, size_t n) { VN(ck_v_softmax_row_flush)(x, n, NULL, NULL, true); }
 
 /// Σ x[i]² of one row in double lanes (each product exact, sums rounded in double).
 CK_INLINE VT double VN(sum_squares_f64)(const float *x, size_t n) {

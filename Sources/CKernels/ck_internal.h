@@ -24,6 +24,9 @@
                           "amx-tile,amx-bf16,amx-int8")))
 #define CK_INLINE static inline __attribute__((always_inline))
 
+/// ck_softmax_f32_flush: exponentials of (x − max) below −CK_SOFTMAX_FLUSH become 0.
+#define CK_SOFTMAX_FLUSH 70.0f
+
 /// Elements per quantization block (alias).
 #define CK_QB CK_QBLOCK
 

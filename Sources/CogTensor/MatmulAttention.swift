@@ -141,7 +141,7 @@ public enum MatmulAttention {
             for r in ParallelRunner.range(part: part, parts: parts, count: rows) {
                 let row = s + r * visible
                 let limit = causalOffset.map { min(visible, $0 + firstRow + r + 1) } ?? visible
-                ck_softmax_f32(row, limit)
+                ck_softmax_f32_flush(row, limit)  // no subnormal probabilities (bf16 P follows)
                 if limit < visible { (row + limit).update(repeating: 0, count: visible - limit) }
             }
         }

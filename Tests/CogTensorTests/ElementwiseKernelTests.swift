@@ -367,3 +367,32 @@ private func expAtSpecialValues() -> [Float] {
     ck_exp_f32(x, &y, 3)
     return y
 }
+
+/// ck_softmax_f32_flush: the `fast` attention's softmax without subnormal exponentials.
+@Suite("CKernels softmax with flushed underflow")
+struct SoftmaxFlushTests {
+    @Test("equals ck_softmax_f32 bit for bit, except exactly 0 where x − max < −70, at every ISA level")
+    func flushOnlyTheUnderflow() throws {
+        var rng = SplitMix64(seed: 77)
+        for (n, spread) in [(9217, Float(1)), (9217, 30), (1000, 60), (37, 200), (16, 0)] {
+            let row = rng.gaussians(n).map { $0 * spread }
+            let mx = row.max() ?? 0
+            try atEveryLevel { isa in
+                var exact = row, flushed = row
+                ck_softmax_f32(&exact, n)
+                ck_softmax_f32_flush(&flushed, n)
+                var zeroed = 0
+                for i in 0..<n {
+                    if row[i] - mx < -70 {
+                        #expect(flushed[i] == 0, "n=\(n) spread \(spread) element \(i) at \(levelName(isa))")
+                        zeroed += 1
+                    } else {
+                        #expect(flushed[i].bitPattern == exact[i].bitPattern, "n=\(n) spread \(spread) element \(i) at \(levelName(isa))")
+                    }
+                }
+                #expect(flushed.allSatisfy { $0 == 0 || $0.isNormal }, "no subnormal probability")
+                if spread >= 30 { #expect(zeroed > 0) }
+            }
+        }
+    }
+}
