@@ -148,17 +148,27 @@ ck_status ck_attention_f32kv(const float *q, size_t q_stride, const float *k, co
                      head_dim, scale, causal_offset, h0, h1, NULL, NULL);
 }
 
+/// The two-segment entry points: a segment that has rows must have both pointers.
+static ck_status attention_split(const float *q, size_t q_stride, const void *k_first, const void *v_first,
+                                 size_t first_keys, const void *k_rest, const void *v_rest, bool f16, size_t kv_stride,
+                                 float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
+                                 size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0, size_t h1,
+                                 float *row_max, float *row_sum) {
+    if ((first_keys > 0 && (k_first == NULL || v_first == NULL)) ||
+        (keys > first_keys && (k_rest == NULL || v_rest == NULL)))
+        return CK_ERR_SHAPE;
+    const ck_att_src ks = {k_first, k_rest, first_keys}, vs = {v_first, v_rest, first_keys};
+    return attention(q, q_stride, &ks, &vs, f16, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
+                     head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
+}
+
 ck_status ck_attention_f16kv_split(const float *q, size_t q_stride, const uint16_t *k_first, const uint16_t *v_first,
                                    size_t first_keys, const uint16_t *k_rest, const uint16_t *v_rest, size_t kv_stride,
                                    float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                                    size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                                    size_t h1, float *row_max, float *row_sum) {
-    if ((first_keys > 0 && (k_first == NULL || v_first == NULL)) ||
-        (keys > first_keys && (k_rest == NULL || v_rest == NULL)))
-        return CK_ERR_SHAPE;
-    const ck_att_src ks = {k_first, k_rest, first_keys}, vs = {v_first, v_rest, first_keys};
-    return attention(q, q_stride, &ks, &vs, true, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
-                     head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
+    return attention_split(q, q_stride, k_first, v_first, first_keys, k_rest, v_rest, true, kv_stride, out, out_stride,
+                           queries, keys, q_heads, kv_heads, head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
 }
 
 ck_status ck_attention_f32kv_split(const float *q, size_t q_stride, const float *k_first, const float *v_first,
@@ -166,10 +176,6 @@ ck_status ck_attention_f32kv_split(const float *q, size_t q_stride, const float 
                                    float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                                    size_t kv_heads, size_t head_dim, float scale, long causal_offset, size_t h0,
                                    size_t h1, float *row_max, float *row_sum) {
-    if ((first_keys > 0 && (k_first == NULL || v_first == NULL)) ||
-        (keys > first_keys && (k_rest == NULL || v_rest == NULL)))
-        return CK_ERR_SHAPE;
-    const ck_att_src ks = {k_first, k_rest, first_keys}, vs = {v_first, v_rest, first_keys};
-    return attention(q, q_stride, &ks, &vs, false, kv_stride, out, out_stride, queries, keys, q_heads, kv_heads,
-                     head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
+    return attention_split(q, q_stride, k_first, v_first, first_keys, k_rest, v_rest, false, kv_stride, out, out_stride,
+                           queries, keys, q_heads, kv_heads, head_dim, scale, causal_offset, h0, h1, row_max, row_sum);
 }

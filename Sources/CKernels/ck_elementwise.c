@@ -23,22 +23,8 @@ static void silu_mul_scalar(const float *gate, const float *up, float *out, size
     }
 }
 
-static void softmax_scalar(float *x, size_t n) {
-    if (n == 0) return;
-    float mx = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        const float e = expf(x[i] - mx);
-        x[i] = e;
-        sum += e;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (size_t i = 0; i < n; i++) x[i] *= inv;
-}
-
-static void softmax_flush_scalar(float *x, size_t n) {
+/// Reference softmax; flush: exponentials of x − max below −CK_SOFTMAX_FLUSH become 0.
+static void softmax_rows_scalar(float *x, size_t n, bool flush) {
     if (n == 0) return;
     float mx = -INFINITY;
     for (size_t i = 0; i < n; i++)
@@ -46,13 +32,16 @@ static void softmax_flush_scalar(float *x, size_t n) {
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
         const float d = x[i] - mx;
-        const float e = d < -CK_SOFTMAX_FLUSH ? 0.0f : expf(d);
+        const float e = flush && d < -CK_SOFTMAX_FLUSH ? 0.0f : expf(d);
         x[i] = e;
         sum += e;
     }
     const float inv = (float)(1.0 / sum);
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
+
+static void softmax_scalar(float *x, size_t n) { softmax_rows_scalar(x, n, false); }
+static void softmax_flush_scalar(float *x, size_t n) { softmax_rows_scalar(x, n, true); }
 
 static void rmsnorm_scalar(const float *x, const float *w, float eps, size_t rows, size_t dim, float *out) {
     for (size_t r = 0; r < rows; r++) {
