@@ -59,9 +59,10 @@ public struct KVCache: Sendable {
     /// Tokens in the shared prefix.
     var prefixLength: Int { prefix?.length ?? 0 }
 
-    /// Moves every cached token into a new shared prefix (copying the own rows once, after the old
-    /// prefix's), so that this cache and every copy of it share one frozen array per layer. Does
-    /// nothing when there are no own rows.
+    /// Moves every cached token into a new shared prefix, so that this cache and every copy of it
+    /// share one frozen array per layer: without a prefix the own arrays are moved in (no copy);
+    /// with one, old prefix and own rows are concatenated once. Does nothing when there are no own
+    /// rows.
     mutating func freeze() {
         let own = length - prefixLength
         guard own > 0 else { return }
