@@ -83,7 +83,6 @@ extension CogVLMSession {
         let groupQ = FloatBuffer(count: groupRows * nh * hd)          // [G, nH·hd] the group's query rows
         let groupOut = FloatBuffer(count: groupRows * nh * hd)        // [G, nH·hd] attention over the prefix
         let groupStats = FloatBuffer(count: 2 * groupRows * nh)       // [2][G, nH] its max / sum per row and head
-        let ownOut = FloatBuffer(count: nh * hd)                      // [nH·hd] attention over a sequence's own rows
         let ownStats = FloatBuffer(count: 2 * nh)                     // [2][nH]
 
         for (l, layer) in model.weights.layers.enumerated() {
@@ -111,7 +110,7 @@ extension CogVLMSession {
                 let prefixStats = Attention.SoftmaxStats(max: groupStats.pointer, sum: groupStats.pointer + rows * nh)
                 try KVCache.attendSharedPrefix(group.prefix, layer: l, q: groupQ.pointer, qStride: nh * hd,
                                                out: groupOut.pointer, outStride: nh * hd, rows: rows, qHeads: nh,
-                                               kvHeads: nkv, headDim: hd, width: nkv * hd, stats: prefixStats,
+                                               kvHeads: nkv, headDim: hd, stats: prefixStats,
                                                context: context)
                 let own = Attention.SoftmaxStats(max: ownStats.pointer, sum: ownStats.pointer + nh)
                 for (g, i) in group.members.enumerated() {

@@ -198,13 +198,13 @@ public struct KVCache: Sendable {
     /// to be merged with each cache's own rows by `Attention.mergePartials`. fp16 caches only.
     static func attendSharedPrefix(_ prefix: KVPrefix, layer: Int, q: UnsafePointer<Float>, qStride: Int,
                                    out: UnsafeMutablePointer<Float>, outStride: Int, rows: Int, qHeads: Int, kvHeads: Int,
-                                   headDim: Int, width: Int, stats: Attention.SoftmaxStats, context: ComputeContext) throws {
+                                   headDim: Int, stats: Attention.SoftmaxStats, context: ComputeContext) throws {
         let scale = 1 / Float(headDim).squareRoot()
         try prefix.keys16[layer].withUnsafeBufferPointer { kb in
             try prefix.values16[layer].withUnsafeBufferPointer { vb in
                 guard let k = kb.baseAddress, let v = vb.baseAddress else { return }
                 try Attention.forwardSplit(q: q, qStride: qStride, keys: .f16(first: (k, v), firstKeys: prefix.length, rest: nil),
-                                           kvStride: width, out: out, outStride: outStride, queries: rows, keys: prefix.length,
+                                           kvStride: kvHeads * headDim, out: out, outStride: outStride, queries: rows, keys: prefix.length,
                                            qHeads: qHeads, kvHeads: kvHeads, headDim: headDim, scale: scale,
                                            causalOffset: nil, stats: stats, runner: context.runner)
             }

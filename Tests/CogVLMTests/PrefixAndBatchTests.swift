@@ -59,6 +59,23 @@ struct PrefixAndBatchTests {
         #expect(prefixSession.length == prefixLength)
     }
 
+    /// Feeds each prompt's fixture tokens for `steps` steps to `batched` (one `decodeBatch` per
+    /// step) and to `single` (one `decode` each), calls `check(sequence, step, batched, alone)` on
+    /// the logits, and returns the largest absolute logit difference.
+    static func teacherForced(single: [CogVLMSession], batched: [CogVLMSession], prompts: [Prompt], steps: Int,
+                              check: (Int, Int, [Float], [Float]) -> Void) throws -> Float {
+        var worst: Float = 0
+        for step in 0..<steps {
+            let batchLogits = try CogVLMSession.decodeBatch(batched, tokens: prompts.map { $0.tokens[step] })
+            for (i, p) in prompts.enumerated() {
+                let alone = try single[i].decode(token: p.tokens[step])
+                worst = max(worst, maxAbsDifference(batchLogits[i], alone))
+                check(i, step, batchLogits[i], alone)
+            }
+        }
+        return worst
+    }
+
     @Test func batchedDecodeMatchesSingleDecode() throws {
         let model = try CogVLMModel.load(directory: Fixtures.cogvlmTiny)
         let features = try Self.features(model)
@@ -71,15 +88,9 @@ struct PrefixAndBatchTests {
             }
         }
         let single = try prefilled(), batched = try prefilled()
-        var worst: Float = 0
-        for step in 0..<11 {
-            let tokens = prompts.map { $0.tokens[step] }
-            let batchLogits = try CogVLMSession.decodeBatch(batched.map(\.0), tokens: tokens)
-            for (i, p) in prompts.enumerated() {
-                let alone = try single[i].0.decode(token: p.tokens[step])
-                worst = max(worst, maxAbsDifference(batchLogits[i], alone))
-                #expect(Greedy.argmax(batchLogits[i]) == p.tokens[step + 1])
-            }
+        let worst = try Self.teacherForced(single: single.map(\.0), batched: batched.map(\.0), prompts: prompts, steps: 11) {
+            i, step, batchLogits, _ in
+            #expect(Greedy.argmax(batchLogits) == prompts[i].tokens[step + 1])
         }
         print("batched vs single decode: max abs logit difference \(worst)")
         #expect(worst <= 1e-5)
@@ -128,16 +139,9 @@ struct PrefixAndBatchTests {
             return out
         }
         let single = try sessions(), batched = try sessions()
-        let all = prompts + [textOnly]
-        var worst: Float = 0
-        for step in 0..<8 {
-            let tokens = all.map { $0.tokens[step] }
-            let batchLogits = try CogVLMSession.decodeBatch(batched.map(\.0), tokens: tokens)
-            for (i, p) in all.enumerated() {
-                let alone = try single[i].0.decode(token: p.tokens[step])
-                worst = max(worst, maxAbsDifference(batchLogits[i], alone))
-                #expect(Greedy.argmax(batchLogits[i]) == Greedy.argmax(alone), "sequence \(i) step \(step)")
-            }
+        let worst = try Self.teacherForced(single: single.map(\.0), batched: batched.map(\.0), prompts: prompts + [textOnly],
+                                           steps: 8) { i, step, batchLogits, alone in
+            #expect(Greedy.argmax(batchLogits) == Greedy.argmax(alone), "sequence \(i) step \(step)")
         }
         print("batched over a shared prefix vs single decode (fast): max abs logit difference \(worst)")
         #expect(worst <= Tolerance.sharedPrefixMerge)
