@@ -353,81 +353,170 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
         }                                                                                                 \
     } while (0)
 
-// MARK: AVX512-VNNI path for Q4: activations quantized to int8 per 32-block, vpdpbusd dot.
+// MARK: AVX512-VNNI paths (q4 and q8 weights × int8 activations)
 //
-// Weights are read 64 bytes (= 4 blocks, 128 values) at a time. (v & 15) gives the low nibbles =
-// elements 0..15 of each block, (v >> 4) & 15 the high nibbles = elements 16..31. The activations
-// are laid out to match: per group of 4 blocks, `lo` = elements 0..15 of blocks 0..3 and `hi` =
-// elements 16..31, 64 bytes each. vpdpbusd lane L then sums 8 products of block L/4; the offset 8 is
-// removed by starting each lane at corr[L] = -8 * (sum of its 8 activations).
+// Activations are quantized to int8 per 32-block (scale d = max|x|/127, as llama.cpp's Q8_0) and
+// the dot runs on vpdpbusd (unsigned weight bytes × signed activation codes, 4 products summed per
+// 32-bit lane). Three choices keep the vector work per weight byte and activation row small, which
+// is what bounds a batch (every 512-bit op of this loop issues on the same two ports):
+//
+// - Lanes of one block across loads. Two 64-byte weight loads r0, r1 are interleaved by 8-byte
+//   halves (vpunpcklqdq / vpunpckhqdq, one shuffle per load, shared by all activation rows), so every
+//   32-bit lane of the results holds bytes of ONE block, and the lanes add up the products of several
+//   vpdpbusd before any float work: per 256 weights of q4 four vpdpbusd and two float ops (was four
+//   and six), per 128 of q8 two and two (was two and six).
+// - No int → float convert. Each lane starts at its correction term plus the bits of
+//   1.5·2^23 (CK_VNNI_MAGIC_BITS), so after the vpdpbusd chain the lane's bits read as the float
+//   1.5·2^23 + dot (|dot| < 2^22). fmsub(lane, d, 1.5·2^23·d) = dot·d rounded once, exactly what
+//   convert-then-multiply gives, because d keeps at most 22 significant bits (vnni_act_scale) and
+//   1.5·2^23·d is therefore exact. One FMA with the weight scales accumulates.
+// - The activation row's codes, starts and scales are laid out per group in the lanes' order once
+//   per call (quantize_acts_*), so the inner loop only loads them.
+// Accuracy: the activations' int8 rounding (≤ 1/254 of each block's largest value) is the only
+// approximation besides f32 accumulation; the kernel tests bound it per format.
 
-/// Quantized activations of one row, [groups] of 4 blocks.
+#define CK_VNNI_MAGIC_BITS 0x4B400000  // bits of 1.5 · 2^23 = 12582912.0f
+#define CK_VNNI_MAGIC 12582912.0f
+
+/// The int8 scale of an activation block with largest magnitude amax: amax / 127 with its two lowest
+/// mantissa bits cleared (≤ 22 significant bits, so CK_VNNI_MAGIC · d is exact; codes stay ≤ 127 since
+/// |x| / d ≤ 127 · (1 + 2^-21) rounds to 127).
+CK_INLINE float vnni_act_scale(float amax) {
+    float d = amax / 127.0f;
+    uint32_t u;
+    memcpy(&u, &d, 4);
+    u &= ~(uint32_t)3;
+    memcpy(&d, &u, 4);
+    return d;
+}
+
+/// int8 codes of one 32-element block (round to nearest even, saturating) and its scale.
+CK_INLINE CK_TARGET_AVX512BF16 float vnni_block_codes(const float *xb, int8_t codes[CK_QB]) {
+    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+    const float d = vnni_act_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))));
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    _mm_storeu_si128((__m128i *)codes, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, id))));
+    _mm_storeu_si128((__m128i *)(codes + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, id))));
+    return d;
+}
+
+/// Per-lane start, scale and magic·scale of a group; lanes of missing blocks (K tail) stay at
+/// start = magic, scale 0, so they add exactly 0.
 typedef struct {
-    int8_t *lo, *hi;  // [groups * 64] int8 each
-    int32_t *corr;    // [groups * 16] int32
-    float *scale;     // [groups * 16] f32: activation scale of block L/4, per lane L
-} q4_acts;
+    int32_t start[16];       // [16] int32: correction + CK_VNNI_MAGIC_BITS
+    float scale[16];         // [16] f32: d of the lane's block
+    float magic_scale[16];   // [16] f32: CK_VNNI_MAGIC · d
+} vnni_lanes;
 
-CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_acts *a) {
-    const size_t nb = K / CK_QB, groups = (nb + 3) / 4;
-    memset(a->lo, 0, groups * 64);
-    memset(a->hi, 0, groups * 64);
-    memset(a->corr, 0, groups * 16 * sizeof(int32_t));
-    memset(a->scale, 0, groups * 16 * sizeof(float));
+CK_INLINE void vnni_lanes_clear(vnni_lanes *l) {
+    for (int L = 0; L < 16; L++) {
+        l->start[L] = CK_VNNI_MAGIC_BITS;
+        l->scale[L] = 0.0f;
+        l->magic_scale[L] = 0.0f;
+    }
+}
+
+CK_INLINE void vnni_lane_set(vnni_lanes *l, int L, int32_t correction, float d) {
+    l->start[L] = CK_VNNI_MAGIC_BITS + correction;
+    l->scale[L] = d;
+    l->magic_scale[L] = CK_VNNI_MAGIC * d;
+}
+
+/// Masks for the two 64-byte loads of a group that holds `bytes` (≤ 128) weight bytes.
+CK_INLINE void vnni_load_masks(size_t bytes, __mmask64 *k0, __mmask64 *k1) {
+    *k0 = bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1);
+    *k1 = bytes >= 128 ? ~(__mmask64)0 : bytes <= 64 ? 0 : (((__mmask64)1 << (bytes - 64)) - 1);
+}
+
+// MARK: q4 × int8
+//
+// Weight row layout: block b at bytes 16b..16b+15; byte j holds element j (low nibble) and j + 16
+// (high nibble), codes offset by 8. A group is 8 blocks (256 elements, 128 bytes): r0 = blocks 0..3
+// (one per 128-bit lane), r1 = blocks 4..7. P0 = unpacklo64(r0, r1), P1 = unpackhi64(r0, r1); lane
+// L = 4i + k of P0 holds bytes 4(k%2)..+3 of block (k < 2 ? i : 4 + i), P1 the same bytes + 8. Each
+// lane so sums 16 products of one block over 4 vpdpbusd (low and high nibbles of P0 and P1); the
+// offset 8 is removed by starting the lane at -8 · (sum of its 16 activation codes).
+
+/// One group of 8 blocks of a quantized activation row, in the lanes' order. 448 bytes.
+typedef struct {
+    int8_t codes[4][64];  // [2 · half + nibble][4 · lane + t] int8
+    vnni_lanes lanes;
+} q4_group;
+
+/// Block (0..7) of lane L in a q4 group.
+CK_INLINE int q4_lane_block(int L) { return (L % 4 < 2) ? L / 4 : 4 + L / 4; }
+
+CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_group *groups) {
+    const size_t nb = K / CK_QB, ng = (nb + 7) / 8;
+    memset(groups, 0, ng * sizeof *groups);
+    for (size_t G = 0; G < ng; G++) vnni_lanes_clear(&groups[G].lanes);
     for (size_t b = 0; b < nb; b++) {
-        const float *xb = x + b * CK_QB;
-        __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));  // RNE
-        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-        const size_t g = b / 4, slot = b % 4;
-        _mm_storeu_si128((__m128i *)(a->lo + g * 64 + slot * 16), _mm512_cvtsepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(a->hi + g * 64 + slot * 16), _mm512_cvtsepi32_epi8(q1));
-        // Per-lane sums of 4 consecutive activations (lo and hi halves share a lane).
-        __m512i s = _mm512_add_epi32(q0, q1);  // element i: x[i] + x[i+16]
-        int32_t lanes[16];
-        _mm512_storeu_si512(lanes, s);
-        for (int l = 0; l < 4; l++) {
-            a->corr[g * 16 + slot * 4 + l] =
-                -8 * (lanes[4 * l] + lanes[4 * l + 1] + lanes[4 * l + 2] + lanes[4 * l + 3]);
-            a->scale[g * 16 + slot * 4 + l] = d;
+        int8_t c[CK_QB];
+        const float d = vnni_block_codes(x + b * CK_QB, c);
+        q4_group *g = &groups[b / 8];
+        const int bb = (int)(b % 8), first = bb < 4 ? 4 * bb : 4 * (bb - 4) + 2;  // its lanes: first, first + 1
+        for (int h = 0; h < 2; h++) {
+            const int L = first + h;
+            int32_t sum = 0;
+            for (int half = 0; half < 2; half++)
+                for (int nibble = 0; nibble < 2; nibble++) {
+                    const int8_t *src = c + 8 * half + 4 * h + 16 * nibble;
+                    memcpy(&g->codes[2 * half + nibble][4 * L], src, 4);
+                    sum += src[0] + src[1] + src[2] + src[3];
+                }
+            vnni_lane_set(&g->lanes, L, -8 * sum, d);
         }
     }
 }
 
-CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_acts *acts, size_t m, size_t m_end,
-                                                 float *sums, const int R, const int N) {
-    const size_t K = w->K, nb = K / CK_QB, groups = (nb + 3) / 4, row_bytes = K / 2;
+CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_group *const *acts, size_t m,
+                                                 size_t m_end, float *sums, const int R, const int N) {
+    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 7) / 8, row_bytes = K / 2;
     const uint8_t *q = (const uint8_t *)w->data;
     const __m512i low = _mm512_set1_epi8(0x0f);
-    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);  // q4_lane_block
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    for (size_t g = 0; g < groups; g++) {
-        const size_t blocks = nb - 4 * g < 4 ? nb - 4 * g : 4;
-        const __mmask64 bytes = blocks == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * blocks)) - 1);
-        const __mmask8 halfs = (__mmask8)((1u << blocks) - 1);
+    for (size_t G = 0; G < ng; G++) {
+        const bool full = 8 * G + 8 <= nb;
+        const size_t blocks = full ? 8 : nb - 8 * G;
+        __mmask64 k0, k1;
+        vnni_load_masks(blocks * 16, &k0, &k1);
+        __m512i codes[4][4];  // [row][part] u8 weight codes 0..15
+        __m512 dw[4];         // [row] f32 weight scale per lane
         for (int r = 0; r < R; r++) {
-            // Prefetch the same line of the next row block (R rows further on), which keeps ~R rows of
-            // weights in flight; the hardware streamer alone leaves this kernel well short of the plain
-            // read bandwidth.
-            if (m + R + r < m_end) _mm_prefetch((const char *)(q + (m + R + r) * row_bytes + g * 64), _MM_HINT_T0);
-            __m512i v = _mm512_maskz_loadu_epi8(bytes, q + (m + r) * row_bytes + g * 64);
-            __m512i lo = _mm512_and_si512(v, low);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-            if (g % 8 == 0 && m + R + r < m_end)
-                _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 4 * g), _MM_HINT_T0);
-            __m128i s16 = _mm_maskz_loadu_epi16(halfs, w->scales + (m + r) * nb + 4 * g);
-            __m512 dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(s16)));
-            for (int n = 0; n < N; n++) {
-                const q4_acts *an = &acts[n];
-                __m512i dot = _mm512_loadu_si512(an->corr + g * 16);
-                dot = _mm512_dpbusd_epi32(dot, lo, _mm512_loadu_si512(an->lo + g * 64));
-                dot = _mm512_dpbusd_epi32(dot, hi, _mm512_loadu_si512(an->hi + g * 64));
-                __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_loadu_ps(an->scale + g * 16));
-                acc[r][n] = _mm512_fmadd_ps(scaled, dw, acc[r][n]);
+            const uint8_t *row = q + (m + r) * row_bytes + G * 128;
+            // Keep ~R more rows in flight: the same lines of the next row block.
+            if (m + R + r < m_end) {
+                _mm_prefetch((const char *)(row + R * row_bytes), _MM_HINT_T0);
+                _mm_prefetch((const char *)(row + R * row_bytes + 64), _MM_HINT_T0);
+                if (G % 4 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 8 * G), _MM_HINT_T0);
+            }
+            const __m512i r0 = full ? _mm512_loadu_si512(row) : _mm512_maskz_loadu_epi8(k0, row);
+            const __m512i r1 = full ? _mm512_loadu_si512(row + 64) : _mm512_maskz_loadu_epi8(k1, row + 64);
+            const __m512i p0 = _mm512_unpacklo_epi64(r0, r1), p1 = _mm512_unpackhi_epi64(r0, r1);
+            codes[r][0] = _mm512_and_si512(p0, low);
+            codes[r][1] = _mm512_and_si512(_mm512_srli_epi16(p0, 4), low);
+            codes[r][2] = _mm512_and_si512(p1, low);
+            codes[r][3] = _mm512_and_si512(_mm512_srli_epi16(p1, 4), low);
+            const uint16_t *s = w->scales + (m + r) * nb + 8 * G;
+            const __m128i s16 = full ? _mm_loadu_si128((const __m128i *)s) : _mm_maskz_loadu_epi16((__mmask8)((1u << blocks) - 1), s);
+            dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps256_ps512(_mm256_cvtph_ps(s16)));
+        }
+        for (int n = 0; n < N; n++) {
+            const q4_group *a = &acts[n][G];
+            const __m512i start = _mm512_loadu_si512(a->lanes.start);
+            const __m512i x0 = _mm512_loadu_si512(a->codes[0]), x1 = _mm512_loadu_si512(a->codes[1]);
+            const __m512i x2 = _mm512_loadu_si512(a->codes[2]), x3 = _mm512_loadu_si512(a->codes[3]);
+            const __m512 d = _mm512_loadu_ps(a->lanes.scale), md = _mm512_loadu_ps(a->lanes.magic_scale);
+            for (int r = 0; r < R; r++) {
+                __m512i v = _mm512_dpbusd_epi32(start, codes[r][0], x0);
+                v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
+                v = _mm512_dpbusd_epi32(v, codes[r][2], x2);
+                v = _mm512_dpbusd_epi32(v, codes[r][3], x3);
+                const __m512 dot = _mm512_fmsub_ps(_mm512_castsi512_ps(v), d, md);  // dot · d
+                acc[r][n] = _mm512_fmadd_ps(dot, dw[r], acc[r][n]);
             }
         }
     }
@@ -437,123 +526,113 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_acts
 
 CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     size_t m0, size_t m1) {
-    const size_t K = w->K, groups = (K / CK_QB + 3) / 4;
-    const size_t per_row = groups * (64 + 64 + 16 * sizeof(int32_t) + 16 * sizeof(float));
-    uint8_t *buf = ck_scratch(0, N * per_row);
+    const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
+    q4_group *buf = ck_scratch(0, N * ng * sizeof(q4_group));
     if (buf == NULL) return CK_ERR_NOMEM;
-    q4_acts acts[CK_SMALL_N_MAX];
+    const q4_group *acts[CK_SMALL_N_MAX];
     for (size_t n = 0; n < N; n++) {
-        uint8_t *p = buf + n * per_row;
-        acts[n].corr = (int32_t *)p;
-        acts[n].scale = (float *)(p + groups * 64);
-        acts[n].lo = (int8_t *)(p + groups * 128);
-        acts[n].hi = (int8_t *)(p + groups * 192);
-        quantize_acts_q4(X + n * K, K, &acts[n]);
+        quantize_acts_q4(X + n * K, K, buf + n * ng);
+        acts[n] = buf + n * ng;
     }
     CK_VNNI_ROW_LOOP(rows_q4_vnni, acts);
     return CK_OK;
 }
 
-// MARK: AVX512-VNNI path for Q8: activations quantized to int8 per 32-block, vpdpbusd dot.
+// MARK: q8 × int8
 //
-// vpdpbusd multiplies unsigned bytes by signed bytes. The weight codes w (signed) are flipped to
-// w ^ 0x80 = w + 128 (unsigned), so each 32-bit lane sums (w + 128)·x over 4 consecutive elements;
-// starting the lane at corr = -128 · (sum of its 4 activation codes) leaves Σ w·x exactly. A 64-byte
-// weight load covers two blocks: lanes 0..7 belong to the first, 8..15 to the second. Per 64
-// weights and activation row: one xor (shared by all rows n), one vpdpbusd, one convert, one
-// multiply by the activation scales and one FMA with the weight scales — about a third of the
-// vector work of widening the codes to f32, so the kernel stays bandwidth-bound up to N = 8.
-// The activations' int8 rounding (relative error ≤ 1/254 of each block's largest value) is the
-// same as llama.cpp's Q8_0 × Q8_0 dot; the `q8` conversion's fixture parity is tested with it.
+// vpdpbusd multiplies unsigned bytes by signed bytes: the weight codes w (signed) are flipped to
+// w ^ 0x80 = w + 128, and starting each lane at -128 · (sum of its activation codes) leaves Σ w·x
+// exactly. A group is 4 blocks (128 elements, 128 bytes): r0 = blocks 0, 1 (two 128-bit lanes each),
+// r1 = blocks 2, 3. Lane L = 4i + k of P0 = unpacklo64(r0, r1) holds elements 16(i%2) + 4(k%2) + t of
+// block (k < 2 ? 0 : 2) + i/2, P1 the same elements + 8; each lane sums 8 products of one block.
 
-/// Quantized activations of one row.
+/// One group of 4 blocks of a quantized activation row, in the lanes' order. 320 bytes.
 typedef struct {
-    int8_t *q;      // [K] int8 codes
-    int32_t *corr;  // [K/4] int32: -128 · (sum of the lane's 4 codes)
-    float *scale;   // [K/4] f32: the scale of the lane's block
-} q8_acts;
+    int8_t codes[2][64];  // [half][4 · lane + t] int8
+    vnni_lanes lanes;
+} q8_group;
 
-CK_TARGET_AVX512BF16 static void quantize_acts_q8(const float *x, size_t K, q8_acts *a) {
-    const size_t nb = K / CK_QB;
-    const __m256i ones = _mm256_set1_epi8(1);
+CK_TARGET_AVX512BF16 static void quantize_acts_q8(const float *x, size_t K, q8_group *groups) {
+    const size_t nb = K / CK_QB, ng = (nb + 3) / 4;
+    memset(groups, 0, ng * sizeof *groups);
+    for (size_t G = 0; G < ng; G++) vnni_lanes_clear(&groups[G].lanes);
     for (size_t b = 0; b < nb; b++) {
-        const float *xb = x + b * CK_QB;
-        const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id))));  // RNE
-        const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id))));
-        const __m256i q = _mm256_set_m128i(q1, q0);
-        _mm256_storeu_si256((__m256i *)(a->q + b * CK_QB), q);
-        const __m256i lane_sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);  // [8] sum of 4 codes
-        _mm256_storeu_si256((__m256i *)(a->corr + b * 8), _mm256_mullo_epi32(lane_sums, _mm256_set1_epi32(-128)));
-        _mm256_storeu_ps(a->scale + b * 8, _mm256_set1_ps(d));
-    }
-}
-
-/// One 64-weight step (blocks 2p and 2p+1, or only 2p when `single`) of R rows x N activations.
-CK_INLINE CK_TARGET_AVX512BF16 void q8_vnni_step(const weights *w, const q8_acts *acts, size_t m, size_t m_end,
-                                                 size_t p, __m512 acc[4][CK_SMALL_N_MAX], const int R, const int N,
-                                                 const bool single) {
-    const size_t K = w->K, nb = K / CK_QB;
-    const int8_t *q = (const int8_t *)w->data;
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const __m512i spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __mmask64 bytes = single ? (__mmask64)0xffffffffu : ~(__mmask64)0;
-    const __mmask16 lanes = single ? (__mmask16)0x00ff : (__mmask16)0xffff;
-    for (int r = 0; r < R; r++) {
-        // Keep ~R more rows in flight: the same line of the next row block.
-        if (m + R + r < m_end) _mm_prefetch((const char *)(q + (m + R + r) * K + p * 64), _MM_HINT_T0);
-        if (p % 16 == 0 && m + R + r < m_end)
-            _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 2 * p), _MM_HINT_T0);
-        const int8_t *row = q + (m + r) * K + p * 64;
-        const __m512i v = _mm512_xor_si512(single ? _mm512_maskz_loadu_epi8(bytes, row) : _mm512_loadu_si512(row), flip);
-        const __m128i s16 = _mm_maskz_loadu_epi16(single ? 1 : 3, w->scales + (m + r) * nb + 2 * p);
-        const __m512 dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(s16)));  // [16] f32
-        for (int n = 0; n < N; n++) {
-            const q8_acts *an = &acts[n];
-            __m512i dot, x;
-            __m512 sx;
-            if (single) {
-                dot = _mm512_maskz_loadu_epi32(lanes, an->corr + p * 16);
-                x = _mm512_maskz_loadu_epi8(bytes, an->q + p * 64);
-                sx = _mm512_maskz_loadu_ps(lanes, an->scale + p * 16);
-            } else {
-                dot = _mm512_loadu_si512(an->corr + p * 16);
-                x = _mm512_loadu_si512(an->q + p * 64);
-                sx = _mm512_loadu_ps(an->scale + p * 16);
+        int8_t c[CK_QB];
+        const float d = vnni_block_codes(x + b * CK_QB, c);
+        q8_group *g = &groups[b / 4];
+        const int bb = (int)(b % 4);
+        for (int i = 2 * (bb % 2); i < 2 * (bb % 2) + 2; i++)      // 128-bit lanes holding block bb
+            for (int k = bb < 2 ? 0 : 2; k < (bb < 2 ? 2 : 4); k++) {  // its lanes 4i + k
+                const int L = 4 * i + k;
+                int32_t sum = 0;
+                for (int half = 0; half < 2; half++) {
+                    const int8_t *src = c + 16 * (i % 2) + 4 * (k % 2) + 8 * half;
+                    memcpy(&g->codes[half][4 * L], src, 4);
+                    sum += src[0] + src[1] + src[2] + src[3];
+                }
+                vnni_lane_set(&g->lanes, L, -128 * sum, d);
             }
-            dot = _mm512_dpbusd_epi32(dot, v, x);
-            acc[r][n] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), sx), dw, acc[r][n]);
-        }
     }
 }
 
-CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_acts *acts, size_t m, size_t m_end,
-                                                 float *sums, const int R, const int N) {
-    const size_t nb = w->K / CK_QB, full = nb / 2;
+CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_group *const *acts, size_t m,
+                                                 size_t m_end, float *sums, const int R, const int N) {
+    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 3) / 4;
+    const uint8_t *q = (const uint8_t *)w->data;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i lane_block = _mm512_set_epi32(3, 3, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    for (size_t p = 0; p < full; p++) q8_vnni_step(w, acts, m, m_end, p, acc, R, N, false);
-    if (nb % 2) q8_vnni_step(w, acts, m, m_end, full, acc, R, N, true);
+    for (size_t G = 0; G < ng; G++) {
+        const bool full = 4 * G + 4 <= nb;
+        const size_t blocks = full ? 4 : nb - 4 * G;
+        __mmask64 k0, k1;
+        vnni_load_masks(blocks * 32, &k0, &k1);
+        __m512i codes[4][2];  // [row][half] u8 weight codes + 128
+        __m512 dw[4];         // [row] f32 weight scale per lane
+        for (int r = 0; r < R; r++) {
+            const uint8_t *row = q + (m + r) * K + G * 128;
+            if (m + R + r < m_end) {
+                _mm_prefetch((const char *)(row + R * K), _MM_HINT_T0);
+                _mm_prefetch((const char *)(row + R * K + 64), _MM_HINT_T0);
+                if (G % 8 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 4 * G), _MM_HINT_T0);
+            }
+            const __m512i r0 = full ? _mm512_loadu_si512(row) : _mm512_maskz_loadu_epi8(k0, row);
+            const __m512i r1 = full ? _mm512_loadu_si512(row + 64) : _mm512_maskz_loadu_epi8(k1, row + 64);
+            // Masked-off bytes become 0x80 after the flip; their activation codes are 0.
+            codes[r][0] = _mm512_xor_si512(_mm512_unpacklo_epi64(r0, r1), flip);
+            codes[r][1] = _mm512_xor_si512(_mm512_unpackhi_epi64(r0, r1), flip);
+            const uint16_t *s = w->scales + (m + r) * nb + 4 * G;
+            const __m128i s16 = _mm_maskz_loadu_epi16((__mmask8)((1u << blocks) - 1), s);
+            dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_cvtph_ps(s16)));
+        }
+        for (int n = 0; n < N; n++) {
+            const q8_group *a = &acts[n][G];
+            const __m512i start = _mm512_loadu_si512(a->lanes.start);
+            const __m512i x0 = _mm512_loadu_si512(a->codes[0]), x1 = _mm512_loadu_si512(a->codes[1]);
+            const __m512 d = _mm512_loadu_ps(a->lanes.scale), md = _mm512_loadu_ps(a->lanes.magic_scale);
+            for (int r = 0; r < R; r++) {
+                __m512i v = _mm512_dpbusd_epi32(start, codes[r][0], x0);
+                v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
+                const __m512 dot = _mm512_fmsub_ps(_mm512_castsi512_ps(v), d, md);  // dot · d
+                acc[r][n] = _mm512_fmadd_ps(dot, dw[r], acc[r][n]);
+            }
+        }
+    }
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     size_t m0, size_t m1) {
-    const size_t K = w->K;
-    const size_t per_row = K + (K / 4) * (sizeof(int32_t) + sizeof(float));  // codes, corr, scale
-    uint8_t *buf = ck_scratch(0, N * per_row);
+    const size_t K = w->K, ng = (K / CK_QB + 3) / 4;
+    q8_group *buf = ck_scratch(0, N * ng * sizeof(q8_group));
     if (buf == NULL) return CK_ERR_NOMEM;
-    q8_acts acts[CK_SMALL_N_MAX];
+    const q8_group *acts[CK_SMALL_N_MAX];
     for (size_t n = 0; n < N; n++) {
-        uint8_t *p = buf + n * per_row;
-        acts[n].corr = (int32_t *)p;
-        acts[n].scale = (float *)(p + (K / 4) * sizeof(int32_t));
-        acts[n].q = (int8_t *)(p + (K / 4) * (sizeof(int32_t) + sizeof(float)));
-        quantize_acts_q8(X + n * K, K, &acts[n]);
+        quantize_acts_q8(X + n * K, K, buf + n * ng);
+        acts[n] = buf + n * ng;
     }
     CK_VNNI_ROW_LOOP(rows_q8_vnni, acts);
     return CK_OK;

@@ -440,8 +440,9 @@ struct CKernelsTests {
         var report = ErrorReport()
         for format in WeightFormat.allCases {
             // Odd M, M not a multiple of the vector width, K = 32 * odd, K spanning several activation
-            // chunks, and K with a tail for the unquantized formats.
-            var shapes = [(37, 224), (67, 96), (5, 32 * 99)]
+            // chunks, K of whole VNNI groups only (512) and of one block (32), and K with a tail for
+            // the unquantized formats.
+            var shapes = [(37, 224), (67, 96), (5, 32 * 99), (9, 512), (6, 32)]
             if !format.isQuantized { shapes += [(19, 100), (3, 1001)] }
             for (rows, cols) in shapes {
                 let w = try TestMatrix(format: format, rows: rows, cols: cols, rng: &rng)
