@@ -216,21 +216,27 @@ CK_INLINE CK_TARGET_AVX512 void rows_avx512(const weights *w, const float *Xk /*
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    if (fmt == FMT_Q8 && N == 1) {
-        // GEMV on q8: dot the raw codes with x per block, then scale the block sum once
-        // (7 instead of 9 vector ops per 32 weights).
+    if (fmt == FMT_Q8) {
+        // q8: dot the raw codes with x per block, then scale the block sum once (7 instead of 9
+        // vector ops per 32 weights at N = 1). The codes are widened once per row and shared by
+        // all activation rows, and every N runs the same operations per (row, activation row), so
+        // a batch row gets exactly the bits of its GEMV (`exact` batched decode = decoding alone).
         for (size_t k = k0; k < k1; k += 32) {
-            const __m512 x0 = _mm512_loadu_ps(Xk + k), x1 = _mm512_loadu_ps(Xk + k + 16);
             for (int r = 0; r < R; r++) {
                 if (m + R + r < m_end) prefetch_step(w, m + R + r, k, fmt);
                 const int8_t *p = (const int8_t *)w->data + (m + r) * w->K + k;
-                __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))), x0);
-                t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))),
-                                    x1, t);
-                acc[r][0] = _mm512_fmadd_ps(t, _mm512_set1_ps(ds[r][(k - k0) / CK_QB]), acc[r][0]);
+                const __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+                const __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16))));
+                const __m512 d = _mm512_set1_ps(ds[r][(k - k0) / CK_QB]);
+                for (int n = 0; n < N; n++) {
+                    const __m512 x0 = _mm512_loadu_ps(Xk + n * ldx + k), x1 = _mm512_loadu_ps(Xk + n * ldx + k + 16);
+                    const __m512 t = _mm512_fmadd_ps(c1, x1, _mm512_mul_ps(c0, x0));
+                    acc[r][n] = _mm512_fmadd_ps(t, d, acc[r][n]);
+                }
             }
         }
-        for (int r = 0; r < R; r++) sums[r * CK_SMALL_N_MAX] = _mm512_reduce_add_ps(acc[r][0]);
+        for (int r = 0; r < R; r++)
+            for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
         return;
     }
     for (size_t k = k0; k < k1; k += 32) {
@@ -251,9 +257,11 @@ CK_INLINE CK_TARGET_AVX512 void rows_avx512(const weights *w, const float *Xk /*
         for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
-/// Chunk length for N activation rows: keeps N * kc * bytes_per_element within ~24 KB.
-static size_t chunk_for(size_t N, size_t bytes_per_element, size_t K) {
-    size_t kc = (24 * 1024) / (N * bytes_per_element);
+/// Chunk length along K: keeps the largest batch's activation slice (CK_SMALL_N_MAX * kc *
+/// bytes_per_element) within ~24 KB of L1. The same for every N, so a row's partial sums split the
+/// same way whatever the batch: a batch row gets exactly the bits of its GEMV.
+static size_t chunk_for(size_t bytes_per_element, size_t K) {
+    size_t kc = (24 * 1024) / (CK_SMALL_N_MAX * bytes_per_element);
     kc = kc / 128 * 128;
     if (kc < 256) kc = 256;
     if (kc > CHUNK_MAX) kc = CHUNK_MAX;
@@ -281,7 +289,7 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
         ldx = K32;
     }
     const int R = N == 1 ? 4 : 2;
-    const size_t kc = K32 == 0 ? 0 : chunk_for(N, sizeof(float), K32);
+    const size_t kc = K32 == 0 ? 0 : chunk_for(sizeof(float), K32);
     float sums[4 * CK_SMALL_N_MAX];
     for (size_t k0 = 0; k0 < K32 || k0 == 0; k0 += kc) {
         const size_t k1 = K32 - k0 < kc ? K32 : k0 + kc;

@@ -463,6 +463,47 @@ struct CKernelsTests {
         report.print(title: "decode max relative error")
     }
 
+    /// Batched decode under `exact` must give each sequence the bits it gets alone: every weight row
+    /// and activation row of a batch goes through the same operations in the same order as in a
+    /// one-row call, whatever the batch size or the rows per pass (4 for one row, 2 for batches).
+    @Test("a small batch gives each activation row the bits of its own GEMV, at every ISA level")
+    func batchRowsMatchSingleRows() throws {
+        var rng = SplitMix64(seed: 7)
+        for format in WeightFormat.allCases {
+            for (rows, cols) in [(37, 512), (9, 32 * 99)] {
+                let w = try TestMatrix(format: format, rows: rows, cols: cols, rng: &rng)
+                let kinds: [(KernelKind, KernelKind)] = format == .q8
+                    ? [(.gemv, .small), (.gemvInt8Acts, .smallInt8Acts)] : [(.gemv, .small)]
+                for batch in [2, 4, 5, 8] {
+                    let x = rng.gaussians(batch * cols)  // [batch, K] f32
+                    for level in availableLevels {
+                        let isa = try #require(ck_isa(rawValue: level))
+                        // bf16 weights with N >= 2 at AMX take the split-activation tiles, a
+                        // different (documented) arithmetic from the GEMV.
+                        if format == .bf16 && isa.rawValue >= ck_isa.amx.rawValue { continue }
+                        for (single, small) in kinds {
+                            var y = [Float](repeating: .nan, count: batch * rows)  // [batch, rows] f32
+                            let status = withISA(isa) {
+                                runKernel(small, w, x: x, n: batch, y: &y, ldy: rows, m0: 0, m1: rows)
+                            }
+                            try #require(status == CK_OK)
+                            for n in 0..<batch {
+                                let xRow = Array(x[(n * cols)..<((n + 1) * cols)])
+                                var alone = [Float](repeating: .nan, count: rows)  // [rows] f32
+                                let rowStatus = withISA(isa) {
+                                    runKernel(single, w, x: xRow, n: 1, y: &alone, ldy: rows, m0: 0, m1: rows)
+                                }
+                                try #require(rowStatus == CK_OK)
+                                let same = zip(alone, y[(n * rows)..<((n + 1) * rows)]).allSatisfy { $0.bitPattern == $1.bitPattern }
+                                #expect(same, "\(small) \(format) [\(rows), \(cols)] N = \(batch) row \(n) at \(String(cString: ck_isa_name(isa)))")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("prefill GEMM matches the f64 reference at every ISA level")
     func prefillGemm() throws {
         var rng = SplitMix64(seed: 200)

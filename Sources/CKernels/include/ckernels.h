@@ -148,7 +148,8 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // MARK: - Batched decode: Y[n, m] = sum_k W[m, k] * X[n, k], n < N, m in [m0, m1)
 //
 // One pass over the weight rows serves up to CK_SMALL_N_MAX activation rows (larger N is chunked).
-// X [N, K] f32 contiguous; Y [N, ldy] f32. Numerics as the matching ck_gemv_*, except bf16 weights
+// X [N, K] f32 contiguous; Y [N, ldy] f32. Each activation row gets exactly the bits the matching
+// ck_gemv_* gives it alone (tested at every level; `exact` batched decode relies on it), except bf16 weights
 // with N >= 2 and K % 32 == 0 at CK_ISA_AMX: AMX tiles with each activation split into two bf16
 // parts (x_hi + x_lo), i.e. f32-grade results (activation error <= 2^-17 |x|), which keeps batches of
 // up to 8 at memory speed. q8/q4 batches use f32 FMA (q4 and q8q8: int8 VNNI at AVX512_BF16+); the
