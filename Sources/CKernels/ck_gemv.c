@@ -133,7 +133,7 @@ CK_TARGET_AVX2 static void small_avx2(const weights *w, const float *X, size_t N
 
 // MARK: AVX-512 path (16 lanes; bf16 rows split into even/odd halves against a de-interleaved x)
 //
-// K is processed in chunks whose activation slice ([N, kc] f32) stays in L1; partial sums go to Y.
+// K is processed in chunks (see small_avx512); partial sums go to Y.
 
 /// Expands weights k..k+31 of row m into two f32 vectors. For bf16 the result is
 /// (even elements, odd elements), to be paired with the de-interleaved activations. `d` is the
@@ -257,11 +257,9 @@ CK_INLINE CK_TARGET_AVX512 void rows_avx512(const weights *w, const float *Xk /*
         for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
-/// Chunk length along K: keeps the largest batch's activation slice (CK_SMALL_N_MAX * kc *
-/// bytes_per_element) within ~24 KB of L1. The same for every N, so a row's partial sums split the
-/// same way whatever the batch: a batch row gets exactly the bits of its GEMV.
-static size_t chunk_for(size_t bytes_per_element, size_t K) {
-    size_t kc = (24 * 1024) / (CK_SMALL_N_MAX * bytes_per_element);
+/// Chunk length for N activation rows: keeps N * kc * bytes_per_element within ~24 KB of L1.
+static size_t chunk_for(size_t N, size_t bytes_per_element, size_t K) {
+    size_t kc = (24 * 1024) / (N * bytes_per_element);
     kc = kc / 128 * 128;
     if (kc < 256) kc = 256;
     if (kc > CHUNK_MAX) kc = CHUNK_MAX;
@@ -289,7 +287,14 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
         ldx = K32;
     }
     const int R = N == 1 ? 4 : 2;
-    const size_t kc = K32 == 0 ? 0 : chunk_for(sizeof(float), K32);
+    // K chunks. f32 / q8 / q4: CHUNK_MAX (the scale buffer's size) for every N, so a row's partial
+    // sums split the same way whatever the batch and a batch row gets exactly the bits of its GEMV
+    // (these batches are `exact` ones; shorter chunks would cost the GEMV 15-30 % in per-chunk
+    // reductions). bf16: chunks that keep the batch's activations in L1 (bf16 batches reach this
+    // kernel only under `fast` on CPUs without AMX; `exact` runs bf16 rows through the GEMV).
+    const size_t kc = K32 == 0 ? 0
+                      : w->fmt == FMT_BF16 ? chunk_for(N, sizeof(float), K32)
+                                           : (K32 < CHUNK_MAX ? K32 : CHUNK_MAX);
     float sums[4 * CK_SMALL_N_MAX];
     for (size_t k0 = 0; k0 < K32 || k0 == 0; k0 += kc) {
         const size_t k1 = K32 - k0 < kc ? K32 : k0 + kc;

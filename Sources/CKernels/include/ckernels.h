@@ -149,7 +149,9 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 //
 // One pass over the weight rows serves up to CK_SMALL_N_MAX activation rows (larger N is chunked).
 // X [N, K] f32 contiguous; Y [N, ldy] f32. Each activation row gets exactly the bits the matching
-// ck_gemv_* gives it alone (tested at every level; `exact` batched decode relies on it), except bf16 weights
+// ck_gemv_* gives it alone (tested at every level; `exact` batched decode relies on it), except for
+// bf16 weights at CK_ISA_AVX512+ (K chunked by N to keep activations in L1; `exact` batches run bf16
+// rows through the GEMV instead), and bf16 weights
 // with N >= 2 and K % 32 == 0 at CK_ISA_AMX: AMX tiles with each activation split into two bf16
 // parts (x_hi + x_lo), i.e. f32-grade results (activation error <= 2^-17 |x|), which keeps batches of
 // up to 8 at memory speed. q8/q4 batches use f32 FMA (q4 and q8q8: int8 VNNI at AVX512_BF16+); the
