@@ -435,10 +435,30 @@ CK_INLINE void vnni_lane_set(vnni_lanes *l, int L, int32_t correction, float d) 
     l->magic_scale[L] = CK_VNNI_MAGIC * d;
 }
 
-/// Masks for the two 64-byte loads of a group that holds `bytes` (≤ 128) weight bytes.
-CK_INLINE void vnni_load_masks(size_t bytes, __mmask64 *k0, __mmask64 *k1) {
-    *k0 = bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1);
-    *k1 = bytes >= 128 ? ~(__mmask64)0 : bytes <= 64 ? 0 : (((__mmask64)1 << (bytes - 64)) - 1);
+/// The 128 weight bytes of one group of a row as two 64-byte halves r0, r1 (`bytes` < 128 for the
+/// row's last, partial group: the rest reads as 0), and a prefetch of the same bytes `ahead` bytes
+/// further on (the next row block, which keeps ~R rows of weights in flight; 0: none).
+CK_INLINE CK_TARGET_AVX512BF16 void vnni_load_group(const uint8_t *row, size_t bytes, size_t ahead, __m512i *r0,
+                                                    __m512i *r1) {
+    if (ahead) {
+        _mm_prefetch((const char *)(row + ahead), _MM_HINT_T0);
+        _mm_prefetch((const char *)(row + ahead + 64), _MM_HINT_T0);
+    }
+    if (bytes >= 128) {
+        *r0 = _mm512_loadu_si512(row);
+        *r1 = _mm512_loadu_si512(row + 64);
+        return;
+    }
+    const __mmask64 k0 = bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1);
+    const __mmask64 k1 = bytes <= 64 ? 0 : (((__mmask64)1 << (bytes - 64)) - 1);
+    *r0 = _mm512_maskz_loadu_epi8(k0, row);
+    *r1 = _mm512_maskz_loadu_epi8(k1, row + 64);
+}
+
+/// Adds a finished lane chain to acc: (dot · d) · dw, where v's bits read as 1.5·2^23 + dot.
+CK_INLINE CK_TARGET_AVX512BF16 __m512 vnni_accumulate(__m512i v, __m512 d, __m512 md, __m512 dw, __m512 acc) {
+    const __m512 dot = _mm512_fmsub_ps(_mm512_castsi512_ps(v), d, md);  // dot · d, rounded once
+    return _mm512_fmadd_ps(dot, dw, acc);
 }
 
 // MARK: q4 × int8
@@ -494,20 +514,13 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_grou
     for (size_t G = 0; G < ng; G++) {
         const bool full = 8 * G + 8 <= nb;
         const size_t blocks = full ? 8 : nb - 8 * G;
-        __mmask64 k0, k1;
-        vnni_load_masks(blocks * 16, &k0, &k1);
         __m512i codes[4][4];  // [row][part] u8 weight codes 0..15
         __m512 dw[4];         // [row] f32 weight scale per lane
         for (int r = 0; r < R; r++) {
-            const uint8_t *row = q + (m + r) * row_bytes + G * 128;
-            // Keep ~R more rows in flight: the same lines of the next row block.
-            if (m + R + r < m_end) {
-                _mm_prefetch((const char *)(row + R * row_bytes), _MM_HINT_T0);
-                _mm_prefetch((const char *)(row + R * row_bytes + 64), _MM_HINT_T0);
-                if (G % 4 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 8 * G), _MM_HINT_T0);
-            }
-            const __m512i r0 = full ? _mm512_loadu_si512(row) : _mm512_maskz_loadu_epi8(k0, row);
-            const __m512i r1 = full ? _mm512_loadu_si512(row + 64) : _mm512_maskz_loadu_epi8(k1, row + 64);
+            const bool next = m + R + r < m_end;
+            if (next && G % 4 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 8 * G), _MM_HINT_T0);
+            __m512i r0, r1;
+            vnni_load_group(q + (m + r) * row_bytes + G * 128, blocks * 16, next ? R * row_bytes : 0, &r0, &r1);
             const __m512i p0 = _mm512_unpacklo_epi64(r0, r1), p1 = _mm512_unpackhi_epi64(r0, r1);
             codes[r][0] = _mm512_and_si512(p0, low);
             codes[r][1] = _mm512_and_si512(_mm512_srli_epi16(p0, 4), low);
@@ -528,8 +541,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_grou
                 v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
                 v = _mm512_dpbusd_epi32(v, codes[r][2], x2);
                 v = _mm512_dpbusd_epi32(v, codes[r][3], x3);
-                const __m512 dot = _mm512_fmsub_ps(_mm512_castsi512_ps(v), d, md);  // dot · d
-                acc[r][n] = _mm512_fmadd_ps(dot, dw[r], acc[r][n]);
+                acc[r][n] = vnni_accumulate(v, d, md, dw[r], acc[r][n]);
             }
         }
     }
@@ -598,21 +610,14 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_grou
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
     for (size_t G = 0; G < ng; G++) {
-        const bool full = 4 * G + 4 <= nb;
-        const size_t blocks = full ? 4 : nb - 4 * G;
-        __mmask64 k0, k1;
-        vnni_load_masks(blocks * 32, &k0, &k1);
+        const size_t blocks = 4 * G + 4 <= nb ? 4 : nb - 4 * G;
         __m512i codes[4][2];  // [row][half] u8 weight codes + 128
         __m512 dw[4];         // [row] f32 weight scale per lane
         for (int r = 0; r < R; r++) {
-            const uint8_t *row = q + (m + r) * K + G * 128;
-            if (m + R + r < m_end) {
-                _mm_prefetch((const char *)(row + R * K), _MM_HINT_T0);
-                _mm_prefetch((const char *)(row + R * K + 64), _MM_HINT_T0);
-                if (G % 8 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 4 * G), _MM_HINT_T0);
-            }
-            const __m512i r0 = full ? _mm512_loadu_si512(row) : _mm512_maskz_loadu_epi8(k0, row);
-            const __m512i r1 = full ? _mm512_loadu_si512(row + 64) : _mm512_maskz_loadu_epi8(k1, row + 64);
+            const bool next = m + R + r < m_end;
+            if (next && G % 8 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 4 * G), _MM_HINT_T0);
+            __m512i r0, r1;
+            vnni_load_group(q + (m + r) * K + G * 128, blocks * 32, next ? R * K : 0, &r0, &r1);
             // Masked-off bytes become 0x80 after the flip; their activation codes are 0.
             codes[r][0] = _mm512_xor_si512(_mm512_unpacklo_epi64(r0, r1), flip);
             codes[r][1] = _mm512_xor_si512(_mm512_unpackhi_epi64(r0, r1), flip);
@@ -628,8 +633,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_grou
             for (int r = 0; r < R; r++) {
                 __m512i v = _mm512_dpbusd_epi32(start, codes[r][0], x0);
                 v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
-                const __m512 dot = _mm512_fmsub_ps(_mm512_castsi512_ps(v), d, md);  // dot · d
-                acc[r][n] = _mm512_fmadd_ps(dot, dw[r], acc[r][n]);
+                acc[r][n] = vnni_accumulate(v, d, md, dw[r], acc[r][n]);
             }
         }
     }
