@@ -90,6 +90,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         // Lines that need the machine's limits are printed after the limits are measured, which
         // happens last so that its 512 MB probe buffer does not count in the model's peak RSS.
         var lines: [(MachineLimits) -> String] = []
+        let memory = AnonymousMemoryPeak()
 
         let loadStart = Date()
         let m = try CogVLMModel.load(directory: URL(fileURLWithPath: model))
@@ -118,7 +119,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         var features: [Float] = []
         var vision: Double? = nil
         if selected.contains(.vision) {
-            let seconds = try timed(runs) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
+            let seconds = try timed(runs, memory: memory) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
             vision = seconds
             lines.append { report("vision encode", seconds: seconds, flops: flops.vision, peak: $0.computePeak(precision)) }
         } else {
@@ -130,7 +131,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         var prefixSnapshot: CogVLMSession.Snapshot? = nil
         var prefill: Double? = nil
         if selected.contains(.prefill) {
-            let seconds = try timed(runs) {
+            let seconds = try timed(runs, memory: memory) {
                 session.reset()
                 _ = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
             }
@@ -153,7 +154,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         // Each run restores the prompt's state and decodes one untimed token first: restoring shares
         // the snapshot's KV cache and the first append copies it (that copy belongs to prefix reuse,
         // not to the decode rate).
-        let decode = try timed(runs, setup: {
+        let decode = try timed(runs, memory: memory, setup: {
             session.restore(afterPrompt)
             _ = try session.decode(token: 499)
         }) {
@@ -174,7 +175,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         if jobs > 1, let prefix = prefixSnapshot {
             // Prefix reuse: a second question on the same image costs only its own text tokens.
             if selected.contains(.reuse) {
-                let reuse = try timed(runs) {
+                let reuse = try timed(runs, memory: memory) {
                     let other = m.makeSession(threads: threads)
                     other.context.precision = precision
                     other.restore(prefix)
@@ -207,7 +208,9 @@ struct BenchModelCommand: AsyncParsableCommand {
                     _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 499, count: jobs))
                     let start = Date()
                     for i in 0..<decodeTokens { _ = try CogVLMSession.decodeBatch(sessions, tokens: Array(repeating: 500 + i, count: jobs)) }
-                    return Date().timeIntervalSince(start) / Double(decodeTokens)
+                    let seconds = Date().timeIntervalSince(start) / Double(decodeTokens)
+                    memory.sample()
+                    return seconds
                 }
                 func singleRound() throws -> Double {
                     session.restore(afterPrompt)
@@ -250,19 +253,27 @@ struct BenchModelCommand: AsyncParsableCommand {
                          limits.sgemmGFLOPS, limits.bf16DotGFLOPS, limits.amxGFLOPS, limits.readGBps))
         }
         for line in lines { print(line(limits)) }
-        print(String(format: "peak RSS (model stages): %.2f GB", peakRSS))
+        // RSS also counts the mapped checkpoint's resident (clean, reclaimable) file pages, which
+        // move with the page cache; the anonymous part is what the run itself allocated.
+        print(String(format: "peak RSS (model stages): %.2f GB, of which anonymous memory (KV caches, buffers) at most "
+                     + "%.2f GB at any stage's end; the rest is file pages (the mapped checkpoint, the binary)",
+                     peakRSS, memory.bytes / 1e9))
     }
 
-    /// Median seconds of `runs` timed calls after one untimed warm-up.
-    private func timed(_ runs: Int, setup: () throws -> Void = {}, _ body: () throws -> Void) throws -> Double {
+    /// Median seconds of `runs` timed calls after one untimed warm-up; samples the anonymous
+    /// memory after each call (untimed).
+    private func timed(_ runs: Int, memory: AnonymousMemoryPeak, setup: () throws -> Void = {},
+                       _ body: () throws -> Void) throws -> Double {
         try setup()
         try body()
+        memory.sample()
         var times: [Double] = []
         for _ in 0..<runs {
             try setup()
             let start = Date()
             try body()
             times.append(Date().timeIntervalSince(start))
+            memory.sample()
         }
         return times.sorted()[times.count / 2]
     }
@@ -274,6 +285,20 @@ struct BenchModelCommand: AsyncParsableCommand {
     }
 
     static func gigabytes(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
+}
+
+/// The largest anonymous resident memory (`RssAnon` in /proc/self/status: heap, KV caches,
+/// activations; not the mapped weights) seen at the sample points.
+final class AnonymousMemoryPeak {
+    private(set) var bytes: Double = 0
+
+    func sample() {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return }
+        for line in status.split(separator: "\n") where line.hasPrefix("RssAnon:") {
+            // "RssAnon:     123456 kB"
+            if let kB = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) { bytes = max(bytes, kB * 1024) }
+        }
+    }
 }
 
 /// Floating-point work of the model's stages, from its shapes (multiply and add counted apart).
