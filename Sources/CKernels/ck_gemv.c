@@ -476,9 +476,6 @@ typedef struct {
     vnni_lanes lanes;
 } q4_group;
 
-/// Block (0..7) of lane L in a q4 group.
-CK_INLINE int q4_lane_block(int L) { return (L % 4 < 2) ? L / 4 : 4 + L / 4; }
-
 CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_group *groups) {
     const size_t nb = K / CK_QB, ng = (nb + 7) / 8;
     memset(groups, 0, ng * sizeof *groups);
@@ -507,7 +504,8 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_grou
     const size_t K = w->K, nb = K / CK_QB, ng = (nb + 7) / 8, row_bytes = K / 2;
     const uint8_t *q = (const uint8_t *)w->data;
     const __m512i low = _mm512_set1_epi8(0x0f);
-    const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);  // q4_lane_block
+    // Block of lane L = 4i + k: k < 2 ? i : 4 + i (listed from lane 15 down).
+    const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
@@ -605,6 +603,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_grou
     const size_t K = w->K, nb = K / CK_QB, ng = (nb + 3) / 4;
     const uint8_t *q = (const uint8_t *)w->data;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
+    // Block of lane L = 4i + k: (k < 2 ? 0 : 2) + i / 2 (listed from lane 15 down).
     const __m512i lane_block = _mm512_set_epi32(3, 3, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)

@@ -255,8 +255,8 @@ struct BenchModelCommand: AsyncParsableCommand {
         for line in lines { print(line(limits)) }
         // RSS also counts the mapped checkpoint's resident (clean, reclaimable) file pages, which
         // move with the page cache; the anonymous part is what the run itself allocated.
-        print(String(format: "peak RSS (model stages): %.2f GB, of which anonymous memory (KV caches, buffers) at most "
-                     + "%.2f GB at any stage's end; the rest is file pages (the mapped checkpoint, the binary)",
+        print(String(format: "peak RSS (model stages): %.2f GB; anonymous memory (KV caches, buffers) %.2f GB, the largest "
+                     + "seen after any timed run; the rest of RSS is file pages (the mapped checkpoint, the binary)",
                      peakRSS, memory.bytes / 1e9))
     }
 
