@@ -10,6 +10,8 @@
 //   3. each row's softmax over its visible keys (causal limit), f32, the rest of the row zeroed;
 //   4. O[rows, hdp] += P·V tile by tile (V widened the same way), then O is written out.
 // Everything is f32 after the exact fp16 widening; only scores for one query block exist at once.
+// With at most ATT_DIRECT_ROWS rows per kv head (decode) steps 2 and 4 read K and V in place
+// instead of through widened tiles (att_direct_*), with the same arithmetic.
 
 #define ATT_KT CK_ATT_KT      // keys per widened K/V tile (ck_attention.c)
 #define ATT_ROWS CK_ATT_ROWS  // query rows (query × head pairs) per block (ck_attention.c)
@@ -126,6 +128,143 @@ CK_INLINE VT size_t VN(att_heads_of)(size_t kvh, size_t group, size_t h0, size_t
     return he - hs;
 }
 
+// MARK: decode: few rows per kv head, keys and values read in place
+//
+// With 1–4 query rows per kv head (decode; a shared-prefix batch of up to 4 sequences; GQA decode
+// with 4 heads per group) a widened tile is written and read back for too few rows to pay: the
+// widening alone costs as much vector work as the dot products. Here every fp16 K/V vector is
+// widened in registers and used for all rows at once. The arithmetic is the tile path's, in the
+// same order (per-lane FMA over d in order, the same transposed sums, P·V accumulated key by key),
+// so the results are the same bits; only the memory traffic and the instruction count change.
+
+/// Rows per kv head the in-place path serves (one accumulator block: rows × keys ≤ VW).
+#define ATT_DIRECT_ROWS 4
+
+/// Scores of R query rows (qs rows r0 ..< r0 + R) against nk ≤ VW / R keys `rows` (KB = VW / R
+/// accumulator slots per row): S[r0 + r, col + c] = scale · Q · K[c]. R and KB are constants at
+/// every call site, so the accumulators stay in registers.
+CK_INLINE VT void VN(att_direct_scores_block)(const int R, const int KB, const float *qs, const char *const *rows,
+                                              size_t nk, bool f16, size_t hd, size_t r0, float scale, float *s,
+                                              size_t sld, size_t col) {
+    VF acc[VW];  // acc[r · KB + c]: lane partials of Q row r0 + r · K row c
+    for (int i = 0; i < VW; i++) acc[i] = V_ZERO();
+    for (size_t d = 0; d < hd; d += VW) {
+        VF qv[ATT_DIRECT_ROWS];
+        for (int r = 0; r < R; r++) qv[r] = V_LOAD(qs + (r0 + (size_t)r) * hd + d);
+        for (int c = 0; c < KB; c++) {
+            if ((size_t)c >= nk) break;
+            const VF kv = f16 ? V_LOAD_F16((const uint16_t *)(const void *)rows[c] + d)
+                              : V_LOAD((const float *)(const void *)rows[c] + d);
+            for (int r = 0; r < R; r++) acc[r * KB + c] = V_FMA(qv[r], kv, acc[r * KB + c]);
+        }
+    }
+    float lanes[VW];
+    V_STORE(lanes, V_MUL(VN(ck_v_sum_transpose)(acc), V_SET1(scale)));
+    for (int r = 0; r < R; r++) memcpy(s + (r0 + (size_t)r) * sld + col, lanes + r * KB, nk * sizeof(float));
+}
+
+/// Prefetches rows [j, j + n) of one kv head (byte offset `off` in each row).
+CK_INLINE VT void VN(att_prefetch_rows)(const ck_att_src *src, size_t row_bytes, size_t off, size_t bytes, size_t j,
+                                        size_t n) {
+    for (size_t kk = 0; kk < n; kk++) {
+        const char *row = ck_att_row(src, j + kk, row_bytes) + off;
+        for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    }
+}
+
+/// S[base + r, j] = scale · Q[base + r] · K[j] for the R = nq · (heads of kvh) rows of each kv head
+/// in [kb0, kb1) (rows of successive heads follow each other) and j < visible. hd % VW == 0.
+static VT void VN(att_direct_scores)(const float *qs, const ck_att_src *k, bool f16, size_t kv_stride, size_t kb0,
+                                     size_t kb1, size_t nq, size_t group, size_t h0, size_t h1, size_t hd,
+                                     size_t visible, float scale, float *s, size_t sld) {
+    const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
+    const size_t row_bytes = kv_stride * esize;
+    for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
+        const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
+        size_t base = 0;
+        for (size_t kvh = kb0; kvh < kb1; kvh++) {
+            const size_t R = nq * VN(att_heads_of)(kvh, group, h0, h1);
+            const size_t kb = VW / R;
+            const size_t off = kvh * hd * esize;
+            // Same head, one tile ahead (rows are a page or more apart; see att_widen).
+            if (j0 + ATT_KT < visible) {
+                const size_t next = visible - (j0 + ATT_KT);
+                VN(att_prefetch_rows)(k, row_bytes, off, hd * esize, j0 + ATT_KT, next < ATT_KT ? next : ATT_KT);
+            }
+            for (size_t kk0 = 0; kk0 < count; kk0 += kb) {
+                const size_t nk = count - kk0 < kb ? count - kk0 : kb;
+                const char *rows[VW];
+                for (size_t c = 0; c < nk; c++) rows[c] = ck_att_row(k, j0 + kk0 + c, row_bytes) + off;
+                switch (R) {
+                    case 1: VN(att_direct_scores_block)(1, VW, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                    case 2: VN(att_direct_scores_block)(2, VW / 2, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                    case 3: VN(att_direct_scores_block)(3, VW / 3, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                    default: VN(att_direct_scores_block)(4, VW / 4, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                }
+            }
+            base += R;
+        }
+    }
+}
+
+/// O[r0 + r, d0 + c·VW ..] += Σ_kk P[r0 + r, col + kk] · V[kk, d0 + c·VW ..] for r < R, c < C over
+/// `count` value rows read in place (att_pv_block's arithmetic).
+CK_INLINE VT void VN(att_direct_pv_block)(const int R, const int C, const float *s, size_t sld, size_t col,
+                                          const ck_att_src *v, bool f16, size_t row_bytes, size_t off, size_t j0,
+                                          size_t count, size_t hd, size_t r0, size_t d0, float *o) {
+    VF acc[ATT_DIRECT_ROWS][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] = V_LOAD(o + (r0 + (size_t)r) * hd + d0 + (size_t)c * VW);
+    for (size_t kk = 0; kk < count; kk++) {
+        const char *row = ck_att_row(v, j0 + kk, row_bytes) + off;
+        VF vv[4];
+        for (int c = 0; c < C; c++) {
+            const size_t e = d0 + (size_t)c * VW;
+            vv[c] = f16 ? V_LOAD_F16((const uint16_t *)(const void *)row + e) : V_LOAD((const float *)(const void *)row + e);
+        }
+        for (int r = 0; r < R; r++) {
+            const VF p = V_SET1(s[(r0 + (size_t)r) * sld + col + kk]);
+            for (int c = 0; c < C; c++) acc[r][c] = V_FMA(p, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) V_STORE(o + (r0 + (size_t)r) * hd + d0 + (size_t)c * VW, acc[r][c]);
+}
+
+/// O[base + r] += Σ_j P[base + r, j] · V[j] over the visible keys, rows per kv head as in
+/// att_direct_scores; o [rows, hd] starts zeroed.
+static VT void VN(att_direct_pv)(const float *s, size_t sld, const ck_att_src *v, bool f16, size_t kv_stride,
+                                 size_t kb0, size_t kb1, size_t nq, size_t group, size_t h0, size_t h1, size_t hd,
+                                 size_t visible, float *o) {
+    const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
+    const size_t row_bytes = kv_stride * esize;
+    for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
+        const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
+        size_t base = 0;
+        for (size_t kvh = kb0; kvh < kb1; kvh++) {
+            const size_t R = nq * VN(att_heads_of)(kvh, group, h0, h1);
+            const size_t off = kvh * hd * esize;
+            if (j0 + ATT_KT < visible) {
+                const size_t next = visible - (j0 + ATT_KT);
+                VN(att_prefetch_rows)(v, row_bytes, off, hd * esize, j0 + ATT_KT, next < ATT_KT ? next : ATT_KT);
+            }
+            size_t d0 = 0;
+#define ATT_DIRECT_PV(RR)                                                                                              \
+    for (; d0 + 4 * VW <= hd; d0 += 4 * VW)                                                                            \
+        VN(att_direct_pv_block)(RR, 4, s, sld, j0, v, f16, row_bytes, off, j0, count, hd, base, d0, o);                \
+    for (; d0 < hd; d0 += VW) VN(att_direct_pv_block)(RR, 1, s, sld, j0, v, f16, row_bytes, off, j0, count, hd, base, d0, o);
+            switch (R) {
+                case 1: ATT_DIRECT_PV(1) break;
+                case 2: ATT_DIRECT_PV(2) break;
+                case 3: ATT_DIRECT_PV(3) break;
+                default: ATT_DIRECT_PV(4) break;
+            }
+#undef ATT_DIRECT_PV
+            base += R;
+        }
+    }
+}
+
 static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *k, const ck_att_src *v, bool f16,
                              size_t kv_stride, float *out, size_t out_stride, size_t queries, size_t keys, size_t q_heads,
                              size_t kv_heads, size_t hd, float scale, long causal_offset, size_t h0, size_t h1,
@@ -166,8 +305,12 @@ static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *
                         memset(dst + hd, 0, (hdp - hd) * sizeof(float));
                     }
             }
+            // Few rows per kv head (decode): K and V read in place, no widened tiles.
+            const bool direct = hd == hdp && nq * (group < h1 - h0 ? group : h1 - h0) <= ATT_DIRECT_ROWS;
             // 2. Scores, one widened K tile per kv head at a time.
-            for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
+            if (direct)
+                VN(att_direct_scores)(qs, k, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, scale, s, sld);
+            else for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 const size_t padded = (count + VW - 1) / VW * VW;
                 size_t base = 0;
@@ -201,7 +344,9 @@ static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *
             }
             // 4. O = P·V.
             memset(o, 0, rows * hdp * sizeof(float));
-            for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
+            if (direct)
+                VN(att_direct_pv)(s, sld, v, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, o);
+            else for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 base = 0;
                 for (size_t kvh = kb0; kvh < kb1; kvh++) {
@@ -227,3 +372,4 @@ static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *
 #undef ATT_KT
 #undef ATT_ROWS
 #undef ATT_RB
+#undef ATT_DIRECT_ROWS

@@ -217,6 +217,40 @@ struct AttentionF16KVTests {
         }
     }
 
+    /// Up to 4 rows per kv head (decode, a shared-prefix batch, GQA decode) read K and V in place;
+    /// more rows go through widened tiles. Both must give every row the same bits: rows of a
+    /// 7-query call (tiles) against the same rows asked for 1–4 at a time.
+    @Test("few-row (in-place) decode gives the same bits as the same rows of a query block, at every ISA level",
+          arguments: [(qHeads: 4, kvHeads: 4, headDim: 128), (qHeads: 8, kvHeads: 2, headDim: 64),
+                      (qHeads: 4, kvHeads: 2, headDim: 48), (qHeads: 3, kvHeads: 3, headDim: 40)])
+    func fewRowsMatchBlockRows(_ shape: (qHeads: Int, kvHeads: Int, headDim: Int)) throws {
+        let block = 7, keys = 75
+        for causal in [true, false] {
+            let offset = causal ? keys - block : nil  // row i sees keys [0, keys − block + i]
+            let c = AttentionCase(queries: block, keys: keys, qHeads: shape.qHeads, kvHeads: shape.kvHeads,
+                                  headDim: shape.headDim, causalOffset: offset, heads: 0..<shape.qHeads)
+            let data = AttentionData(c, seed: UInt64(shape.headDim))
+            let scale = 1 / Float(c.headDim).squareRoot()
+            try atEveryLevel { isa in
+                let (status, whole) = data.kernel(heads: c.heads)
+                try #require(status == CK_OK)
+                for rows in 1...4 {
+                    for first in stride(from: 0, to: block - rows + 1, by: 2) {
+                        var out = [Float](repeating: .nan, count: rows * data.outStride)
+                        let s = data.q.withUnsafeBufferPointer { q in
+                            ck_attention_f16kv(q.baseAddress! + first * data.qStride, data.qStride, data.k, data.v,
+                                               data.kvStride, &out, data.outStride, rows, keys, c.qHeads, c.kvHeads,
+                                               c.headDim, scale, offset.map { $0 + first } ?? -1, 0, c.qHeads)
+                        }
+                        try #require(s == CK_OK)
+                        let want = Array(whole[(first * data.outStride)..<((first + rows) * data.outStride)])
+                        #expect(sameBits(out, want), "\(c) rows \(first)..<\(first + rows) at \(levelName(isa))")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("bad shapes give CK_ERR_SHAPE; nothing to do is CK_OK")
     func badShapes() {
         let q = [Float](repeating: 0, count: 64), kv = [UInt16](repeating: 0, count: 64)
