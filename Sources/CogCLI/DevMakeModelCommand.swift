@@ -32,6 +32,9 @@ struct DevMakeModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --format: the vision tower's format, q8 | q4 | bf16 (keep bf16).")
     var visionFormat: String = "q8"
 
+    @Option(name: .long, help: "With --format: lm_head's format, q8 | q4 | bf16 (keep bf16).")
+    var lmHeadFormat: String = "q8"
+
     @Argument(help: "Output directory.")
     var output: String
 
@@ -45,6 +48,9 @@ struct DevMakeModelCommand: AsyncParsableCommand {
         guard visionFormat == "bf16" || QuantizedFormat(rawValue: visionFormat) != nil else {
             throw ValidationError("--vision-format must be q8, q4 or bf16")
         }
+        guard lmHeadFormat == "bf16" || QuantizedFormat(rawValue: lmHeadFormat) != nil else {
+            throw ValidationError("--lm-head-format must be q8, q4 or bf16")
+        }
     }
 
     func run() async throws {
@@ -52,7 +58,8 @@ struct DevMakeModelCommand: AsyncParsableCommand {
         let bar = ProgressBar(label: "writing")
         do {
             let convert = format.flatMap(QuantizedFormat.init(rawValue:)).map {
-                ModelConverter.Options(format: $0, visionFormat: QuantizedFormat(rawValue: visionFormat))
+                ModelConverter.Options(format: $0, visionFormat: QuantizedFormat(rawValue: visionFormat),
+                                       lmHeadFormat: QuantizedFormat(rawValue: lmHeadFormat))
             }
             try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
                                           to: URL(fileURLWithPath: output), seed: seed, convert: convert) { done, total in

@@ -58,7 +58,8 @@ public enum ModelConverter {
     /// The file metadata of a converted checkpoint.
     static func metadata(_ options: Options, source: String) -> [String: String] {
         ["format": "pt", "cogjobs.format": options.format.rawValue,
-         "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored", "cogjobs.source": source]
+         "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored",
+         "cogjobs.lm_head_format": options.lmHeadFormat?.rawValue ?? "as-stored", "cogjobs.source": source]
     }
 
     /// Converts `source` into `destination` (created; must not be the source).

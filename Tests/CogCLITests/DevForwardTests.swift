@@ -89,16 +89,19 @@ struct DevMakeModelTests {
     }
 
     /// `--format` writes exactly what `convert` makes of the bf16 checkpoint: same tensors, same bytes.
-    @Test(arguments: [("q4", "q8"), ("q8", "bf16")])
-    func quantizedWhileWritingEqualsConvert(format: String, visionFormat: String) async throws {
+    /// lm_head follows `--lm-head-format` (q8 by default; bf16 keeps it as stored).
+    @Test(arguments: [("q4", "q8", nil), ("q8", "bf16", "bf16")] as [(String, String, String?)])
+    func quantizedWhileWritingEqualsConvert(format: String, visionFormat: String, lmHeadFormat: String?) async throws {
         let tmp = try Fixtures.temporaryDirectory("makemodel-q")
         defer { Fixtures.removeTemporaryDirectory(tmp) }
         let bf16 = tmp.appendingPathComponent("bf16"), converted = tmp.appendingPathComponent("converted")
         let direct = tmp.appendingPathComponent("direct")
         try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "3", bf16.path])
-        try await DevForwardTests.runCLI(["convert", bf16.path, converted.path, "--format", format, "--vision-format", visionFormat])
+        let lmHead = lmHeadFormat.map { ["--lm-head-format", $0] } ?? []
+        try await DevForwardTests.runCLI(["convert", bf16.path, converted.path, "--format", format, "--vision-format", visionFormat]
+                                         + lmHead)
         try await DevForwardTests.runCLI(["dev", "make-model", "--preset", "tiny", "--seed", "3", "--format", format,
-                                          "--vision-format", visionFormat, direct.path])
+                                          "--vision-format", visionFormat] + lmHead + [direct.path])
         func tensors(_ dir: URL) throws -> [String: (DType, [Int], [UInt8])] {
             let checkpoint = try Checkpoint(directory: dir)
             var out: [String: (DType, [Int], [UInt8])] = [:]
@@ -118,6 +121,9 @@ struct DevMakeModelTests {
             if name.hasSuffix(".\(format)") { quantized += 1 }
         }
         #expect(quantized > 0)
+        let headFormat = lmHeadFormat ?? "q8"
+        #expect(a[headFormat == "bf16" ? "lm_head.weight" : "lm_head.weight.\(headFormat)"] != nil,
+                "lm_head should be \(headFormat): \(a.keys.filter { $0.hasPrefix("lm_head") })")
         let model = try CogVLMModel.load(directory: direct)
         #expect(model.config.hiddenSize == 64)
     }

@@ -14,10 +14,11 @@ import Testing
 struct QuantizedParityTests {
     /// Converts `fixture` into a temporary directory, runs `body` on it, then removes it.
     static func withConverted<T>(_ fixture: URL, _ format: QuantizedFormat, vision: QuantizedFormat?,
-                                 _ body: (URL) throws -> T) throws -> T {
+                                 lmHead: QuantizedFormat? = nil, _ body: (URL) throws -> T) throws -> T {
         try Fixtures.withTemporaryDirectory("convert-\(format.rawValue)") { out in
             try ModelConverter.convert(from: fixture, to: out,
-                                       options: .init(format: format, visionFormat: vision, shardBytes: 3_000_000))
+                                       options: .init(format: format, visionFormat: vision, lmHeadFormat: lmHead,
+                                                      shardBytes: 3_000_000))
             return try body(out)
         }
     }
@@ -78,6 +79,32 @@ struct QuantizedParityTests {
                 #expect(r.tokens[i] == r.want[i], "step \(i): margin \(r.margins[i]) yet the token changed")
             }
             if prompt != "text_only" { #expect(r.tokens == r.want) }
+        }
+    }
+
+    /// `lm_head` in q8 as well (what `cogjobs convert` writes by default): the q8 rule above still
+    /// holds on the exact path, and the q4 model's error stays at its own level.
+    @Test(arguments: QuantizedFormat.allCases)
+    func q8LmHeadKeepsTheRules(format: QuantizedFormat) throws {
+        try Self.withConverted(Fixtures.cogvlmTiny, format, vision: .q8, lmHead: .q8) { dir in
+            let model = try CogVLMModel.load(directory: dir)
+            #expect(model.weights.lmHead.formatName == "q8")
+            for prompt in ["mm_a", "mm_b", "text_only"] {
+                let r = try Self.greedy(model, fixture: Fixtures.cogvlmTiny, prompt: prompt)
+                let same = zip(r.tokens, r.want).filter { $0 == $1 }.count
+                print("[\(format.rawValue) + q8 lm_head cogvlm-tiny/\(prompt)] step logits: max abs error \(r.error), "
+                      + "relative RMS \(r.relativeRMS); \(same)/\(r.want.count) greedy tokens identical")
+                switch format {
+                case .q8:
+                    #expect(r.relativeRMS < 0.05)
+                    for i in r.want.indices where r.margins[i] > 0.05 {
+                        #expect(r.tokens[i] == r.want[i], "step \(i): margin \(r.margins[i]) yet the token changed")
+                    }
+                    if prompt != "text_only" { #expect(r.tokens == r.want) }
+                case .q4:
+                    #expect(r.relativeRMS < 0.3, "q4 error far beyond 4-bit quantization noise")
+                }
+            }
         }
     }
 
@@ -154,6 +181,7 @@ struct QuantizedParityTests {
             let checkpoint = try Checkpoint(directory: dir)
             #expect(checkpoint.metadata["cogjobs.format"] == "q4")
             #expect(checkpoint.metadata["cogjobs.vision_format"] == "as-stored")
+            #expect(checkpoint.metadata["cogjobs.lm_head_format"] == "as-stored")
             #expect(checkpoint.shards.count > 1, "small shard limit gives several shards")
             let model = try CogVLMModel.load(directory: dir)
             #expect(model.weights.vision.layers[0].fc1.formatName == "bf16")
