@@ -122,8 +122,12 @@ static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static _Thread_local scratch_set *thread_scratch;
 
+/// The key's destructor, run on the exiting thread: frees its buffers and forgets them, so a kernel
+/// called by a later thread-exit destructor (the runtime's, another library's) allocates a fresh
+/// set (registered again, hence freed in the next destructor pass) instead of using freed memory.
 static void scratch_free(void *p) {
     scratch_set *set = p;
+    if (thread_scratch == set) thread_scratch = NULL;
     for (int i = 0; i < CK_SCRATCH_SLOTS; i++) free(set->ptr[i]);
     free(set);
 }
