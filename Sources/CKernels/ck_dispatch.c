@@ -98,6 +98,8 @@ static int clamp_level(ck_isa isa) {
 void ck_set_isa_limit(ck_isa isa) { atomic_store(&process_limit, clamp_level(isa)); }
 void ck_set_thread_isa_limit(ck_isa isa) { thread_limit = clamp_level(isa); }
 
+ck_isa ck_thread_isa_limit(void) { return (ck_isa)thread_limit; }
+
 const char *ck_isa_name(ck_isa isa) {
     switch (isa) {
     case CK_ISA_SCALAR: return "scalar";

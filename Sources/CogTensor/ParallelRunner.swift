@@ -33,6 +33,9 @@ public final class ParallelRunner: Sendable {
         /// Helper parts still running in the current job.
         let remaining = Atomic<Int>(0)
         var body: ((Int, Int) -> Void)? = nil
+        /// The caller's kernel ISA cap for the current job (tests pin a level per thread; the
+        /// helpers run their parts at the same level).
+        var isaLimit = ck_isa.amx
         var stopping = false
 
         func helperLoop(index: Int, parts: Int) {
@@ -51,7 +54,9 @@ public final class ParallelRunner: Sendable {
                 }
                 seen = generation.load(ordering: .acquiring)
                 let job = body
+                let limit = isaLimit
                 condition.unlock()
+                if ck_thread_isa_limit() != limit { ck_set_thread_isa_limit(limit) }
                 job?(index, parts)
                 if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
                     // The caller may have parked: wake it (cheap when nobody waits).
@@ -92,6 +97,7 @@ public final class ParallelRunner: Sendable {
         }
         team.condition.lock()
         team.body = body
+        team.isaLimit = ck_thread_isa_limit()
         team.remaining.store(threads - 1, ordering: .releasing)
         team.generation.add(1, ordering: .acquiringAndReleasing)
         team.condition.broadcast()

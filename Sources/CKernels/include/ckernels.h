@@ -96,6 +96,8 @@ const char *ck_isa_name(ck_isa isa);
 void ck_set_isa_limit(ck_isa isa);
 /// Caps the level for the calling thread only (used by tests to check each path); CK_ISA_AMX = no cap.
 void ck_set_thread_isa_limit(ck_isa isa);
+/// The calling thread's cap (CK_ISA_AMX when none), so that worker threads can take over a caller's.
+ck_isa ck_thread_isa_limit(void);
 
 // MARK: - Conversions (any n; src and dst must not overlap)
 
