@@ -283,8 +283,10 @@ void ck_exp_f32(const float *x, float *out, size_t n);
 ///   causal_offset + i and sees keys 0 ... causal_offset + i (clamped to keys).
 /// Numerics: K and V are widened exactly to f32; scores, softmax (f32 exp, sum in double) and the
 /// weighted sum of V are f32 (FMA). The SIMD paths process blocks of up to 64 query rows
-/// (query × head pairs of one kv head) against 64-key tiles, so scratch stays ≈ 64·keys floats plus
-/// small tiles per thread (per-thread buffer, grown on demand). Split [h0, h1) across threads;
+/// (query × head pairs of one kv head) against 16-key tiles, so scratch stays ≈ 64·keys floats plus
+/// small tiles per thread (per-thread buffer, grown on demand); with at most 4 rows per kv head
+/// (decode) K and V are read in place rather than widened into a tile, with the same arithmetic
+/// and hence the same bits. Split [h0, h1) across threads;
 /// prefer boundaries on multiples of q_heads / kv_heads so a kv head is widened by one thread only.
 /// CK_ERR_SHAPE: q_heads % kv_heads != 0, h1 > q_heads, h0 > h1, head_dim == 0, keys == 0 (with work
 /// to do) or causal_offset < −1. CK_ERR_NOMEM: scratch allocation failed.
