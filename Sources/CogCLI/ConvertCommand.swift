@@ -12,7 +12,8 @@ struct ConvertCommand: AsyncParsableCommand {
             The language model's matrices become --format; the vision tower's become --vision-format \
             (q8 by default: 4-bit hurts ViTs; 'bf16' keeps them as stored); lm_head becomes --lm-head-format \
             (q8 by default: its errors go straight into the logits, so it never goes below 8 bits unless asked; \
-            q8 halves the 262 MB it reads per decoded token). Norms, biases, \
+            q8 halves what each decoded token reads from it: 262 → 139 MB for CogVLM-17B, 1.05 → 0.53 GB for \
+            CogVLM2-19B). Norms, biases, \
             embeddings and the patch embedding are copied unchanged. Streams tensor by tensor (a few MB of \
             working memory), so a 35 GB checkpoint converts on a 24 GB machine. Sizes of the full CogVLM-17B: \
             bf16 35 GB, q8 ≈ 19 GB, q4 (vision q8) ≈ 12 GB.
