@@ -172,41 +172,6 @@ CK_INLINE VT void VN(att_prefetch_rows)(const ck_att_src *src, size_t row_bytes,
     }
 }
 
-/// S[base + r, j] = scale · Q[base + r] · K[j] for the R = nq · (heads of kvh) rows of each kv head
-/// in [kb0, kb1) (rows of successive heads follow each other) and j < visible. hd % VW == 0.
-static VT void VN(att_direct_scores)(const float *qs, const ck_att_src *k, bool f16, size_t kv_stride, size_t kb0,
-                                     size_t kb1, size_t nq, size_t group, size_t h0, size_t h1, size_t hd,
-                                     size_t visible, float scale, float *s, size_t sld) {
-    const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
-    const size_t row_bytes = kv_stride * esize;
-    for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
-        const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
-        size_t base = 0;
-        for (size_t kvh = kb0; kvh < kb1; kvh++) {
-            const size_t R = nq * VN(att_heads_of)(kvh, group, h0, h1);
-            const size_t kb = VW / R;
-            const size_t off = kvh * hd * esize;
-            // Same head, one tile ahead (rows are a page or more apart; see att_widen).
-            if (j0 + ATT_KT < visible) {
-                const size_t next = visible - (j0 + ATT_KT);
-                VN(att_prefetch_rows)(k, row_bytes, off, hd * esize, j0 + ATT_KT, next < ATT_KT ? next : ATT_KT);
-            }
-            for (size_t kk0 = 0; kk0 < count; kk0 += kb) {
-                const size_t nk = count - kk0 < kb ? count - kk0 : kb;
-                const char *rows[VW];
-                for (size_t c = 0; c < nk; c++) rows[c] = ck_att_row(k, j0 + kk0 + c, row_bytes) + off;
-                switch (R) {
-                    case 1: VN(att_direct_scores_block)(1, VW, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
-                    case 2: VN(att_direct_scores_block)(2, VW / 2, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
-                    case 3: VN(att_direct_scores_block)(3, VW / 3, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
-                    default: VN(att_direct_scores_block)(4, VW / 4, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
-                }
-            }
-            base += R;
-        }
-    }
-}
-
 /// O[r0 + r, d0 + c·VW ..] += Σ_kk P[r0 + r, col + kk] · V[kk, d0 + c·VW ..] for r < R, c < C over
 /// `count` value rows read in place (att_pv_block's arithmetic).
 CK_INLINE VT void VN(att_direct_pv_block)(const int R, const int C, const float *s, size_t sld, size_t col,
@@ -231,11 +196,14 @@ CK_INLINE VT void VN(att_direct_pv_block)(const int R, const int C, const float 
         for (int c = 0; c < C; c++) V_STORE(o + (r0 + (size_t)r) * hd + d0 + (size_t)c * VW, acc[r][c]);
 }
 
-/// O[base + r] += Σ_j P[base + r, j] · V[j] over the visible keys, rows per kv head as in
-/// att_direct_scores; o [rows, hd] starts zeroed.
-static VT void VN(att_direct_pv)(const float *s, size_t sld, const ck_att_src *v, bool f16, size_t kv_stride,
-                                 size_t kb0, size_t kb1, size_t nq, size_t group, size_t h0, size_t h1, size_t hd,
-                                 size_t visible, float *o) {
+/// One pass over the visible keys of the kv heads in [kb0, kb1), tile by tile and head by head,
+/// reading `src` in place (the same head's next tile prefetched). Each kv head has R = nq · (its
+/// heads in [h0, h1)) rows, and the rows of successive heads follow each other in qs, s and o.
+/// values false (src = K): S[base + r, j] = scale · Q[base + r] · K[j];
+/// values true (src = V): O[base + r] += Σ_j P[base + r, j] · V[j] (o starts zeroed). hd % VW == 0.
+static VT void VN(att_direct_pass)(bool values, const ck_att_src *src, bool f16, size_t kv_stride, size_t kb0,
+                                   size_t kb1, size_t nq, size_t group, size_t h0, size_t h1, size_t hd,
+                                   size_t visible, const float *qs, float scale, float *s, size_t sld, float *o) {
     const size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
     const size_t row_bytes = kv_stride * esize;
     for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
@@ -244,22 +212,38 @@ static VT void VN(att_direct_pv)(const float *s, size_t sld, const ck_att_src *v
         for (size_t kvh = kb0; kvh < kb1; kvh++) {
             const size_t R = nq * VN(att_heads_of)(kvh, group, h0, h1);
             const size_t off = kvh * hd * esize;
+            // Same head, one tile ahead (rows are a page or more apart; see att_widen).
             if (j0 + ATT_KT < visible) {
                 const size_t next = visible - (j0 + ATT_KT);
-                VN(att_prefetch_rows)(v, row_bytes, off, hd * esize, j0 + ATT_KT, next < ATT_KT ? next : ATT_KT);
+                VN(att_prefetch_rows)(src, row_bytes, off, hd * esize, j0 + ATT_KT, next < ATT_KT ? next : ATT_KT);
             }
-            size_t d0 = 0;
+            if (!values) {
+                const size_t kb = VW / R;  // keys per accumulator block
+                for (size_t kk0 = 0; kk0 < count; kk0 += kb) {
+                    const size_t nk = count - kk0 < kb ? count - kk0 : kb;
+                    const char *rows[VW];
+                    for (size_t c = 0; c < nk; c++) rows[c] = ck_att_row(src, j0 + kk0 + c, row_bytes) + off;
+                    switch (R) {
+                        case 1: VN(att_direct_scores_block)(1, VW, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                        case 2: VN(att_direct_scores_block)(2, VW / 2, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                        case 3: VN(att_direct_scores_block)(3, VW / 3, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                        default: VN(att_direct_scores_block)(4, VW / 4, qs, rows, nk, f16, hd, base, scale, s, sld, j0 + kk0); break;
+                    }
+                }
+            } else {
+                size_t d0 = 0;
 #define ATT_DIRECT_PV(RR)                                                                                              \
     for (; d0 + 4 * VW <= hd; d0 += 4 * VW)                                                                            \
-        VN(att_direct_pv_block)(RR, 4, s, sld, j0, v, f16, row_bytes, off, j0, count, hd, base, d0, o);                \
-    for (; d0 < hd; d0 += VW) VN(att_direct_pv_block)(RR, 1, s, sld, j0, v, f16, row_bytes, off, j0, count, hd, base, d0, o);
-            switch (R) {
-                case 1: ATT_DIRECT_PV(1) break;
-                case 2: ATT_DIRECT_PV(2) break;
-                case 3: ATT_DIRECT_PV(3) break;
-                default: ATT_DIRECT_PV(4) break;
-            }
+        VN(att_direct_pv_block)(RR, 4, s, sld, j0, src, f16, row_bytes, off, j0, count, hd, base, d0, o);              \
+    for (; d0 < hd; d0 += VW) VN(att_direct_pv_block)(RR, 1, s, sld, j0, src, f16, row_bytes, off, j0, count, hd, base, d0, o);
+                switch (R) {
+                    case 1: ATT_DIRECT_PV(1) break;
+                    case 2: ATT_DIRECT_PV(2) break;
+                    case 3: ATT_DIRECT_PV(3) break;
+                    default: ATT_DIRECT_PV(4) break;
+                }
 #undef ATT_DIRECT_PV
+            }
             base += R;
         }
     }
@@ -309,7 +293,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *
             const bool direct = hd == hdp && nq * (group < h1 - h0 ? group : h1 - h0) <= ATT_DIRECT_ROWS;
             // 2. Scores, one widened K tile per kv head at a time.
             if (direct)
-                VN(att_direct_scores)(qs, k, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, scale, s, sld);
+                VN(att_direct_pass)(false, k, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, qs, scale, s, sld, o);
             else for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 const size_t padded = (count + VW - 1) / VW * VW;
@@ -345,7 +329,7 @@ static VT void VN(attention)(const float *q, size_t q_stride, const ck_att_src *
             // 4. O = P·V.
             memset(o, 0, rows * hdp * sizeof(float));
             if (direct)
-                VN(att_direct_pv)(s, sld, v, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, o);
+                VN(att_direct_pass)(true, v, f16, kv_stride, kb0, kb1, nq, group, h0, h1, hd, visible, qs, scale, s, sld, o);
             else for (size_t j0 = 0; j0 < visible; j0 += ATT_KT) {
                 const size_t count = visible - j0 < ATT_KT ? visible - j0 : ATT_KT;
                 base = 0;
