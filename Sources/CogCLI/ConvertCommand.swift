@@ -37,18 +37,15 @@ struct ConvertCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard QuantizedFormat(rawValue: format) != nil else { throw ValidationError("--format must be q8 or q4") }
-        guard visionFormat == "bf16" || QuantizedFormat(rawValue: visionFormat) != nil else {
-            throw ValidationError("--vision-format must be q8, q4 or bf16")
-        }
-        guard lmHeadFormat == "bf16" || QuantizedFormat(rawValue: lmHeadFormat) != nil else {
-            throw ValidationError("--lm-head-format must be q8, q4 or bf16")
-        }
+        _ = try keptOrQuantized(visionFormat, option: "vision-format")
+        _ = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")
     }
 
     func run() async throws {
         guard let format = QuantizedFormat(rawValue: format) else { return }
-        let options = ModelConverter.Options(format: format, visionFormat: QuantizedFormat(rawValue: visionFormat),
-                                             lmHeadFormat: QuantizedFormat(rawValue: lmHeadFormat))
+        let options = ModelConverter.Options(format: format,
+                                             visionFormat: try keptOrQuantized(visionFormat, option: "vision-format"),
+                                             lmHeadFormat: try keptOrQuantized(lmHeadFormat, option: "lm-head-format"))
         let bar = ProgressBar(label: "converting")
         let started = Date()
         do {

@@ -45,21 +45,18 @@ struct DevMakeModelCommand: AsyncParsableCommand {
         if let layers, layers < 1 { throw ValidationError("--layers must be at least 1") }
         if let visionLayers, visionLayers < 1 { throw ValidationError("--vision-layers must be at least 1") }
         if let format, QuantizedFormat(rawValue: format) == nil { throw ValidationError("--format must be q8 or q4") }
-        guard visionFormat == "bf16" || QuantizedFormat(rawValue: visionFormat) != nil else {
-            throw ValidationError("--vision-format must be q8, q4 or bf16")
-        }
-        guard lmHeadFormat == "bf16" || QuantizedFormat(rawValue: lmHeadFormat) != nil else {
-            throw ValidationError("--lm-head-format must be q8, q4 or bf16")
-        }
+        _ = try keptOrQuantized(visionFormat, option: "vision-format")
+        _ = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")
     }
 
     func run() async throws {
         guard let preset = SyntheticCheckpoint.Preset(rawValue: preset) else { return }
         let bar = ProgressBar(label: "writing")
         do {
+            let vision = try keptOrQuantized(visionFormat, option: "vision-format")
+            let lmHead = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")
             let convert = format.flatMap(QuantizedFormat.init(rawValue:)).map {
-                ModelConverter.Options(format: $0, visionFormat: QuantizedFormat(rawValue: visionFormat),
-                                       lmHeadFormat: QuantizedFormat(rawValue: lmHeadFormat))
+                ModelConverter.Options(format: $0, visionFormat: vision, lmHeadFormat: lmHead)
             }
             try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
                                           to: URL(fileURLWithPath: output), seed: seed, convert: convert) { done, total in
