@@ -373,11 +373,11 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 // 32-bit lane). Three choices keep the vector work per weight byte and activation row small, which
 // is what bounds a batch (every 512-bit op of this loop issues on the same two ports):
 //
-// - Lanes of one block across loads. Weight loads are shuffled once (shared by all activation rows)
-//   so that every 32-bit lane of the results holds bytes of ONE block, and the lanes add up the
-//   products of several vpdpbusd before any float work: per 512 weights of q4 eight vpdpbusd and two
-//   float ops (a 4 × 4 word transpose of four loads), per 128 of q8 two and two (two loads
-//   interleaved by 8-byte halves); without it, two and six per 128.
+// - Lanes of one block across loads. Two 64-byte weight loads r0, r1 are interleaved by 8-byte
+//   halves (vpunpcklqdq / vpunpckhqdq, one shuffle per load, shared by all activation rows), so every
+//   32-bit lane of the results holds bytes of ONE block, and the lanes add up the products of several
+//   vpdpbusd before any float work: per 256 weights of q4 four vpdpbusd and two float ops (was four
+//   and six), per 128 of q8 two and two (was two and six).
 // - No int → float convert. Each lane starts at its correction term plus the bits of
 //   1.5·2^23 (CK_VNNI_MAGIC_BITS), so after the vpdpbusd chain the lane's bits read as the float
 //   1.5·2^23 + dot (|dot| < 2^22). fmsub(lane, d, 1.5·2^23·d) = dot·d rounded once, exactly what
@@ -464,102 +464,83 @@ CK_INLINE CK_TARGET_AVX512BF16 __m512 vnni_accumulate(__m512i v, __m512 d, __m51
 // MARK: q4 × int8
 //
 // Weight row layout: block b at bytes 16b..16b+15; byte j holds element j (low nibble) and j + 16
-// (high nibble), codes offset by 8. A group is 16 blocks (512 elements, 256 bytes) read as four
-// 64-byte loads r0..r3, where 128-bit lane i of r_k is block 4k + i. A 4 × 4 transpose of 32-bit
-// words inside each 128-bit lane (vpunpck{l,h}dq then vpunpck{l,h}qdq: 8 shuffles per group and
-// row, shared by all activation rows) gives P0..P3 with lane L = 4i + k of P_t = bytes 4t..4t+3 of
-// block 4k + i. Every lane so holds ONE whole block across P0..P3 and sums its 32 products over 8
-// vpdpbusd (low and high nibbles of each P_t) before any float work: per 512 weights and
-// activation row 8 vpdpbusd + 2 float ops (the 8-block groups this replaced needed 8 + 4, and
-// sums of 16 products rounded twice per block). The offset 8 is removed by starting the lane at
-// -8 · (sum of the block's 32 activation codes).
+// (high nibble), codes offset by 8. A group is 8 blocks (256 elements, 128 bytes): r0 = blocks 0..3
+// (one per 128-bit lane), r1 = blocks 4..7. P0 = unpacklo64(r0, r1), P1 = unpackhi64(r0, r1); lane
+// L = 4i + k of P0 holds bytes 4(k%2)..+3 of block (k < 2 ? i : 4 + i), P1 the same bytes + 8. Each
+// lane so sums 16 products of one block over 4 vpdpbusd (low and high nibbles of P0 and P1); the
+// offset 8 is removed by starting the lane at -8 · (sum of its 16 activation codes).
 
-/// Lane of block bb (0..15) of a group: 4 · (bb % 4) + bb / 4.
-#define Q4_LANE(bb) (4 * ((bb) % 4) + (bb) / 4)
-
-/// One group of 16 blocks of a quantized activation row, in the lanes' order. 704 bytes.
+/// One group of 8 blocks of a quantized activation row, in the lanes' order. 448 bytes.
 typedef struct {
-    int8_t codes[8][64];  // [2 · t + nibble][4 · lane + e] int8: element 4t + e + 16 · nibble of the lane's block
+    int8_t codes[4][64];  // [2 · half + nibble][4 · lane + t] int8
     vnni_lanes lanes;
 } q4_group;
 
 CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_group *groups) {
-    const size_t nb = K / CK_QB, ng = (nb + 15) / 16;
+    const size_t nb = K / CK_QB, ng = (nb + 7) / 8;
     memset(groups, 0, ng * sizeof *groups);
     for (size_t G = 0; G < ng; G++) vnni_lanes_clear(&groups[G].lanes);
     for (size_t b = 0; b < nb; b++) {
         int8_t c[CK_QB];
         const float d = vnni_block_codes(x + b * CK_QB, c);
-        q4_group *g = &groups[b / 16];
-        const int L = Q4_LANE((int)(b % 16));
-        int32_t sum = 0;
-        for (int t = 0; t < 4; t++)
-            for (int nibble = 0; nibble < 2; nibble++) {
-                const int8_t *src = c + 4 * t + 16 * nibble;
-                memcpy(&g->codes[2 * t + nibble][4 * L], src, 4);
-                sum += src[0] + src[1] + src[2] + src[3];
-            }
-        vnni_lane_set(&g->lanes, L, -8 * sum, d);
-    }
-}
-
-/// The 256 weight bytes of one group of a row (`bytes` < 256 for the row's last, partial group: the
-/// rest reads as 0) as P0..P3 in the lanes' order, split into nibble codes: codes[2t] = low, codes[2t
-/// + 1] = high nibbles of P_t. Prefetches the same bytes `ahead` bytes further on (0: none).
-CK_INLINE CK_TARGET_AVX512BF16 void q4_load_group(const uint8_t *row, size_t bytes, size_t ahead, __m512i codes[8]) {
-    if (ahead)
-        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(row + ahead + 64 * k), _MM_HINT_T0);
-    __m512i r[4];  // [k] 64 bytes: blocks 4k..4k+3, one per 128-bit lane
-    for (int k = 0; k < 4; k++) {
-        const size_t at = 64 * (size_t)k;
-        if (bytes >= at + 64) r[k] = _mm512_loadu_si512(row + at);
-        else r[k] = _mm512_maskz_loadu_epi8(bytes <= at ? 0 : (((__mmask64)1 << (bytes - at)) - 1), row + at);
-    }
-    const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
-    const __m512i p[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
-                          _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    for (int t = 0; t < 4; t++) {
-        codes[2 * t] = _mm512_and_si512(p[t], low);
-        codes[2 * t + 1] = _mm512_and_si512(_mm512_srli_epi16(p[t], 4), low);
+        q4_group *g = &groups[b / 8];
+        const int bb = (int)(b % 8), first = bb < 4 ? 4 * bb : 4 * (bb - 4) + 2;  // its lanes: first, first + 1
+        for (int h = 0; h < 2; h++) {
+            const int L = first + h;
+            int32_t sum = 0;
+            for (int half = 0; half < 2; half++)
+                for (int nibble = 0; nibble < 2; nibble++) {
+                    const int8_t *src = c + 8 * half + 4 * h + 16 * nibble;
+                    memcpy(&g->codes[2 * half + nibble][4 * L], src, 4);
+                    sum += src[0] + src[1] + src[2] + src[3];
+                }
+            vnni_lane_set(&g->lanes, L, -8 * sum, d);
+        }
     }
 }
 
 CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_group *const *acts, size_t m,
                                                  size_t m_end, float *sums, const int R, const int N) {
-    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 15) / 16, row_bytes = K / 2;
+    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 7) / 8, row_bytes = K / 2;
     const uint8_t *q = (const uint8_t *)w->data;
-    // Block of lane L: 4 · (L % 4) + L / 4 (listed from lane 15 down).
-    const __m512i lane_block = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    // Block of lane L = 4i + k: k < 2 ? i : 4 + i (listed from lane 15 down).
+    const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
         for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
     for (size_t G = 0; G < ng; G++) {
-        const bool full = 16 * G + 16 <= nb;
-        const size_t blocks = full ? 16 : nb - 16 * G;
-        __m512i codes[4][8];  // [row][2t + nibble] u8 weight codes 0..15
+        const bool full = 8 * G + 8 <= nb;
+        const size_t blocks = full ? 8 : nb - 8 * G;
+        __m512i codes[4][4];  // [row][part] u8 weight codes 0..15
         __m512 dw[4];         // [row] f32 weight scale per lane
         for (int r = 0; r < R; r++) {
             const bool next = m + R + r < m_end;
-            if (next && G % 2 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 16 * G), _MM_HINT_T0);
-            q4_load_group(q + (m + r) * row_bytes + G * 256, blocks * 16, next ? R * row_bytes : 0, codes[r]);
-            const uint16_t *s = w->scales + (m + r) * nb + 16 * G;
-            const __m256i s16 = full ? _mm256_loadu_si256((const __m256i *)s)
-                                     : _mm256_maskz_loadu_epi16((__mmask16)((1u << blocks) - 1), s);
-            dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_cvtph_ps(s16));
+            if (next && G % 4 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 8 * G), _MM_HINT_T0);
+            __m512i r0, r1;
+            vnni_load_group(q + (m + r) * row_bytes + G * 128, blocks * 16, next ? R * row_bytes : 0, &r0, &r1);
+            const __m512i p0 = _mm512_unpacklo_epi64(r0, r1), p1 = _mm512_unpackhi_epi64(r0, r1);
+            codes[r][0] = _mm512_and_si512(p0, low);
+            codes[r][1] = _mm512_and_si512(_mm512_srli_epi16(p0, 4), low);
+            codes[r][2] = _mm512_and_si512(p1, low);
+            codes[r][3] = _mm512_and_si512(_mm512_srli_epi16(p1, 4), low);
+            const uint16_t *s = w->scales + (m + r) * nb + 8 * G;
+            const __m128i s16 = full ? _mm_loadu_si128((const __m128i *)s) : _mm_maskz_loadu_epi16((__mmask8)((1u << blocks) - 1), s);
+            dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps256_ps512(_mm256_cvtph_ps(s16)));
         }
         for (int n = 0; n < N; n++) {
             const q4_group *a = &acts[n][G];
             const __m512i start = _mm512_loadu_si512(a->lanes.start);
-            __m512i v[4];
-            for (int r = 0; r < R; r++) v[r] = start;
-            for (int c = 0; c < 8; c++) {
-                const __m512i x = _mm512_loadu_si512(a->codes[c]);
-                for (int r = 0; r < R; r++) v[r] = _mm512_dpbusd_epi32(v[r], codes[r][c], x);
-            }
+            const __m512i x0 = _mm512_loadu_si512(a->codes[0]), x1 = _mm512_loadu_si512(a->codes[1]);
+            const __m512i x2 = _mm512_loadu_si512(a->codes[2]), x3 = _mm512_loadu_si512(a->codes[3]);
             const __m512 d = _mm512_loadu_ps(a->lanes.scale), md = _mm512_loadu_ps(a->lanes.magic_scale);
-            for (int r = 0; r < R; r++) acc[r][n] = vnni_accumulate(v[r], d, md, dw[r], acc[r][n]);
+            for (int r = 0; r < R; r++) {
+                __m512i v = _mm512_dpbusd_epi32(start, codes[r][0], x0);
+                v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
+                v = _mm512_dpbusd_epi32(v, codes[r][2], x2);
+                v = _mm512_dpbusd_epi32(v, codes[r][3], x3);
+                acc[r][n] = vnni_accumulate(v, d, md, dw[r], acc[r][n]);
+            }
         }
     }
     for (int r = 0; r < R; r++)
@@ -568,7 +549,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_grou
 
 CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     size_t m0, size_t m1) {
-    const size_t K = w->K, ng = (K / CK_QB + 15) / 16;
+    const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
     q4_group *buf = ck_scratch(0, N * ng * sizeof(q4_group));
     if (buf == NULL) return CK_ERR_NOMEM;
     const q4_group *acts[CK_SMALL_N_MAX];

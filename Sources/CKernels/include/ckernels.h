@@ -159,12 +159,9 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // up to 8 at memory speed. q8/q4 batches use f32 FMA (q4 and q8q8: int8 VNNI at AVX512_BF16+); the
 // VNNI batches are bound by the vector ports, not memory (all their 512-bit ops share two ports).
 // Each 32-bit lane sums the products of one block over several vpdpbusd (weight
-// loads interleaved by 8-byte halves for q8; for q4 a 4 × 4 word transpose of four loads gives each
-// lane a whole block) and the int → float step is folded into one FMA (magic-biased lanes): a q4
-// group of 512 weights costs 8 vpdpbusd + 2 float ops per activation row (4 + 6 per 256 before
-// 2026-11-29, then 4 + 2): one image's 4 batched q4 sequences went from 2.08× to 2.62× the tokens
-// per second of one with the first step; the 512-weight groups gave N = 8 −14 % and N = 4 −0–5 %
-// kernel time in the harness. Tried
+// loads interleaved by 8-byte halves) and the int → float step is folded into one FMA (magic-biased
+// lanes), so a q4 group of 256 weights costs 4 vpdpbusd + 2 FMAs per activation row instead of 4 + 6:
+// one image's 4 batched q4 sequences went from 2.08× to 2.62× the tokens per second of one. Tried
 // before and slower: AMX-BF16 on dequantized tiles, a rows-in-lanes VNNI layout, and AMX-INT8
 // (2026-11-29; weights as the A operand, block-diagonal activation tiles whose columns are (block,
 // sequence) pairs so one tdpbusd yields exact per-block dots): correct, N-independent, but 44-60 %
