@@ -232,7 +232,6 @@ struct BenchModelCommand: AsyncParsableCommand {
                         ratios[shared, default: []].append((Double(jobs) / all) / (1 / one))
                     }
                 }
-                let median = { (v: [Double]) in v.sorted()[v.count / 2] }
                 let jobCount = jobs, single = median(singleTimes)
                 lines.append { _ in String(format: "batched decode, %d jobs (one job in the same rounds: %.2f tok/s):", jobCount, 1 / single) }
                 for (shared, what) in [(true, "on one image (shared prefix KV)"), (false, "on different images")] {
@@ -275,7 +274,7 @@ struct BenchModelCommand: AsyncParsableCommand {
             times.append(Date().timeIntervalSince(start))
             memory.sample()
         }
-        return times.sorted()[times.count / 2]
+        return median(times)
     }
 
     private func report(_ what: String, seconds: Double, flops: Double, peak: Double) -> String {

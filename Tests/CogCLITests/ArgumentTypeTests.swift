@@ -39,3 +39,15 @@ struct ArgumentTypeTests {
         #expect(ExitStatus.usage.rawValue == 64)
     }
 }
+
+/// The bench's median: an even count of runs reports the mean of the two middle ones.
+@Suite("Bench median")
+struct BenchMedianTests {
+    @Test func oddAndEvenCounts() {
+        #expect(median([3, 1, 2]) == 2)
+        #expect(median([4, 1]) == 2.5)
+        #expect(median([5, 1, 4, 2]) == 3)
+        #expect(median([7]) == 7)
+        #expect(median([]) == 0)
+    }
+}
