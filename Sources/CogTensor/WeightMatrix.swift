@@ -51,6 +51,17 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// The memory one pass over the matrix reads, as (start, bytes) ranges: the elements, plus the
+    /// scales for the block formats. Together they make `byteCount`.
+    public var byteRegions: [(start: UnsafeRawPointer, bytes: Int)] {
+        switch storage {
+        case .bf16(let p), .f16(let p): return [(UnsafeRawPointer(p), rows * cols * 2)]
+        case .f32(let p): return [(UnsafeRawPointer(p), rows * cols * 4)]
+        case .q8(let q, let s): return [(UnsafeRawPointer(q), rows * cols), (UnsafeRawPointer(s), rows * (cols / 32) * 2)]
+        case .q4(let q, let s): return [(UnsafeRawPointer(q), rows * cols / 2), (UnsafeRawPointer(s), rows * (cols / 32) * 2)]
+        }
+    }
+
     /// Short format name for reports ("bf16", "q8", …).
     public var formatName: String {
         switch storage {

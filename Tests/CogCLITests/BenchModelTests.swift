@@ -16,6 +16,9 @@ struct BenchModelTests {
                      "batched decode, 3 jobs", "on one image (shared prefix KV):", "on different images:", "peak RSS"] {
             #expect(out.contains(line), "missing \"\(line)\" in:\n\(out)")
         }
+        // The decode figure is paired with a read pass over the same weights before each timed run.
+        #expect(out.contains("(median; runs ") && out.contains("of a read pass over the same weights just before each run"),
+                "\(out)")
     }
 
     @Test func unknownStageIsAUsageError() throws {
