@@ -62,6 +62,21 @@ public enum ModelConverter {
          "cogjobs.lm_head_format": options.lmHeadFormat?.rawValue ?? "as-stored", "cogjobs.source": source]
     }
 
+    /// Throws `.alreadyQuantized` when `checkpoint` holds block-quantized tensors (a previous
+    /// conversion): their matrices would be copied as they are under metadata that names the new
+    /// format, and quantizing quantized weights again could only add error.
+    static func refuseQuantized(_ checkpoint: Checkpoint, source: URL) throws {
+        let names = checkpoint.shards.flatMap { $0.tensors.keys }
+        let suffixes = QuantizedFormat.allCases.flatMap { [".\($0.rawValue)", ".\($0.rawValue)_scales"] }
+        guard let quantized = names.sorted().first(where: { name in suffixes.contains { name.hasSuffix($0) } }) else { return }
+        let stored = checkpoint.metadata["cogjobs.format"].map { " (language \($0), vision "
+            + (checkpoint.metadata["cogjobs.vision_format"] ?? "?") + ", lm_head " + (checkpoint.metadata["cogjobs.lm_head_format"] ?? "?") + ")" } ?? ""
+        throw WeightsError(.alreadyQuantized,
+                           "this checkpoint is already block-quantized\(stored); convert from the original checkpoint "
+                           + "(bf16, as released) — quantizing quantized weights again only adds error",
+                           file: source.path, key: quantized)
+    }
+
     /// Converts `source` into `destination` (created; must not be the source).
     public static func convert(from source: URL, to destination: URL, options: Options,
                                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws {
@@ -70,6 +85,7 @@ public enum ModelConverter {
             throw WeightsError(.io, "the output directory must differ from the model directory", file: destination.path)
         }
         let checkpoint = try Checkpoint(directory: source)
+        try refuseQuantized(checkpoint, source: source)
         do { try fm.createDirectory(at: destination, withIntermediateDirectories: true) } catch {
             throw WeightsError(.io, "cannot create the output directory: \(error.localizedDescription)", file: destination.path)
         }

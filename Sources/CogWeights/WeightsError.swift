@@ -35,6 +35,8 @@ public struct WeightsError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let badConfig = Code(rawValue: "weights.bad_config")
         /// An I/O error (mmap, read) other than a missing file.
         public static let io = Code(rawValue: "weights.io")
+        /// `convert` was given a checkpoint that is already block-quantized.
+        public static let alreadyQuantized = Code(rawValue: "weights.already_quantized")
     }
 
     public let code: Code

@@ -187,4 +187,21 @@ struct QuantizedParityTests {
             #expect(model.weights.vision.layers[0].fc1.formatName == "bf16")
         }
     }
+
+    /// A converted checkpoint is refused as a source (its quantized tensors would be copied under
+    /// metadata naming the new format), before anything is written.
+    @Test func convertingAConversionIsRefused() throws {
+        try Self.withConverted(Fixtures.cogvlmTiny, .q4, vision: .q8) { dir in
+            try Fixtures.withTemporaryDirectory("reconvert") { parent in
+                let out = parent.appendingPathComponent("q8-of-q4")
+                let error = #expect(throws: WeightsError.self) {
+                    try ModelConverter.convert(from: dir, to: out, options: .init(format: .q8))
+                }
+                #expect(error?.code == .alreadyQuantized)
+                #expect(error?.description.contains("language q4, vision q8") == true, "\(String(describing: error))")
+                #expect(error?.key?.hasSuffix(".q4") == true || error?.key?.hasSuffix(".q8") == true)
+                #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
+            }
+        }
+    }
 }
