@@ -161,8 +161,11 @@ ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const floa
 // Each 32-bit lane sums the products of one block over several vpdpbusd (weight
 // loads interleaved by 8-byte halves) and the int → float step is folded into one FMA (magic-biased
 // lanes), so a q4 group of 256 weights costs 4 vpdpbusd + 2 FMAs per activation row instead of 4 + 6:
-// one image's 4 batched q4 sequences went from 2.08× to 2.62× the tokens per second of one. Tried
-// before and slower: AMX-BF16 on dequantized tiles, a rows-in-lanes VNNI layout, and AMX-INT8
+// one image's 4 batched q4 sequences went from 2.08× to 2.62× the tokens per second of one. Batches
+// prefetch weights into L2 (4 rows ahead), not L1: their long vector work per row left L1
+// prefetches holding the line-fill buffers (q4 N = 4 −3–6 %, q8 −3–14 %). Tried
+// before and slower: AMX-BF16 on dequantized tiles, a rows-in-lanes VNNI layout, 16-block q4
+// groups (a word transpose per 4 loads: batches faster, one row 3–11 % slower), and AMX-INT8
 // (2026-11-29; weights as the A operand, block-diagonal activation tiles whose columns are (block,
 // sequence) pairs so one tdpbusd yields exact per-block dots): correct, N-independent, but 44-60 %
 // of read speed even for N = 1, because each int8 tile op costs ~35 ns on this VM's shared AMX unit
