@@ -228,7 +228,7 @@ static VT void VN(att_direct_pass)(bool values, const ck_att_src *src, bool f16,
                     const size_t left = visible - next_j;
                     // Several rows per kv head spend long enough on each key that L1 prefetches
                     // would hold the line-fill buffers the loads need: those go to L2 (harness, 4
-                    // rows: −2–5 %; one row: no difference, kept in L1).
+                    // rows: −2–7 %, 2 rows −2–3 %; one row: no difference, kept in L1).
                     VN(att_prefetch_rows)(src, row_bytes, next_head * hd * esize, hd * esize, next_j,
                                           left < ATT_KT ? left : ATT_KT, R >= 2);
                 }
