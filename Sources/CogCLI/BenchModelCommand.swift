@@ -151,9 +151,8 @@ struct BenchModelCommand: AsyncParsableCommand {
         prefixSnapshot = session.snapshot()
         _ = try session.prefill(inputIDs: textIDs, tokenTypes: Array(repeating: .language, count: textIDs.count), imageFeatures: nil)
         let afterPrompt = session.snapshot()
-        // Each run restores the prompt's state and decodes one untimed token first: restoring shares
-        // the snapshot's KV cache and the first append copies it (that copy belongs to prefix reuse,
-        // not to the decode rate).
+        // Each run restores the prompt's state (sharing the snapshot's KV prefix: nothing is copied)
+        // and decodes one untimed token first.
         // A read pass over the same weights just before each timed run: the fraction of it each run
         // reaches is robust to this machine's drift (±20 % within minutes), unlike a probe taken
         // minutes away, and a pass over the mapped checkpoint meets the same pages and caches (a
@@ -170,7 +169,8 @@ struct BenchModelCommand: AsyncParsableCommand {
         } / Double(decodeTokens)
         let bytes = Double(flops.decodeWeightBytes(m.weights)) + Double(session.cacheBytes)
         // pairedRead[0] belongs to the warm-up; run i follows pairedRead[i + 1].
-        let pairedFractions = zip(decodeRuns, pairedRead.dropFirst()).map { bytes / ($0 / Double(decodeTokens)) / 1e9 / $1 }
+        let pairedFractions = zip(decodeRuns, pairedRead.dropFirst()).filter { $1 > 0 }
+            .map { bytes / ($0 / Double(decodeTokens)) / 1e9 / $1 }
         let weightBytes = flops.decodeWeightBytes(m.weights), kvBytes = session.cacheBytes
         let depth = ids.count
         if selected.contains(.decode) {
