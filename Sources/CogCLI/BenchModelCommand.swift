@@ -423,16 +423,7 @@ struct MachineLimits {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { buffer.deallocate() }
         memset(buffer, 1, bytes)
-        let shared = UnsafeRawPointer(buffer)
-        var best = 0.0
-        for _ in 0..<passes {
-            let start = Date()
-            runner.run { part, parts in
-                let r = ParallelRunner.range(part: part, parts: parts, count: bytes, alignment: 4096)
-                _ = ck_read_bandwidth(shared + r.lowerBound, r.count)
-            }
-            best = max(best, Double(bytes) / Date().timeIntervalSince(start) / 1e9)
-        }
-        return best
+        let region = [(start: UnsafeRawPointer(buffer), bytes: bytes)]
+        return (0..<passes).map { _ in readGBps(region, runner: runner) }.max() ?? 0
     }
 }
