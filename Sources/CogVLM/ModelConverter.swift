@@ -67,8 +67,7 @@ public enum ModelConverter {
     /// format, and quantizing quantized weights again could only add error.
     static func refuseQuantized(_ checkpoint: Checkpoint, source: URL) throws {
         let names = checkpoint.shards.flatMap { $0.tensors.keys }
-        let suffixes = QuantizedFormat.allCases.flatMap { [".\($0.rawValue)", ".\($0.rawValue)_scales"] }
-        guard let quantized = names.sorted().first(where: { name in suffixes.contains { name.hasSuffix($0) } }) else { return }
+        guard let quantized = names.sorted().first(where: { QuantizedFormat.of(storedName: $0) != nil }) else { return }
         let stored = checkpoint.metadata["cogjobs.format"].map { " (language \($0), vision "
             + (checkpoint.metadata["cogjobs.vision_format"] ?? "?") + ", lm_head " + (checkpoint.metadata["cogjobs.lm_head_format"] ?? "?") + ")" } ?? ""
         throw WeightsError(.alreadyQuantized,

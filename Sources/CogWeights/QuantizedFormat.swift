@@ -20,6 +20,11 @@ public enum QuantizedFormat: String, Sendable, CaseIterable {
     public func quantsName(_ name: String) -> String { "\(name).\(rawValue)" }
     /// Name of the scales tensor for `name`.
     public func scalesName(_ name: String) -> String { "\(name).\(rawValue)_scales" }
+    /// The format whose quants or scales tensor `storedName` is (see `quantsName`, `scalesName`), or
+    /// nil for a tensor stored as is.
+    public static func of(storedName: String) -> QuantizedFormat? {
+        allCases.first { storedName.hasSuffix($0.quantsName("")) || storedName.hasSuffix($0.scalesName("")) }
+    }
 
     /// Stored dtype and shape of the quantized values of an `[rows, cols]` matrix.
     public func quantsLayout(rows: Int, cols: Int) -> (DType, [Int]) {
