@@ -14,7 +14,9 @@ struct ConvertCommand: AsyncParsableCommand {
             (q8 by default: its errors go straight into the logits, so it never goes below 8 bits unless asked; \
             q8 halves what each decoded token reads from it: 262 → 139 MB for CogVLM-17B, 1.05 → 0.53 GB for \
             CogVLM2-19B). Norms, biases, \
-            embeddings and the patch embedding are copied unchanged. Streams tensor by tensor (a few MB of \
+            embeddings and the patch embedding are copied unchanged. An output directory that already holds \
+            a checkpoint is refused unless --overwrite (then the old shards and index are replaced; an \
+            interrupted run leaves no index, so a half-written directory never loads). Streams tensor by tensor (a few MB of \
             working memory), so a 35 GB checkpoint converts on a 24 GB machine. Sizes of the full CogVLM-17B: \
             bf16 35 GB, q8 ≈ 19 GB, q4 (vision q8) ≈ 12 GB.
             """
@@ -35,6 +37,9 @@ struct ConvertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Format of lm_head: q8 | q4 | bf16 (keep as stored)")
     var lmHeadFormat: String = "q8"
 
+    @Flag(name: .long, help: "Replace a checkpoint already in the output directory (its shards and index; other files stay).")
+    var overwrite = false
+
     func validate() throws {
         guard QuantizedFormat(rawValue: format) != nil else { throw ValidationError("--format must be q8 or q4") }
         _ = try keptOrQuantized(visionFormat, option: "vision-format")
@@ -45,7 +50,8 @@ struct ConvertCommand: AsyncParsableCommand {
         guard let format = QuantizedFormat(rawValue: format) else { return }
         let options = ModelConverter.Options(format: format,
                                              visionFormat: try keptOrQuantized(visionFormat, option: "vision-format"),
-                                             lmHeadFormat: try keptOrQuantized(lmHeadFormat, option: "lm-head-format"))
+                                             lmHeadFormat: try keptOrQuantized(lmHeadFormat, option: "lm-head-format"),
+                                             overwrite: overwrite)
         let bar = ProgressBar(label: "converting")
         let started = Date()
         do {

@@ -35,6 +35,9 @@ struct DevMakeModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --format: lm_head's format, q8 | q4 | bf16 (keep bf16).")
     var lmHeadFormat: String = "q8"
 
+    @Flag(name: .long, help: "Replace a checkpoint already in the output directory (its shards and index; other files stay).")
+    var overwrite = false
+
     @Argument(help: "Output directory.")
     var output: String
 
@@ -59,7 +62,7 @@ struct DevMakeModelCommand: AsyncParsableCommand {
                 ModelConverter.Options(format: $0, visionFormat: vision, lmHeadFormat: lmHead)
             }
             try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
-                                          to: URL(fileURLWithPath: output), seed: seed, convert: convert) { done, total in
+                                          to: URL(fileURLWithPath: output), seed: seed, convert: convert, overwrite: overwrite) { done, total in
                 bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
             }
         } catch let error as WeightsError {

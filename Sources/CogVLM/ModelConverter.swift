@@ -17,13 +17,17 @@ public enum ModelConverter {
         /// Format of `lm_head`; nil keeps it as stored. Its errors go straight into the logits.
         public var lmHeadFormat: QuantizedFormat?
         public var shardBytes: Int
+        /// Replace a checkpoint already in the output directory (see `CheckpointDestination`);
+        /// false refuses such a directory.
+        public var overwrite: Bool
 
         public init(format: QuantizedFormat, visionFormat: QuantizedFormat? = .q8, lmHeadFormat: QuantizedFormat? = nil,
-                    shardBytes: Int = 5_000_000_000) {
+                    shardBytes: Int = 5_000_000_000, overwrite: Bool = false) {
             self.format = format
             self.visionFormat = visionFormat
             self.lmHeadFormat = lmHeadFormat
             self.shardBytes = shardBytes
+            self.overwrite = overwrite
         }
     }
 
@@ -76,7 +80,8 @@ public enum ModelConverter {
                            file: source.path, key: quantized)
     }
 
-    /// Converts `source` into `destination` (created; must not be the source).
+    /// Converts `source` into `destination` (created; must not be the source; a checkpoint already
+    /// there is refused unless `options.overwrite`, see `CheckpointDestination`).
     public static func convert(from source: URL, to destination: URL, options: Options,
                                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws {
         let fm = FileManager.default
@@ -85,9 +90,7 @@ public enum ModelConverter {
         }
         let checkpoint = try Checkpoint(directory: source)
         try refuseQuantized(checkpoint, source: source)
-        do { try fm.createDirectory(at: destination, withIntermediateDirectories: true) } catch {
-            throw WeightsError(.io, "cannot create the output directory: \(error.localizedDescription)", file: destination.path)
-        }
+        let output = try CheckpointDestination(destination, overwrite: options.overwrite)
         // Source tensors in file order (sequential reads of the mapped shards).
         let sources = checkpoint.shards.flatMap { shard in shard.tensors.values.sorted { $0.offset < $1.offset } }
         var outputs: [Output] = []
@@ -146,10 +149,8 @@ public enum ModelConverter {
             }
             try writer.finish()
         }
-        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        // Config and tokenizer files first: the index, written last, marks the checkpoint complete.
         do {
-            try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-                .write(to: destination.appendingPathComponent("model.safetensors.index.json"))
             for extra in ["config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
                           "special_tokens_map.json"] {
                 let from = source.appendingPathComponent(extra), to = destination.appendingPathComponent(extra)
@@ -158,8 +159,11 @@ public enum ModelConverter {
                 try fm.copyItem(at: from, to: to)
             }
         } catch {
-            throw WeightsError(.io, "cannot write the index or copy config files: \(error.localizedDescription)", file: destination.path)
+            throw WeightsError(.io, "cannot copy the config and tokenizer files: \(error.localizedDescription)", file: destination.path)
         }
+        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
+        try output.finish(shards: Set(weightMap.values),
+                          index: try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]))
     }
 
     /// Streams the quantized values of one matrix to `writer` in row chunks (≈ 4 MiB of f32 at a

@@ -108,19 +108,21 @@ public enum SyntheticCheckpoint {
         return plan
     }
 
-    /// Writes the checkpoint into `directory` (created if needed). `progress(bytesDone, bytesTotal)`
+    /// Writes the checkpoint into `directory` (created if needed; a checkpoint already there is
+    /// refused unless `overwrite`, see `CheckpointDestination`). `progress(bytesDone, bytesTotal)`
     /// is called as data is written (bytes of the bf16 tensors generated).
     /// - Parameter convert: quantize while writing, exactly as `cogjobs convert` with these options
     ///   would convert the bf16 checkpoint (same values, same files' tensors), without the bf16
     ///   intermediate on disk; nil writes the bf16 release layout.
     public static func write(preset: Preset, layers: Int?, visionLayers: Int?, to directory: URL, seed: UInt64 = 1,
-                             shardBytes: Int = 5_000_000_000, convert: ModelConverter.Options? = nil,
+                             shardBytes: Int = 5_000_000_000, convert: ModelConverter.Options? = nil, overwrite: Bool = false,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let output = try CheckpointDestination(directory, overwrite: overwrite)
         let configObject = preset.configJSON(layers: layers, visionLayers: visionLayers)
         let configData = try JSONSerialization.data(withJSONObject: configObject, options: [.prettyPrinted, .sortedKeys])
-        try configData.write(to: directory.appendingPathComponent("config.json"))
+        do { try configData.write(to: directory.appendingPathComponent("config.json")) } catch {
+            throw WeightsError(.io, "cannot write config.json: \(error.localizedDescription)", file: directory.path)
+        }
         let config = try CogVLMConfiguration.parse(configData, version: preset == .cogvlm2_19B ? .v2 : .v1)
         let plan = tensorPlan(config)
 
@@ -207,8 +209,8 @@ public enum SyntheticCheckpoint {
             try writer.finish()
         }
         let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.bytes }], "weight_map": weightMap]
-        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-            .write(to: directory.appendingPathComponent("model.safetensors.index.json"))
+        try output.finish(shards: Set(weightMap.values),
+                          index: try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]))
     }
 
     /// Fills `buffer[0..<count]` with bf16 values for one chunk of a tensor.

@@ -37,6 +37,9 @@ public struct WeightsError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let io = Code(rawValue: "weights.io")
         /// `convert` was given a checkpoint that is already block-quantized.
         public static let alreadyQuantized = Code(rawValue: "weights.already_quantized")
+        /// A checkpoint writer's output directory already holds a checkpoint (and overwriting was
+        /// not asked for).
+        public static let outputExists = Code(rawValue: "weights.output_exists")
     }
 
     public let code: Code

@@ -1,0 +1,79 @@
+import Foundation
+
+/// The output directory of a checkpoint writer (`cogjobs convert`, `cogjobs dev make-model`).
+///
+/// A new checkpoint is never mixed into an old one: a directory that already holds checkpoint files
+/// (shards, their `.partial` remnants, the shard index) is refused unless `overwrite` is set. When
+/// overwriting, what makes the old checkpoint loadable goes first (its index, or a single-file
+/// `model.safetensors`), so an interrupted run leaves a directory that fails to load ("no index")
+/// rather than an old index naming half-replaced shards; `finish` writes the new
+/// index (temporary file + rename) and then removes the old checkpoint's files the new one does not
+/// use (a 3-shard q8 checkpoint replaced by a 2-shard q4 one would otherwise keep a stale shard).
+/// Other files in the directory are left alone.
+public struct CheckpointDestination: Sendable {
+    public static let indexName = "model.safetensors.index.json"
+
+    public let directory: URL
+    /// Checkpoint files present before writing (names relative to `directory`), sorted.
+    public let previous: [String]
+
+    /// Whether `name` is a file a checkpoint writer owns: a safetensors shard, its `.partial`
+    /// remnant, or the shard index.
+    public static func isCheckpointFile(_ name: String) -> Bool {
+        name == indexName || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.partial")
+            || name == indexName + ".partial"
+    }
+
+    /// Prepares `directory` (created if needed). Throws `.outputExists` when it already holds
+    /// checkpoint files and `overwrite` is false, `.io` when it cannot be created or read.
+    public init(_ directory: URL, overwrite: Bool) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw WeightsError(.io, "cannot create the output directory: \(error.localizedDescription)", file: directory.path)
+        }
+        let names: [String]
+        do { names = try fm.contentsOfDirectory(atPath: directory.path) } catch {
+            throw WeightsError(.io, "cannot list the output directory: \(error.localizedDescription)", file: directory.path)
+        }
+        previous = names.filter(Self.isCheckpointFile).sorted()
+        guard !previous.isEmpty else { return }
+        guard overwrite else {
+            let shown = previous.prefix(3).joined(separator: ", ") + (previous.count > 3 ? ", …" : "")
+            throw WeightsError(.outputExists,
+                               "the output directory already holds a checkpoint (\(previous.count) file(s): \(shown)); "
+                               + "choose another directory, or pass --overwrite to replace it",
+                               file: directory.path)
+        }
+        for entry in [Self.indexName, "model.safetensors"] {
+            let url = directory.appendingPathComponent(entry)
+            guard fm.fileExists(atPath: url.path) else { continue }
+            do { try fm.removeItem(at: url) } catch {
+                throw WeightsError(.io, "cannot remove the checkpoint being replaced: \(error.localizedDescription)", file: url.path)
+            }
+        }
+    }
+
+    /// Writes the shard index (`index` is its JSON) and removes the previous checkpoint's files
+    /// that are not among `shards` (the new shard file names).
+    public func finish(shards: Set<String>, index: Data) throws {
+        let fm = FileManager.default
+        let url = directory.appendingPathComponent(Self.indexName)
+        let partial = directory.appendingPathComponent(Self.indexName + ".partial")
+        do {
+            try index.write(to: partial)
+            if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
+            try fm.moveItem(at: partial, to: url)
+        } catch {
+            throw WeightsError(.io, "cannot write the shard index: \(error.localizedDescription)", file: url.path)
+        }
+        for name in previous where name != Self.indexName && !shards.contains(name) {
+            let stale = directory.appendingPathComponent(name)
+            guard fm.fileExists(atPath: stale.path) else { continue }
+            do { try fm.removeItem(at: stale) } catch {
+                throw WeightsError(.io, "cannot remove a stale file of the replaced checkpoint: \(error.localizedDescription)",
+                                   file: stale.path)
+            }
+        }
+    }
+}
