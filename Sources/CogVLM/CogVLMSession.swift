@@ -171,17 +171,26 @@ public final class CogVLMSession {
             language = mask.indices.filter { !mask[$0] }
             vision = mask.indices.filter { mask[$0] }
         }
+
+        /// `rows` as one range when they are consecutive (the image's rows always are).
+        static func run(_ rows: [Int]) -> Range<Int>? {
+            guard let first = rows.first, let last = rows.last, last - first + 1 == rows.count else { return nil }
+            return first ..< last + 1
+        }
     }
 
     /// Applies `pick(expert)` to the rows of `input` (`[rows, inCols]`) belonging to each expert,
-    /// writing `[rows, outCols]` into `output`. Rows are gathered into contiguous blocks only
-    /// when both experts occur in the chunk.
+    /// writing `[rows, outCols]` into `output`. An expert whose rows are consecutive (the image
+    /// block) works on them in place; otherwise (the language rows around an image: BOS before it,
+    /// the text after it, a few dozen rows) they are gathered into contiguous blocks. In place
+    /// spares copying and freshly allocating (page-faulting) the image block's hundreds of MB per
+    /// layer; each row's result is the same either way.
     private func perExpert(_ layer: CogVLMWeights.DecoderLayer, _ groups: ExpertRows,
                            input: UnsafePointer<Float>, inCols: Int, output: UnsafeMutablePointer<Float>, outCols: Int,
                            _ body: (CogVLMWeights.Expert, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
         for (expert, rows) in [(layer.language, groups.language), (layer.vision, groups.vision)] where !rows.isEmpty {
-            if rows.count == groups.language.count + groups.vision.count {
-                body(expert, input, rows.count, output)
+            if let run = ExpertRows.run(rows) {
+                body(expert, input + run.lowerBound * inCols, run.count, output + run.lowerBound * outCols)
                 continue
             }
             let gathered = FloatBuffer(count: rows.count * inCols)  // [rows_e, inCols]
@@ -208,6 +217,8 @@ public final class CogVLMSession {
         let qkv = FloatBuffer(count: t * qkvWidth)      // [T, (nH + 2·nKV)·hd]: q | k | v, head-major
         let attn = FloatBuffer(count: t * nh * hd)      // [T, nH·hd]
         let branch = FloatBuffer(count: t * h)          // [T, H]
+        let gate = FloatBuffer(count: t * inter)        // [T, I] (an expert's rows use the first n·I)
+        let up = FloatBuffer(count: t * inter)          // [T, I]
         var scores = self.scores
         defer { self.scores = scores }
         let context = self.context
@@ -234,8 +245,6 @@ public final class CogVLMSession {
             // MLP block: down(silu(gate(m)) ⊙ up(m)) per expert.
             Ops.rmsNorm(x.pointer, weight: layer.postAttentionNorm, eps: c.rmsNormEps, rows: t, dim: h, out: normed.pointer, runner: context.runner)
             perExpert(layer, groups, input: normed.pointer, inCols: h, output: branch.pointer, outCols: h) { e, inp, n, out in
-                let gate = FloatBuffer(count: n * inter)  // [n, I]
-                let up = FloatBuffer(count: n * inter)    // [n, I]
                 WeightMatrix.applyBoth(e.gate, e.up, inp, rows: n, into: gate.pointer, up.pointer, context: context)
                 Ops.siluMul(gate.pointer, up.pointer, count: n * inter, out: gate.pointer, runner: context.runner)
                 e.down.apply(gate.pointer, rows: n, into: out, context: context)
