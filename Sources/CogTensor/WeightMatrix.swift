@@ -110,9 +110,11 @@ public struct WeightMatrix: Sendable {
             context.runner.run { part, parts in
                 let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
                 smallRows(r, x, n: n, y: y, precision: precision)
+                if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: r) }
             }
         } else if usesSgemm(context.precision) {
             sgemmTiles(x, n: n, y: y, context: context)
+            if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: 0 ..< m) }
         } else {
             context.runner.run { part, parts in
                 let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
@@ -124,13 +126,18 @@ public struct WeightMatrix: Sendable {
                 case .q4(let q, let s): _ = ck_gemm_q4(q, s, k, x, n, y, m, m0, m1)
                 case .f32, .f16: break  // usesSgemm is always true for these
                 }
+                // Each thread adds the bias to the columns it just wrote (still in its caches).
+                if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: r) }
             }
         }
-        if let bias {
-            for r in 0..<n {
-                let yr = y + r * m
-                for i in 0..<m { yr[i] += bias[i] }
-            }
+    }
+
+    /// `y[r, c] += bias[c]` for every row `r < rows` and column `c` in `columns` (`y` `[rows, stride]`).
+    private static func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, stride: Int,
+                                columns: Range<Int>) {
+        for r in 0..<rows {
+            let yr = y + r * stride
+            for c in columns { yr[c] += bias[c] }
         }
     }
 
