@@ -19,12 +19,17 @@ public final class Checkpoint: Sendable {
     /// Total bytes of tensor data (what an mmap of the weights costs at most).
     public var totalTensorBytes: Int { tensors.values.reduce(0) { $0 + $1.byteCount } }
 
+    /// The shard index's file name (`weight_map`: tensor name → shard file).
+    public static let indexFileName = "model.safetensors.index.json"
+    /// The file name of an unsharded checkpoint.
+    public static let singleFileName = "model.safetensors"
+
     /// Opens the safetensors weights in `directory`.
     public init(directory: URL) throws {
         self.directory = directory
         let fm = FileManager.default
-        let indexURL = directory.appendingPathComponent("model.safetensors.index.json")
-        let singleURL = directory.appendingPathComponent("model.safetensors")
+        let indexURL = directory.appendingPathComponent(Self.indexFileName)
+        let singleURL = directory.appendingPathComponent(Self.singleFileName)
         var shardNames: [String] = []
         var weightMap: [String: String]? = nil
         if fm.fileExists(atPath: indexURL.path) {
@@ -32,7 +37,7 @@ public final class Checkpoint: Sendable {
             shardNames = names
             weightMap = map
         } else if fm.fileExists(atPath: singleURL.path) {
-            shardNames = ["model.safetensors"]
+            shardNames = [Self.singleFileName]
         } else {
             var isDir: ObjCBool = false
             let exists = fm.fileExists(atPath: directory.path, isDirectory: &isDir)

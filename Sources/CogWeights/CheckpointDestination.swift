@@ -11,8 +11,6 @@ import Foundation
 /// use (a 3-shard q8 checkpoint replaced by a 2-shard q4 one would otherwise keep a stale shard).
 /// Other files in the directory are left alone.
 public struct CheckpointDestination: Sendable {
-    public static let indexName = "model.safetensors.index.json"
-
     public let directory: URL
     /// Checkpoint files present before writing (names relative to `directory`), sorted.
     public let previous: [String]
@@ -20,8 +18,8 @@ public struct CheckpointDestination: Sendable {
     /// Whether `name` is a file a checkpoint writer owns: a safetensors shard, its `.partial`
     /// remnant, or the shard index.
     public static func isCheckpointFile(_ name: String) -> Bool {
-        name == indexName || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.partial")
-            || name == indexName + ".partial"
+        name == Checkpoint.indexFileName || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.partial")
+            || name == Checkpoint.indexFileName + ".partial"
     }
 
     /// Prepares `directory` (created if needed). Throws `.outputExists` when it already holds
@@ -45,7 +43,7 @@ public struct CheckpointDestination: Sendable {
                                + "choose another directory, or pass --overwrite to replace it",
                                file: directory.path)
         }
-        for entry in [Self.indexName, "model.safetensors"] {
+        for entry in [Checkpoint.indexFileName, Checkpoint.singleFileName] {
             let url = directory.appendingPathComponent(entry)
             guard fm.fileExists(atPath: url.path) else { continue }
             do { try fm.removeItem(at: url) } catch {
@@ -58,8 +56,8 @@ public struct CheckpointDestination: Sendable {
     /// that are not among `shards` (the new shard file names).
     public func finish(shards: Set<String>, index: Data) throws {
         let fm = FileManager.default
-        let url = directory.appendingPathComponent(Self.indexName)
-        let partial = directory.appendingPathComponent(Self.indexName + ".partial")
+        let url = directory.appendingPathComponent(Checkpoint.indexFileName)
+        let partial = directory.appendingPathComponent(Checkpoint.indexFileName + ".partial")
         do {
             try index.write(to: partial)
             if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
@@ -67,7 +65,7 @@ public struct CheckpointDestination: Sendable {
         } catch {
             throw WeightsError(.io, "cannot write the shard index: \(error.localizedDescription)", file: url.path)
         }
-        for name in previous where name != Self.indexName && !shards.contains(name) {
+        for name in previous where name != Checkpoint.indexFileName && !shards.contains(name) {
             let stale = directory.appendingPathComponent(name)
             guard fm.fileExists(atPath: stale.path) else { continue }
             do { try fm.removeItem(at: stale) } catch {
