@@ -33,6 +33,25 @@ struct RunCommandTests {
         #expect(a.imageWidth == 97 && a.imageHeight == 61)
     }
 
+    @Test("precision: exact for a checkpoint as released, fast for a conversion, unless --precision says")
+    func precisionFollowsTheCheckpoint() throws {
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg").path
+        let released = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "2", image])
+        #expect(released.status == 0 && released.stderr.contains("precision exact)"), "\(released.stderr)")
+        try Fixtures.withTemporaryDirectory("run-q8") { dir in
+            let converted = dir.appendingPathComponent("q8").path
+            let conversion = try Fixtures.runCogjobs(["convert", Fixtures.cogvlmTiny.path, converted, "--format", "q8"])
+            #expect(conversion.status == 0, "\(conversion.stderr)")
+            let args = ["--model", converted, "--tokenizer", Fixtures.llama2Tokenizer.path, "--max-new-tokens", "2"]
+            let auto = try Fixtures.runCogjobs(["run"] + args + [image])
+            #expect(auto.status == 0 && auto.stderr.contains("precision fast for a quantized model)"), "\(auto.stderr)")
+            let forced = try Fixtures.runCogjobs(["run"] + args + ["--precision", "exact", image])
+            #expect(forced.status == 0 && forced.stderr.contains("precision exact)"), "\(forced.stderr)")
+            let bad = try Fixtures.runCogjobs(["run"] + args + ["--precision", "quick", image])
+            #expect(bad.status != 0 && bad.stderr.contains("--precision must be exact or fast"), "\(bad.stderr)")
+        }
+    }
+
     @Test func streamsTextAndPrintsJSON() throws {
         let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg").path
         let plain = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "5", image])
