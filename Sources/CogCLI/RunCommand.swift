@@ -103,21 +103,16 @@ struct RunCommand: AsyncParsableCommand {
         let engine: InferenceEngine
         do {
             let started = Date()
-            let loaded = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
-                                                  tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) })
-            // A conversion's quantization already moves the results more than `fast` does, and
-            // `exact` would cost it the sgemm prefill and an f32 KV cache (5× slower prefill on 17B q4).
-            let quantized = loaded.model.checkpoint.metadata["cogjobs.format"] != nil
-            let chosen = precision.flatMap(MatmulPrecision.init(rawValue:)) ?? (quantized ? .fast : .exact)
-            engine = chosen == loaded.precision ? loaded
-                : try InferenceEngine(model: loaded.model, tokenizer: loaded.tokenizer, modelDirectory: loaded.modelDirectory,
-                                      precision: chosen)
+            // nil: exact for a checkpoint as released, fast for a conversion (automaticPrecision).
+            engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
+                                              tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) },
+                                              precision: precision.flatMap(MatmulPrecision.init(rawValue:)))
             BLAS.setThreads(threads)
             if !json {
-                let why = precision == nil && quantized ? " for a quantized model" : ""
+                let why = precision == nil && engine.precision == .fast ? " for a quantized model" : ""
                 stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@, precision %@%@) in %.2f s\n", model,
-                                         engine.model.config.version.rawValue, BLAS.kernelDescription, chosen.rawValue, why,
-                                         Date().timeIntervalSince(started)).utf8))
+                                         engine.model.config.version.rawValue, BLAS.kernelDescription,
+                                         engine.precision.rawValue, why, Date().timeIntervalSince(started)).utf8))
             }
         } catch {
             throw CLIError(Self.describe(error))

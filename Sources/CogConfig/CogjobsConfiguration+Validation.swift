@@ -30,8 +30,8 @@ extension CogjobsConfiguration {
             problems.append(.invalid("shutdown_drain_seconds",
                                      "must be between 0 and 3600 (seconds), got \(shutdownDrainSeconds)"))
         }
-        if !["exact", "fast"].contains(precision) {
-            problems.append(.invalid("precision", "must be \"exact\" or \"fast\", got \"\(precision)\""))
+        if !["auto", "exact", "fast"].contains(precision) {
+            problems.append(.invalid("precision", "must be \"auto\", \"exact\" or \"fast\", got \"\(precision)\""))
         }
         if !(0...1_048_576).contains(prefixCacheMB) {
             problems.append(.invalid("prefix_cache_mb", "must be between 0 and 1048576, got \(prefixCacheMB)"))

@@ -17,7 +17,7 @@ import Foundation
 /// | `shutdown_drain_seconds` | number ≥ 0 | 60 |
 /// | `max_attempts` | integer ≥ 1 | 3 |
 /// | `retry_base_delay_seconds` | number ≥ 0 | 30 |
-/// | `precision` | `exact` or `fast` | `exact` |
+/// | `precision` | `auto`, `exact` or `fast` | `auto` |
 /// | `prefix_cache_mb` | integer ≥ 0 | 4096 |
 /// | `batch_decode` | boolean | true |
 /// | `limits` | object (`max_pixels`, `max_file_bytes`) | see `ImageLimits` |
@@ -46,8 +46,9 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
     public var maxAttempts: Int
     /// `retry_base_delay_seconds`: the first retry delay; doubled per attempt, with jitter.
     public var retryBaseDelaySeconds: Double
-    /// `precision`: `exact` (f32 activations: the reference's arithmetic) or `fast` (prefill
-    /// activations rounded to bf16 on AMX / AVX-512-BF16, several times faster).
+    /// `precision`: `exact` (f32 activations: the reference's arithmetic), `fast` (prefill
+    /// activations rounded to bf16 on AMX / AVX-512-BF16, several times faster) or `auto` (exact for
+    /// a checkpoint as released, fast for a q8 / q4 conversion).
     public var precision: String
     /// `prefix_cache_mb`: memory for cached `BOS + image` prefixes, so several jobs on one image
     /// encode it once (0 = off).

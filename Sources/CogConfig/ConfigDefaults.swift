@@ -14,8 +14,9 @@ public enum ConfigDefaults {
     /// `shutdown_drain_seconds`: on SIGTERM, how long running jobs may take to finish before they
     /// are put back in the queue (without counting a failed attempt).
     public static let shutdownDrainSeconds = 60.0
-    /// `precision`: the reference's f32 arithmetic by default.
-    public static let precision = "exact"
+    /// `precision`: `auto` — the reference's f32 arithmetic for a checkpoint as released, `fast` for
+    /// a q8 / q4 conversion.
+    public static let precision = "auto"
     /// `prefix_cache_mb`: room for about three CogVLM-17B image prefixes (f32 KV ≈ 1.3 GB each).
     public static let prefixCacheMB = 4096
     /// `batch_decode`: workers batch their decode steps (one pass over the weights for all).

@@ -131,7 +131,8 @@ public enum CogjobsDaemon {
             let started = ContinuousClock.now
             let engine = try await loadEngine(configuration, io: io)
             BLAS.setThreads(budget.threadsPerWorker)
-            logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue))")
+            let precision = engine.precision.rawValue + (configuration.precision == "auto" ? " (auto)" : "")
+            logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue), precision \(precision))")
             if engine.precision == .exact, let format = engine.model.checkpoint.metadata["cogjobs.format"] {
                 // Exact arithmetic on quantized weights buys nothing the quantization has not already
                 // changed, and costs the sgemm prefill and an f32 KV cache.
@@ -139,7 +140,7 @@ public enum CogjobsDaemon {
                     + "runs f32 sgemm on dequantized tiles and the KV cache is f32 (CogVLM-17B q4 here: prefill "
                     + "134 s instead of 27 s, decode 3.4 instead of 5.2 tok/s, twice the KV memory), while "
                     + "the quantization already moves the results more than `fast` does; set \"precision\": "
-                    + "\"fast\" in the configuration for this model"
+                    + "\"fast\" (or \"auto\", the default) in the configuration for this model"
                 logger.notice("\(advice)")
             }
             if configuration.batchDecode {
@@ -282,7 +283,7 @@ public enum CogjobsDaemon {
             Result {
                 try InferenceEngine.load(modelDirectory: model, tokenizerDirectory: tokenizer,
                                          prefixCacheBytes: configuration.prefixCacheMB << 20,
-                                         precision: MatmulPrecision(rawValue: configuration.precision) ?? .exact)
+                                         precision: MatmulPrecision(rawValue: configuration.precision))  // "auto": nil
             }
         }
         switch result {

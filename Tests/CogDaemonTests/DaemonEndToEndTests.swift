@@ -263,25 +263,25 @@ extension DaemonProcessTests {
             #expect(daemon.log.contains("daemon.model_load") && daemon.log.contains("config.json"), "\(daemon.log)")
         }
 
-        @Test("a quantized model under `exact` precision starts with a notice recommending `fast`")
-        func quantizedModelUnderExactPrecision() throws {
-            let daemon = try DaemonHarness("quantized-exact")
+        @Test("precision auto: fast for a quantized model, exact for the released one; explicit exact on a quantized model logs a notice")
+        func precisionFollowsTheCheckpoint() throws {
+            let daemon = try DaemonHarness("precision")
             defer { daemon.remove() }
             let converted = daemon.directory.appendingPathComponent("tiny-q8", isDirectory: true)
             let conversion = try daemon.cli(["convert", DaemonHarness.model, converted.path, "--format", "q8"])
             #expect(conversion.status == 0, "\(conversion.stderr)")
+            try daemon.writeConfig(["model_directory": converted.path])  // precision: the default, auto
+            try daemon.startAndWait()
+            #expect(daemon.log.contains("precision fast (auto)") && !daemon.log.contains("block-quantized"), "\(daemon.log)")
+            daemon.stop()
             try daemon.writeConfig(["model_directory": converted.path, "precision": "exact"])
             try daemon.startAndWait()
-            #expect(daemon.log.contains("block-quantized (language q8)") && daemon.log.contains("\"precision\": \"fast\""),
-                    "\(daemon.log)")
+            #expect(daemon.log.contains("precision exact") && daemon.log.contains("block-quantized (language q8)")
+                    && daemon.log.contains("\"precision\": \"fast\""), "\(daemon.log)")
             daemon.stop()
-            try daemon.writeConfig(["model_directory": converted.path, "precision": "fast"])
+            try daemon.writeConfig()  // the bf16 fixture as released, auto
             try daemon.startAndWait()
-            #expect(!daemon.log.contains("block-quantized"), "\(daemon.log)")
-            daemon.stop()
-            try daemon.writeConfig(["precision": "exact"])  // the bf16 fixture: exact is its right setting
-            try daemon.startAndWait()
-            #expect(!daemon.log.contains("block-quantized"), "\(daemon.log)")
+            #expect(daemon.log.contains("precision exact (auto)") && !daemon.log.contains("block-quantized"), "\(daemon.log)")
             daemon.stop()
         }
 
