@@ -133,7 +133,7 @@ public enum CogjobsDaemon {
             BLAS.setThreads(budget.threadsPerWorker)
             let precision = engine.precision.rawValue + (configuration.precision == "auto" ? " (auto)" : "")
             logger.info("loaded \(identity) in \(started.duration(to: .now)) (\(engine.model.config.version.rawValue), precision \(precision))")
-            if engine.precision == .exact, let format = engine.model.checkpoint.metadata["cogjobs.format"] {
+            if engine.precision == .exact, let format = engine.quantizedFormat {
                 // Exact arithmetic on quantized weights buys nothing the quantization has not already
                 // changed, and costs the sgemm prefill and an f32 KV cache.
                 let advice = "precision is exact but the model is block-quantized (language \(format)): prefill "

@@ -80,12 +80,16 @@ public final class InferenceEngine: Sendable {
         self.precision = precision
     }
 
+    /// The language model's block-quantized format (`q8` / `q4`) of a converted checkpoint; nil for
+    /// a checkpoint as released.
+    public var quantizedFormat: String? { QuantizedFormat.of(checkpoint: model.checkpoint) }
+
     /// The precision a model runs at unless told otherwise: `exact` for a checkpoint as released,
     /// `fast` for a `cogjobs convert`ed (block-quantized) one, whose quantization already moves the
     /// results more than `fast` does and for which `exact` would mean the sgemm prefill and an f32
     /// KV cache (CogVLM-17B q4 on a 2-core VM: prefill 134 s instead of 27 s).
     public static func automaticPrecision(for model: CogVLMModel) -> MatmulPrecision {
-        model.checkpoint.metadata["cogjobs.format"] != nil ? .fast : .exact
+        QuantizedFormat.of(checkpoint: model.checkpoint) != nil ? .fast : .exact
     }
 
     /// Loads the model from `modelDirectory` and the tokenizer from the model directory (CogVLM2

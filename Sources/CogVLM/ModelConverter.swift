@@ -61,7 +61,7 @@ public enum ModelConverter {
 
     /// The file metadata of a converted checkpoint.
     static func metadata(_ options: Options, source: String) -> [String: String] {
-        ["format": "pt", "cogjobs.format": options.format.rawValue,
+        ["format": "pt", QuantizedFormat.metadataKey: options.format.rawValue,
          "cogjobs.vision_format": options.visionFormat?.rawValue ?? "as-stored",
          "cogjobs.lm_head_format": options.lmHeadFormat?.rawValue ?? "as-stored", "cogjobs.source": source]
     }
@@ -72,7 +72,7 @@ public enum ModelConverter {
     static func refuseQuantized(_ checkpoint: Checkpoint, source: URL) throws {
         let names = checkpoint.shards.flatMap { $0.tensors.keys }
         guard let quantized = names.sorted().first(where: { QuantizedFormat.of(storedName: $0) != nil }) else { return }
-        let stored = checkpoint.metadata["cogjobs.format"].map { " (language \($0), vision "
+        let stored = QuantizedFormat.of(checkpoint: checkpoint).map { " (language \($0), vision "
             + (checkpoint.metadata["cogjobs.vision_format"] ?? "?") + ", lm_head " + (checkpoint.metadata["cogjobs.lm_head_format"] ?? "?") + ")" } ?? ""
         throw WeightsError(.alreadyQuantized,
                            "this checkpoint is already block-quantized\(stored); convert from the original checkpoint "

@@ -16,6 +16,13 @@ public enum QuantizedFormat: String, Sendable, CaseIterable {
     /// Elements per scale.
     public static let blockSize = 32
 
+    /// The `__metadata__` key naming a converted checkpoint's language format (`q8` / `q4`);
+    /// absent from a checkpoint as released.
+    public static let metadataKey = "cogjobs.format"
+
+    /// The language format a checkpoint's metadata names, or nil for a checkpoint as released.
+    public static func of(checkpoint: Checkpoint) -> String? { checkpoint.metadata[metadataKey] }
+
     /// Name of the quantized values tensor for `name`.
     public func quantsName(_ name: String) -> String { "\(name).\(rawValue)" }
     /// Name of the scales tensor for `name`.
