@@ -161,9 +161,7 @@ public enum ModelConverter {
         } catch {
             throw WeightsError(.io, "cannot copy the config and tokenizer files: \(error.localizedDescription)", file: destination.path)
         }
-        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.byteCount }], "weight_map": weightMap]
-        try output.finish(shards: Set(weightMap.values),
-                          index: try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]))
+        try output.finish(weightMap: weightMap, totalBytes: outputs.reduce(0) { $0 + $1.byteCount })
     }
 
     /// Streams the quantized values of one matrix to `writer` in row chunks (≈ 4 MiB of f32 at a

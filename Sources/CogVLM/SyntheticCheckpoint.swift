@@ -208,9 +208,7 @@ public enum SyntheticCheckpoint {
             }
             try writer.finish()
         }
-        let index: [String: Any] = ["metadata": ["total_size": outputs.reduce(0) { $0 + $1.bytes }], "weight_map": weightMap]
-        try output.finish(shards: Set(weightMap.values),
-                          index: try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]))
+        try output.finish(weightMap: weightMap, totalBytes: outputs.reduce(0) { $0 + $1.bytes })
     }
 
     /// Fills `buffer[0..<count]` with bf16 values for one chunk of a tensor.

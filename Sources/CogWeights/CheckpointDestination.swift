@@ -52,14 +52,17 @@ public struct CheckpointDestination: Sendable {
         }
     }
 
-    /// Writes the shard index (`index` is its JSON) and removes the previous checkpoint's files
-    /// that are not among `shards` (the new shard file names).
-    public func finish(shards: Set<String>, index: Data) throws {
+    /// Writes the shard index (`weightMap`: tensor name → shard file; `totalBytes`: the tensors'
+    /// bytes, the index's `metadata.total_size`) and removes the previous checkpoint's files that
+    /// the new one does not use.
+    public func finish(weightMap: [String: String], totalBytes: Int) throws {
         let fm = FileManager.default
         let url = directory.appendingPathComponent(Checkpoint.indexFileName)
         let partial = directory.appendingPathComponent(Checkpoint.indexFileName + ".partial")
+        let shards = Set(weightMap.values)
         do {
-            try index.write(to: partial)
+            let index: [String: Any] = ["metadata": ["total_size": totalBytes], "weight_map": weightMap]
+            try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]).write(to: partial)
             if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
             try fm.moveItem(at: partial, to: url)
         } catch {
