@@ -39,6 +39,16 @@ struct MultiProcessTests {
         }
 
         let claimers = try (0..<2).map { try spawn("claim", $0) }
+        // The enqueuers start once both claimers are polling: on a loaded machine one claimer
+        // process can take seconds to start, and the other would otherwise take every job alone.
+        let readyDeadline = ContinuousClock.now + .seconds(60)
+        func claimersReady() -> Bool {
+            (0..<2).allSatisfy { FileManager.default.fileExists(atPath: Self.readyMarker(database.url.path, $0).path) }
+        }
+        while !claimersReady() && ContinuousClock.now < readyDeadline && claimers.allSatisfy({ $0.0.isRunning }) {
+            usleep(10_000)
+        }
+        #expect(claimersReady(), "both claimer processes signal that they are polling")
         let enqueuers = try (0..<4).map { try spawn("enqueue", $0) }
         for (process, log) in enqueuers {
             process.waitUntilExit()
@@ -82,6 +92,7 @@ struct MultiProcessTests {
             let marker = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("enqueuers-done")
             let owner = OwnerIdentity.current().description
             let deadline = ContinuousClock.now + .seconds(120)
+            #expect(FileManager.default.createFile(atPath: Self.readyMarker(path, index).path, contents: nil))
             while ContinuousClock.now < deadline {
                 let enqueuersDone = FileManager.default.fileExists(atPath: marker.path)
                 if let job = try store.claim(owner: owner, leaseDuration: .seconds(60)) {
@@ -97,6 +108,11 @@ struct MultiProcessTests {
         default:
             Issue.record("unknown role")
         }
+    }
+
+    /// The file a claimer process creates when it starts polling.
+    static func readyMarker(_ databasePath: String, _ index: Int) -> URL {
+        URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("claimer-\(index)-ready")
     }
 
     static func tail(_ log: URL) -> String {

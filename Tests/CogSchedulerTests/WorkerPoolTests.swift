@@ -128,7 +128,9 @@ struct WorkerPoolTests {
         #expect(longRow?.job.attempt == 0, "the interrupted attempt is not counted")
         #expect(longRow?.errors.isEmpty == true)
         #expect(try queue.state(of: waiting) == "queued", "no new claims after the drain began")
-        #expect(drainTook >= .milliseconds(800) && drainTook < .seconds(3))
+        // The long job would run for minutes: returning well before that shows the drain stopped it
+        // at the budget rather than waiting (the margin is for loaded CI machines).
+        #expect(drainTook >= .milliseconds(800) && drainTook < .seconds(30))
         #expect(pool.isStopped)
         print("drain with a 0.8 s budget returned after \(Int(milliseconds(drainTook))) ms")
     }
