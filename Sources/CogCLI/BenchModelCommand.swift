@@ -1,5 +1,6 @@
 import ArgumentParser
 import CKernels
+import CogPipeline
 import CogTensor
 import CogVLM
 import CogWeights
@@ -37,8 +38,10 @@ struct BenchModelCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent sequences for the batched-decode and prefix-reuse figures (1 = skip).")
     var jobs: Int = 1
 
-    @Option(name: .long, help: "exact (f32 activations, the reference arithmetic) or fast (bf16 activations on AMX/AVX-512-BF16).")
-    var precision: String = "exact"
+    @Option(name: .long, help: ArgumentHelp(
+        "exact (f32 activations, the reference arithmetic) or fast (bf16 activations on AMX/AVX-512-BF16, int8 decode activations). Default: what the daemon and `cogjobs run` pick for this model (fast for a q8/q4 conversion, exact for a checkpoint as released).",
+        valueName: "exact|fast"))
+    var precision: String?
 
     @Option(name: .long, help: "Threads (default: all cores).")
     var threads: Int?
@@ -62,7 +65,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if decodeTokens < 1 { throw ValidationError("--decode-tokens must be at least 1") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if MatmulPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be exact or fast") }
+        if let precision, MatmulPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be exact or fast") }
         for name in stages.split(separator: ",") where Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("--stages: unknown stage '\(name)' (known: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -81,7 +84,6 @@ struct BenchModelCommand: AsyncParsableCommand {
 
     private func measure() throws {
         let threads = self.threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let precision = MatmulPrecision(rawValue: self.precision) ?? .exact
         try BLAS.load()
         BLAS.setThreads(threads)
         let runner = ParallelRunner(threads: threads)
@@ -96,11 +98,14 @@ struct BenchModelCommand: AsyncParsableCommand {
         let m = try CogVLMModel.load(directory: URL(fileURLWithPath: model))
         let c = m.config
         let loadSeconds = Date().timeIntervalSince(loadStart)
+        // The figures are the ones the daemon would get: without --precision, its choice for this model.
+        let precision = self.precision.flatMap(MatmulPrecision.init(rawValue:)) ?? InferenceEngine.automaticPrecision(for: m)
+        let precisionSource = self.precision == nil ? " (auto)" : ""
         let format = m.weights.layers.first?.language.gate.formatName ?? "?"
         let visionFormat = m.weights.vision.layers.first?.fc1.formatName ?? "?"
-        print(String(format: "model: %@ (%@, %d+%d layers, language %@, vision %@), mapped in %.2f s, precision %@",
+        print(String(format: "model: %@ (%@, %d+%d layers, language %@, vision %@), mapped in %.2f s, precision %@%@",
                      model, c.version.rawValue, c.numHiddenLayers, c.vision.numHiddenLayers, format, visionFormat, loadSeconds,
-                     precision.rawValue))
+                     precision.rawValue, precisionSource))
 
         // Inputs: a seeded random image and a short question after it.
         var rng = SplitMix64(seed: 42)

@@ -21,6 +21,25 @@ struct BenchModelTests {
                 "\(out)")
     }
 
+    /// Without --precision the bench measures what the daemon would run: exact for the checkpoint as
+    /// released, fast for a q8/q4 conversion; --precision overrides.
+    @Test func precisionFollowsTheCheckpoint() throws {
+        let stages = ["--runs", "1", "--decode-tokens", "1", "--stages", "decode", "--skip-machine"]
+        let released = try CLI.runBinary(["bench", "model", "--model", Fixtures.cogvlmTiny.path] + stages)
+        #expect(released.status == 0 && released.standardOutput.contains("precision exact (auto)"), "\(released)")
+        try Fixtures.withTemporaryDirectory("bench-q8") { dir in
+            let converted = dir.appendingPathComponent("q8").path
+            let conversion = try CLI.runBinary(["convert", Fixtures.cogvlmTiny.path, converted, "--format", "q8"])
+            #expect(conversion.status == 0, "\(conversion)")
+            let auto = try CLI.runBinary(["bench", "model", "--model", converted] + stages)
+            #expect(auto.status == 0 && auto.standardOutput.contains("precision fast (auto)"), "\(auto)")
+            let forced = try CLI.runBinary(["bench", "model", "--model", converted, "--precision", "exact"] + stages)
+            #expect(forced.status == 0 && forced.standardOutput.contains("precision exact\n"), "\(forced)")
+            let bad = try CLI.runBinary(["bench", "model", "--model", converted, "--precision", "quick"] + stages)
+            #expect(bad.status != 0 && bad.standardError.contains("--precision must be exact or fast"), "\(bad)")
+        }
+    }
+
     @Test func unknownStageIsAUsageError() throws {
         let run = try CLI.runBinary(["bench", "model", "--model", Fixtures.cogvlmTiny.path, "--stages", "decode,warp"])
         #expect(run.status != 0)
