@@ -19,6 +19,29 @@ enum CodecCall {
         return (status, message)
     }
 
+    /// Runs a codec's decode call into a fresh buffer of `byteCount` bytes and returns the samples
+    /// it wrote; a failure becomes the `format` image's `ImageError`. `decode` gets the output
+    /// buffer and the message buffer with its capacity.
+    static func decodeSamples(
+        byteCount: Int, format: String,
+        _ decode: (UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<CChar>, Int) -> cic_status
+    ) throws -> [UInt8] {
+        var failure: (status: cic_status, message: String)?
+        let samples = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+            let (status, message) = withMessageBuffer { messageBuffer, capacity in
+                decode(buffer.baseAddress, messageBuffer, capacity)
+            }
+            if status == CIC_OK {
+                initialized = byteCount
+            } else {
+                initialized = 0
+                failure = (status, message)
+            }
+        }
+        if let failure { throw error(status: failure.status, message: failure.message, format: format) }
+        return samples
+    }
+
     /// The `ImageError` for a failed codec call on a `format` image.
     static func error(status: cic_status, message: String, format: String) -> ImageError {
         switch status {

@@ -26,23 +26,10 @@ enum JPEGDecoder {
         try ImageDecoder.checkPixelLimit(width: width, height: height, maxPixels: maxPixels)
         let byteCount = Int(header.row_bytes) * height
         var info = header
-        var failure: (status: cic_status, message: String)?
         // [height, width, channels] u8 as libjpeg delivers it
-        let samples = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
-            let (status, message) = CodecCall.withMessageBuffer { messageBuffer, capacity in
-                cic_jpeg_decode(
-                    bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                    buffer.baseAddress, byteCount, &info, messageBuffer, capacity)
-            }
-            if status == CIC_OK {
-                initialized = byteCount
-            } else {
-                initialized = 0
-                failure = (status, message)
-            }
-        }
-        if let failure {
-            throw CodecCall.error(status: failure.status, message: failure.message, format: "JPEG")
+        let samples = try CodecCall.decodeSamples(byteCount: byteCount, format: "JPEG") { buffer, messageBuffer, capacity in
+            cic_jpeg_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, buffer, byteCount, &info,
+                 messageBuffer, capacity)
         }
         let pixelCount = width * height
         let rgb: [UInt8] = samples.withUnsafeBufferPointer { raw in

@@ -32,23 +32,10 @@ enum PNGDecoder {
         try ImageDecoder.checkPixelLimit(width: width, height: height, maxPixels: maxPixels)
         let byteCount = Int(header.row_bytes) * height
         var info = header
-        var failure: (status: cic_status, message: String)?
         // [height, width, channels] u8, or u16 big-endian when output_bit_depth == 16
-        let samples = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
-            let (status, message) = CodecCall.withMessageBuffer { messageBuffer, capacity in
-                cic_png_decode(
-                    bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                    buffer.baseAddress, byteCount, &info, messageBuffer, capacity)
-            }
-            if status == CIC_OK {
-                initialized = byteCount
-            } else {
-                initialized = 0
-                failure = (status, message)
-            }
-        }
-        if let failure {
-            throw CodecCall.error(status: failure.status, message: failure.message, format: "PNG")
+        let samples = try CodecCall.decodeSamples(byteCount: byteCount, format: "PNG") { buffer, messageBuffer, capacity in
+            cic_png_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, buffer, byteCount, &info,
+                 messageBuffer, capacity)
         }
         let rgbPixels = try samples.withUnsafeBufferPointer { raw in
             try convertToRGB(raw, info: info, pixelCount: width * height)
