@@ -254,9 +254,15 @@ struct BenchModelCommand: AsyncParsableCommand {
                 lines.append { _ in String(format: "batched decode, %d jobs (one job in the same rounds: %.2f tok/s):", jobCount, 1 / single) }
                 for (shared, what) in [(true, "on one image (shared prefix KV)"), (false, "on different images")] {
                     let all = median(times[shared] ?? []), r = ratios[shared] ?? []
-                    lines.append { _ in String(format: "  %@: %.2f tok/s in all, median ratio of the rounds %.2f× (%@)",
+                    // What the bytes allow if a batched step read them as fast as one job's step: one
+                    // job reads the weights and its KV; the batch the weights once and the KV once
+                    // (shared prefix; the few own rows left out) or once per job.
+                    let ceiling = Self.batchCeiling(jobs: jobCount, weightBytes: Double(weightBytes), kvBytes: Double(kvBytes),
+                                                    sharedPrefix: shared)
+                    lines.append { _ in String(format: "  %@: %.2f tok/s in all, median ratio of the rounds %.2f× (%@); "
+                                               + "%.2f× if a batched step read its bytes as fast as one job's",
                                                what, Double(jobCount) / all, median(r),
-                                               r.map { String(format: "%.2f", $0) }.joined(separator: ", ")) }
+                                               r.map { String(format: "%.2f", $0) }.joined(separator: ", "), ceiling) }
                 }
             }
         }
@@ -300,6 +306,15 @@ struct BenchModelCommand: AsyncParsableCommand {
         let gflops = flops / seconds / 1e9
         return String(format: "%@: %.2f s, %.0f GFLOPS%@", what, seconds, gflops,
                       peak > 0 ? String(format: " = %.0f%% of the %.0f GFLOPS peak", gflops / peak * 100, peak) : "")
+    }
+
+    /// The batched-decode speedup over one job that the bytes read per step allow at equal read
+    /// speed: one job's step reads the weights and its KV, a step of `jobs` reads the weights once
+    /// and the KV once (a shared prefix) or once per job.
+    static func batchCeiling(jobs: Int, weightBytes: Double, kvBytes: Double, sharedPrefix: Bool) -> Double {
+        let one = weightBytes + kvBytes
+        let batch = weightBytes + (sharedPrefix ? 1 : Double(jobs)) * kvBytes
+        return batch > 0 ? Double(jobs) * one / batch : Double(jobs)
     }
 
     static func gigabytes(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }

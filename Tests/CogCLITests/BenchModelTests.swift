@@ -1,3 +1,4 @@
+@testable import CogCLI
 import CogTestSupport
 import Foundation
 import Testing
@@ -13,7 +14,8 @@ struct BenchModelTests {
         #expect(run.status == 0, "\(run)")
         let out = run.standardOutput
         for line in ["vision encode:", "language prefill", "one image end to end", "decode at depth", "prefix reuse:",
-                     "batched decode, 3 jobs", "on one image (shared prefix KV):", "on different images:", "peak RSS"] {
+                     "batched decode, 3 jobs", "on one image (shared prefix KV):", "on different images:",
+                     "if a batched step read its bytes as fast as one job's", "peak RSS"] {
             #expect(out.contains(line), "missing \"\(line)\" in:\n\(out)")
         }
         // The decode figure is paired with a read pass over the same weights before each timed run.
@@ -38,6 +40,15 @@ struct BenchModelTests {
             let bad = try CLI.runBinary(["bench", "model", "--model", converted, "--precision", "quick"] + stages)
             #expect(bad.status != 0 && bad.standardError.contains("--precision must be exact or fast"), "\(bad)")
         }
+    }
+
+    /// The ceiling printed next to each batched ratio: CogVLM-17B q4 reads 3.78 GB of weights and
+    /// 0.66 GB of fp16 KV per token at depth 1244.
+    @Test func batchCeilingFollowsTheBytesRead() {
+        let different = BenchModelCommand.batchCeiling(jobs: 4, weightBytes: 3.78e9, kvBytes: 0.66e9, sharedPrefix: false)
+        #expect(abs(different - 4 * 4.44 / 6.42) < 1e-9)
+        #expect(BenchModelCommand.batchCeiling(jobs: 4, weightBytes: 3.78e9, kvBytes: 0.66e9, sharedPrefix: true) == 4)
+        #expect(BenchModelCommand.batchCeiling(jobs: 1, weightBytes: 3.78e9, kvBytes: 0.66e9, sharedPrefix: false) == 1)
     }
 
     @Test func unknownStageIsAUsageError() throws {
