@@ -510,6 +510,77 @@ static ck_status run_amx(const weights *w, const float *X, size_t N, float *Y, s
     return CK_OK;
 }
 
+/// Packed activations of the queue driver, all K blocks of one N block (bytes per thread).
+/// Widest column block of a queue item (multiple of 32).
+#ifndef AMX_QUEUE_MC_MAX
+#define AMX_QUEUE_MC_MAX 512
+#endif
+/// Largest packed X (all rows, all of K, bf16) the queue driver takes; larger calls split statically.
+/// Each queue item streams the whole packed X, which from L3 is free next to the item's arithmetic
+/// up to ≈ 30 MB here (language down projection, K = 11008: 27 MB) but not at 38 MB (vision fc2,
+/// K = 15360: 3–19 % slower than the static split in the kernel harness).
+#ifndef AMX_QUEUE_X_BYTES
+#define AMX_QUEUE_X_BYTES (32u << 20)
+#endif
+
+/// Whether run_amx_queue takes this shape (see AMX_QUEUE_X_BYTES).
+static bool amx_queue_fits(size_t N, size_t K) {
+    return round_up(N, 32) * round_up(K, 32) * sizeof(uint16_t) <= AMX_QUEUE_X_BYTES;
+}
+
+/// run_amx with the column blocks handed out by `queue` to whichever calling thread is free. An
+/// item is one column block over all rows and all of K, so each output element is computed by one
+/// thread with run_amx's K blocks, tiles and order: the same bits. Each thread packs all of X once
+/// (amx_queue_fits), then takes items until none are left.
+static ck_status run_amx_queue(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                               size_t m1, ck_gemm_queue *queue) {
+    const size_t K = w->K, kp = round_up(K, 32), np = round_up(N, 32);
+    const size_t kblocks = (kp + AMX_KC_MAX - 1) / AMX_KC_MAX;
+    const size_t kc_max = round_up((kp + kblocks - 1) / kblocks, 32);
+    size_t mc_cap = AMX_WBLOCK_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
+    mc_cap = mc_cap < 32 ? 32 : mc_cap > AMX_QUEUE_MC_MAX ? AMX_QUEUE_MC_MAX : mc_cap;
+    const size_t items = (m1 - m0 + mc_cap - 1) / mc_cap;
+    const size_t mc_max = round_up((m1 - m0 + items - 1) / items, 32);
+    // [kblocks][np/32 sub][kc/32 step][32][32] bf16: K block b starts at xfull + b · np · kc_max
+    uint16_t *xfull = ck_scratch(1, np * kblocks * kc_max * sizeof(uint16_t));
+    uint16_t *wpack = ck_scratch(2, mc_max * kc_max * sizeof(uint16_t));  // [mc/32] x 2 x [kc/2][16][2] bf16
+    void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));  // pack_w scratch
+    if (xfull == NULL || wpack == NULL || tmp == NULL) return CK_ERR_NOMEM;
+    amx_configure();
+    bool packed = false;
+    for (;;) {
+        const size_t item = __atomic_fetch_add(&queue->next, 1, __ATOMIC_RELAXED);
+        if (item >= items) break;
+        const size_t mc0 = m0 + item * mc_max;
+        if (mc0 >= m1) break;
+        const size_t mc1 = m1 - mc0 < mc_max ? m1 : mc0 + mc_max;
+        if (!packed) {  // only a thread that gets an item packs X
+            for (size_t b = 0, k0 = 0; k0 < kp; b++, k0 += kc_max) {
+                const size_t kcp = kp - k0 < kc_max ? kp - k0 : kc_max;
+                pack_x_amx(X, K, N, k0, K - k0 < kcp ? K - k0 : kcp, kcp, xfull + b * np * kc_max);
+            }
+            packed = true;
+        }
+        for (size_t b = 0, k0 = 0; k0 < kp; b++, k0 += kc_max) {
+            const size_t kcp = kp - k0 < kc_max ? kp - k0 : kc_max;  // padded block length
+            const size_t kc = K - k0 < kcp ? K - k0 : kcp;           // real length
+            const uint16_t *xblock = xfull + b * np * kc_max;        // [np/32][kcp/32][32][32] bf16
+            for (size_t m = mc0; m < mc1; m += 32) pack_w_bf16pairs(w, m, mc1, k0, kc, kcp, wpack + (m - mc0) * kcp, tmp);
+            for (size_t n = 0; n < N; n += 32) {
+                const size_t nv = N - n < 32 ? N - n : 32;
+                const uint16_t *a = xblock + n * kcp;  // this 32-row sub-slice, [kcp/32][32][32] bf16
+                for (size_t m = mc0; m < mc1; m += 32) {
+                    const size_t mv = mc1 - m < 32 ? mc1 - m : 32;
+                    const uint16_t *bp = wpack + (m - mc0) * kcp;  // this panel, 2 x [kcp/2][16][2] bf16
+                    kernel_amx(a, bp, bp + 16 * kcp, kcp / 32, Y + n * ldy + m, ldy, nv, mv, k0 > 0);
+                }
+            }
+        }
+    }
+    amx_release();
+    return CK_OK;
+}
+
 #endif
 
 static ck_status gemm_scalar(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
@@ -540,6 +611,41 @@ static ck_status run_gemm(const weights *w, const float *X, size_t N, float *Y, 
     (void)isa;
 #endif
     return gemm_scalar(w, X, N, Y, ldy, m0, m1);
+}
+
+/// The shared-queue entry: at the AMX level (and amx_queue_fits) columns are handed out by
+/// `queue`; otherwise the part's static share of [m0, m1) (32-column aligned) goes through run_gemm.
+static ck_status run_gemm_queue(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                                size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    if (m1 < m0 || parts == 0 || part >= parts || queue == NULL) return CK_ERR_SHAPE;
+    if ((w->fmt == FMT_Q8 || w->fmt == FMT_Q4) && w->K % CK_QB != 0) return CK_ERR_SHAPE;
+#if CK_X86
+    if (ck_isa_now() >= CK_ISA_AMX && m1 > m0 && N > 0 && w->K > 0 && amx_queue_fits(N, w->K))
+        return run_amx_queue(w, X, N, Y, ldy, m0, m1, queue);
+#endif
+    const size_t blocks = (m1 - m0 + 31) / 32;
+    size_t lo = m0 + blocks * part / parts * 32, hi = m0 + blocks * (part + 1) / parts * 32;
+    lo = lo < m1 ? lo : m1;
+    hi = hi < m1 ? hi : m1;
+    return run_gemm(w, X, N, Y, ldy, lo, hi);
+}
+
+ck_status ck_gemm_bf16_queue(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                             size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_BF16, W, NULL, K};
+    return run_gemm_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts);
+}
+
+ck_status ck_gemm_q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                           size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_Q8, Wq, Ws, K};
+    return run_gemm_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts);
+}
+
+ck_status ck_gemm_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                           size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_Q4, Wq, Ws, K};
+    return run_gemm_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts);
 }
 
 ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy, size_t m0,

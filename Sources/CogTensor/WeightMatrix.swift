@@ -96,8 +96,9 @@ public struct WeightMatrix: Sendable {
     ///   L2-sized weight blocks), output rows split across the context's threads — bandwidth-bound;
     /// - more rows with `.exact` precision on unquantized weights: tiles widened to f32 and
     ///   multiplied with OpenBLAS `sgemm` (the reference's arithmetic);
-    /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16 where present), columns split
-    ///   across the context's threads on multiples of 32.
+    /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16 where present); with several
+    ///   threads, column blocks go to whichever thread is free (`ck_gemm_*_queue` at AMX; a static
+    ///   32-aligned split at other levels).
     public func apply(
         _ x: UnsafePointer<Float>, rows n: Int,
         into y: UnsafeMutablePointer<Float>,
@@ -115,20 +116,41 @@ public struct WeightMatrix: Sendable {
         } else if usesSgemm(context.precision) {
             sgemmTiles(x, n: n, y: y, context: context)
             if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: 0 ..< m) }
+        } else if context.runner.threads == 1 {
+            gemm(x, n: n, y: y, columns: 0 ..< m)
+            if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: 0 ..< m) }
         } else {
+            // Column blocks go to whichever thread is free (`ck_gemm_*_queue`): on a shared host one
+            // core often runs AMX at half the other's speed, and a static split waits for it.
+            let queue = UnsafeMutablePointer<ck_gemm_queue>.allocate(capacity: 1)
+            defer { queue.deallocate() }
+            queue.initialize(to: ck_gemm_queue(next: 0))
             context.runner.run { part, parts in
-                let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
-                guard !r.isEmpty else { return }
-                let (m0, m1) = (r.lowerBound, r.upperBound)
+                let (p, ps) = (part, parts)
                 switch storage {
-                case .bf16(let p): _ = ck_gemm_bf16(p, k, x, n, y, m, m0, m1)
-                case .q8(let q, let s): _ = ck_gemm_q8(q, s, k, x, n, y, m, m0, m1)
-                case .q4(let q, let s): _ = ck_gemm_q4(q, s, k, x, n, y, m, m0, m1)
+                case .bf16(let w): _ = ck_gemm_bf16_queue(w, k, x, n, y, m, 0, m, queue, p, ps)
+                case .q8(let q, let s): _ = ck_gemm_q8_queue(q, s, k, x, n, y, m, 0, m, queue, p, ps)
+                case .q4(let q, let s): _ = ck_gemm_q4_queue(q, s, k, x, n, y, m, 0, m, queue, p, ps)
                 case .f32, .f16: break  // usesSgemm is always true for these
                 }
-                // Each thread adds the bias to the columns it just wrote (still in its caches).
-                if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: r) }
             }
+            if let bias {
+                context.runner.run { part, parts in
+                    let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
+                    Self.addBias(bias, to: y, rows: n, stride: m, columns: r)
+                }
+            }
+        }
+    }
+
+    /// The blocked GEMM on columns `columns` of `y`, on the calling thread.
+    private func gemm(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, columns: Range<Int>) {
+        let (m, k, m0, m1) = (rows, cols, columns.lowerBound, columns.upperBound)
+        switch storage {
+        case .bf16(let p): _ = ck_gemm_bf16(p, k, x, n, y, m, m0, m1)
+        case .q8(let q, let s): _ = ck_gemm_q8(q, s, k, x, n, y, m, m0, m1)
+        case .q4(let q, let s): _ = ck_gemm_q4(q, s, k, x, n, y, m, m0, m1)
+        case .f32, .f16: break  // usesSgemm is always true for these
         }
     }
 

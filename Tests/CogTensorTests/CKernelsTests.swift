@@ -168,6 +168,25 @@ func runKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: inout
     }
 }
 
+/// `ck_gemm_*_queue` for `w` over all its columns. X [n, K] f32, Y [n, rows] f32.
+func runQueueGemm(_ w: TestMatrix, x: [Float], n: Int, into y: UnsafeMutablePointer<Float>,
+                  queue: UnsafeMutablePointer<ck_gemm_queue>, part: Int, parts: Int) -> ck_status {
+    let (K, M) = (w.cols, w.rows)
+    switch w.format {
+    case .bf16: return ck_gemm_bf16_queue(w.bf16, K, x, n, y, M, 0, M, queue, part, parts)
+    case .q8: return ck_gemm_q8_queue(w.q8, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case .q4: return ck_gemm_q4_queue(w.q4, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case .f32: return CK_ERR_SHAPE
+    }
+}
+
+func runQueueGemm(_ w: TestMatrix, x: [Float], n: Int, y: inout [Float], queue: inout ck_gemm_queue,
+                  part: Int, parts: Int) -> ck_status {
+    y.withUnsafeMutableBufferPointer { out in
+        withUnsafeMutablePointer(to: &queue) { runQueueGemm(w, x: x, n: n, into: out.baseAddress!, queue: $0, part: part, parts: parts) }
+    }
+}
+
 /// The tolerance a kernel promises at an ISA level (ckernels.h "Numerics by level").
 func tolerance(_ kind: KernelKind, _ format: WeightFormat, level: ck_isa) -> Double {
     let bf16Level = level.rawValue >= ck_isa.avx512BF16.rawValue
@@ -500,6 +519,61 @@ struct CKernelsTests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// `ck_gemm_*_queue`: whichever split the threads end up with — one part taking every column
+    /// block, two threads racing for them, or the static halves of the non-AMX levels and of
+    /// activations too large for the queue — every element gets the bits of the plain call.
+    @Test("a prefill GEMM shared through a column queue gives the plain call's bits, at every ISA level")
+    func queueSharedGemmIsBitIdentical() throws {
+        var rng = SplitMix64(seed: 300)
+        // Several column blocks (M > 512), N not a multiple of 32, several K blocks; a large K whose
+        // packed activations pass the queue's 32 MB (1100 × 15360 bf16 = 34 MB: static halves).
+        let cases = [KernelCase(rows: 1100, cols: 96, batch: 45, m0: 0, m1: 1100),
+                     KernelCase(rows: 600, cols: 4160, batch: 13, m0: 0, m1: 600),
+                     KernelCase(rows: 35, cols: 15360, batch: 1100, m0: 0, m1: 35)]
+        let largeRow = rng.gaussians(15360)  // [K] f32
+        var largeX = [Float]()  // [1100, 15360] f32
+        largeX.reserveCapacity(1100 * 15360)
+        for _ in 0..<1100 { largeX.append(contentsOf: largeRow) }
+        for format in [WeightFormat.bf16, .q8, .q4] {
+            for c in cases {
+                let w = try TestMatrix(format: format, rows: c.rows, cols: c.cols, rng: &rng)
+                // [N, K] f32; the large case repeats one random row (generating 17 M values is slow in debug)
+                let x = c.cols < 15360 ? rng.gaussians(c.batch * c.cols) : largeX
+                // The large case only matters where the queue could take it (AMX); below, every
+                // shape already goes through the static split.
+                for level in availableLevels where c.cols < 15360 || level >= ck_isa.amx.rawValue {
+                    let isa = try #require(ck_isa(rawValue: level))
+                    let what = "\(format) \(c) at \(String(cString: ck_isa_name(isa)))"
+                    var plain = [Float](repeating: .nan, count: c.batch * c.rows)  // [N, M] f32
+                    try #require(withISA(isa) { runKernel(.gemm, w, x: x, n: c.batch, y: &plain, ldy: c.rows, m0: 0, m1: c.rows) } == CK_OK)
+                    // One thread runs both parts in turn: at AMX the first takes every block.
+                    var serial = [Float](repeating: .nan, count: c.batch * c.rows)  // [N, M] f32
+                    var queue = ck_gemm_queue(next: 0)
+                    for part in 0..<2 {
+                        try #require(withISA(isa) { runQueueGemm(w, x: x, n: c.batch, y: &serial, queue: &queue, part: part, parts: 2) } == CK_OK)
+                    }
+                    #expect(zip(plain, serial).allSatisfy { $0.bitPattern == $1.bitPattern }, "serial parts, \(what)")
+                    // Two threads racing for the blocks.
+                    let shared = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.batch * c.rows)
+                    defer { shared.deallocate() }
+                    shared.initialize(repeating: .nan)
+                    let sharedQueue = UnsafeMutablePointer<ck_gemm_queue>.allocate(capacity: 1)
+                    defer { sharedQueue.deallocate() }
+                    sharedQueue.initialize(to: ck_gemm_queue(next: 0))
+                    let statuses = UnsafeMutableBufferPointer<ck_status>.allocate(capacity: 2)
+                    defer { statuses.deallocate() }
+                    statuses.initialize(repeating: CK_OK)
+                    nonisolated(unsafe) let (out, q, st) = (shared, sharedQueue, statuses)
+                    DispatchQueue.concurrentPerform(iterations: 2) { part in
+                        st[part] = withISA(isa) { runQueueGemm(w, x: x, n: c.batch, into: out.baseAddress!, queue: q, part: part, parts: 2) }
+                    }
+                    #expect(statuses.allSatisfy { $0 == CK_OK }, "\(what)")
+                    #expect(zip(plain, shared).allSatisfy { $0.bitPattern == $1.bitPattern }, "two threads, \(what)")
                 }
             }
         }

@@ -15,7 +15,7 @@
 // - Functions that return ck_status return CK_OK (0) or a negative CK_ERR_* code; they never abort.
 // - All kernels are reentrant and thread-safe; each thread keeps its own scratch buffers (grown on
 //   demand, freed at thread exit): up to ~1 MB for decode, up to ~12 MB for ck_gemm_* (AVX-512
-//   levels at K = 15360; ~6 MB at the AMX level). No kernel runs threads of its own.
+//   levels at K = 15360; ~6 MB at the AMX level), up to 32 MB more for ck_gemm_*_queue at AMX. No kernel runs threads of its own.
 // - AMX: the first call asks Linux for the AMX tile-data permission (arch_prctl, process-wide). If
 //   that fails (old kernel, or a thread's sigaltstack too small for the tile state) the level falls
 //   back to CK_ISA_AVX512_BF16. Each AMX kernel configures the tiles on entry and releases them on exit.
@@ -212,6 +212,28 @@ ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, cons
 
 ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
                        size_t m0, size_t m1);
+
+/// Work shared by the threads of one ck_gemm_*_queue call: set `next` to 0, then have each of
+/// `parts` threads call the same function with the same arguments, its own `part`, and this queue.
+typedef struct {
+    size_t next;  // next work item; updated atomically by the kernels
+} ck_gemm_queue;
+
+// ck_gemm_* over columns [m0, m1) split among `parts` threads. At CK_ISA_AMX, when the packed
+// activations (all rows and all of K in bf16) take at most 32 MB, column blocks are handed out by
+// `queue` to whichever thread is free, so a thread on a faster core takes more of them: on this
+// shared VM one vCPU often runs AMX at half the other's speed (two single-thread processes
+// measured 73 ms and 160–180 ms for the same GEMM at the same time), and a static half split waits
+// for the slow one. Each thread packs all of X once (up to 32 MB of per-thread scratch). Results
+// are the same bits as ck_gemm_* on any split. Otherwise (other levels, larger X): the part's
+// static 32-aligned share through ck_gemm_*, the queue unused. No thread waits for another, so
+// the parts may even run at different ISA levels.
+ck_status ck_gemm_bf16_queue(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                             size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts);
+ck_status ck_gemm_q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                           size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts);
+ck_status ck_gemm_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                           size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts);
 ck_status ck_gemm_q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
                      size_t ldy, size_t m0, size_t m1);
 ck_status ck_gemm_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
