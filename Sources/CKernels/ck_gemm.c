@@ -464,21 +464,46 @@ static ck_status run_engine(const engine *e, const weights *w, const float *X, s
     return CK_OK;
 }
 
+/// run_amx's blocking: equal K blocks of at most AMX_KC_MAX (kc_max each, the last shorter) and
+/// equal column blocks of [m0, m1) whose packed weights fit AMX_WBLOCK_BYTES (32 ..< mc_limit
+/// columns: mblocks of mc_max, the last shorter).
+static void amx_blocking(size_t K, size_t m0, size_t m1, size_t mc_limit, size_t *kc_max, size_t *mblocks,
+                         size_t *mc_max) {
+    const size_t kp = round_up(K, 32), kblocks = (kp + AMX_KC_MAX - 1) / AMX_KC_MAX;
+    *kc_max = round_up((kp + kblocks - 1) / kblocks, 32);
+    size_t mc_cap = AMX_WBLOCK_BYTES / (*kc_max * sizeof(uint16_t)) / 32 * 32;
+    mc_cap = mc_cap < 32 ? 32 : mc_cap > mc_limit ? mc_limit : mc_cap;
+    *mblocks = (m1 - m0 + mc_cap - 1) / mc_cap;
+    *mc_max = round_up((m1 - m0 + *mblocks - 1) / *mblocks, 32);
+}
+
+/// One K block of one column block: packs the weight panels of columns [mc0, mc1) over
+/// k0 ..< k0 + kc (kcp padded) into wpack, then Y[0 ..< rows, mc0 ..< mc1] (+)= the packed
+/// activations xblock ([rows/32][kcp/32][32][32] bf16) times them, 32 × 32 at a time.
+static void amx_column_block(const weights *w, const uint16_t *xblock, size_t rows, size_t k0, size_t kc, size_t kcp,
+                             size_t mc0, size_t mc1, uint16_t *wpack, void *tmp, float *Y, size_t ldy) {
+    for (size_t m = mc0; m < mc1; m += 32) pack_w_bf16pairs(w, m, mc1, k0, kc, kcp, wpack + (m - mc0) * kcp, tmp);
+    for (size_t n = 0; n < rows; n += 32) {
+        const size_t nv = rows - n < 32 ? rows - n : 32;
+        const uint16_t *a = xblock + n * kcp;  // this 32-row sub-slice, [kcp/32][32][32] bf16
+        for (size_t m = mc0; m < mc1; m += 32) {
+            const size_t mv = mc1 - m < 32 ? mc1 - m : 32;
+            const uint16_t *b = wpack + (m - mc0) * kcp;  // this panel, 2 x [kcp/2][16][2] bf16
+            kernel_amx(a, b, b + 16 * kcp, kcp / 32, Y + n * ldy + m, ldy, nv, mv, k0 > 0);
+        }
+    }
+}
+
 /// The AMX driver (blocking scheme in "MARK: AMX engine").
 static ck_status run_amx(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
     const size_t K = w->K, kp = round_up(K, 32);
-    // Equal K blocks of at most AMX_KC_MAX; N blocks only when the packed X slice would pass its budget.
-    const size_t kblocks = (kp + AMX_KC_MAX - 1) / AMX_KC_MAX;
-    const size_t kc_max = round_up((kp + kblocks - 1) / kblocks, 32);
+    size_t kc_max, mblocks, mc_max;
+    amx_blocking(K, m0, m1, AMX_MC_MAX, &kc_max, &mblocks, &mc_max);
+    // N blocks only when the packed X slice would pass its budget.
     size_t nc_cap = AMX_XSLICE_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
     nc_cap = nc_cap < 32 ? 32 : nc_cap;
     const size_t nblocks = (N + nc_cap - 1) / nc_cap;
     const size_t nc_max = round_up((N + nblocks - 1) / nblocks, 32);
-    // Equal column blocks whose packed weights fit AMX_WBLOCK_BYTES (32 ..< 512 columns).
-    size_t mc_cap = AMX_WBLOCK_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
-    mc_cap = mc_cap < 32 ? 32 : mc_cap > AMX_MC_MAX ? AMX_MC_MAX : mc_cap;
-    const size_t mblocks = (m1 - m0 + mc_cap - 1) / mc_cap;
-    const size_t mc_max = round_up((m1 - m0 + mblocks - 1) / mblocks, 32);
     uint16_t *xpack = ck_scratch(1, nc_max * kc_max * sizeof(uint16_t));  // [nc/32][kc/32][32][32] bf16
     uint16_t *wpack = ck_scratch(2, mc_max * kc_max * sizeof(uint16_t));  // [mc/32] x 2 x [kc/2][16][2] bf16
     void *tmp = ck_scratch(3, 16 * kc_max * sizeof(float) + kc_max * sizeof(float));  // pack_w scratch
@@ -492,17 +517,7 @@ static ck_status run_amx(const weights *w, const float *X, size_t N, float *Y, s
             pack_x_amx(X + n0 * K, K, nc, k0, kc, kcp, xpack);
             for (size_t mc0 = m0; mc0 < m1; mc0 += mc_max) {
                 const size_t mc1 = m1 - mc0 < mc_max ? m1 : mc0 + mc_max;
-                for (size_t m = mc0; m < mc1; m += 32)
-                    pack_w_bf16pairs(w, m, mc1, k0, kc, kcp, wpack + (m - mc0) * kcp, tmp);
-                for (size_t n = 0; n < nc; n += 32) {
-                    const size_t nv = nc - n < 32 ? nc - n : 32;
-                    const uint16_t *a = xpack + n * kcp;  // this 32-row sub-slice, [kcp/32][32][32] bf16
-                    for (size_t m = mc0; m < mc1; m += 32) {
-                        const size_t mv = mc1 - m < 32 ? mc1 - m : 32;
-                        const uint16_t *b = wpack + (m - mc0) * kcp;  // this panel, 2 x [kcp/2][16][2] bf16
-                        kernel_amx(a, b, b + 16 * kcp, kcp / 32, Y + (n0 + n) * ldy + m, ldy, nv, mv, k0 > 0);
-                    }
-                }
+                amx_column_block(w, xpack, nc, k0, kc, kcp, mc0, mc1, wpack, tmp, Y + n0 * ldy, ldy);
             }
         }
     }
@@ -535,12 +550,9 @@ static bool amx_queue_fits(size_t N, size_t K) {
 static ck_status run_amx_queue(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
                                size_t m1, ck_gemm_queue *queue) {
     const size_t K = w->K, kp = round_up(K, 32), np = round_up(N, 32);
-    const size_t kblocks = (kp + AMX_KC_MAX - 1) / AMX_KC_MAX;
-    const size_t kc_max = round_up((kp + kblocks - 1) / kblocks, 32);
-    size_t mc_cap = AMX_WBLOCK_BYTES / (kc_max * sizeof(uint16_t)) / 32 * 32;
-    mc_cap = mc_cap < 32 ? 32 : mc_cap > AMX_QUEUE_MC_MAX ? AMX_QUEUE_MC_MAX : mc_cap;
-    const size_t items = (m1 - m0 + mc_cap - 1) / mc_cap;
-    const size_t mc_max = round_up((m1 - m0 + items - 1) / items, 32);
+    size_t kc_max, items, mc_max;
+    amx_blocking(K, m0, m1, AMX_QUEUE_MC_MAX, &kc_max, &items, &mc_max);
+    const size_t kblocks = (kp + kc_max - 1) / kc_max;
     // [kblocks][np/32 sub][kc/32 step][32][32] bf16: K block b starts at xfull + b · np · kc_max
     uint16_t *xfull = ck_scratch(1, np * kblocks * kc_max * sizeof(uint16_t));
     uint16_t *wpack = ck_scratch(2, mc_max * kc_max * sizeof(uint16_t));  // [mc/32] x 2 x [kc/2][16][2] bf16
@@ -564,17 +576,7 @@ static ck_status run_amx_queue(const weights *w, const float *X, size_t N, float
         for (size_t b = 0, k0 = 0; k0 < kp; b++, k0 += kc_max) {
             const size_t kcp = kp - k0 < kc_max ? kp - k0 : kc_max;  // padded block length
             const size_t kc = K - k0 < kcp ? K - k0 : kcp;           // real length
-            const uint16_t *xblock = xfull + b * np * kc_max;        // [np/32][kcp/32][32][32] bf16
-            for (size_t m = mc0; m < mc1; m += 32) pack_w_bf16pairs(w, m, mc1, k0, kc, kcp, wpack + (m - mc0) * kcp, tmp);
-            for (size_t n = 0; n < N; n += 32) {
-                const size_t nv = N - n < 32 ? N - n : 32;
-                const uint16_t *a = xblock + n * kcp;  // this 32-row sub-slice, [kcp/32][32][32] bf16
-                for (size_t m = mc0; m < mc1; m += 32) {
-                    const size_t mv = mc1 - m < 32 ? mc1 - m : 32;
-                    const uint16_t *bp = wpack + (m - mc0) * kcp;  // this panel, 2 x [kcp/2][16][2] bf16
-                    kernel_amx(a, bp, bp + 16 * kcp, kcp / 32, Y + n * ldy + m, ldy, nv, mv, k0 > 0);
-                }
-            }
+            amx_column_block(w, xfull + b * np * kc_max, N, k0, kc, kcp, mc0, mc1, wpack, tmp, Y, ldy);
         }
     }
     amx_release();
