@@ -5,6 +5,50 @@
 //      (ggml-org/llama.cpp ggml/src/ggml-cpu/arch/x86/quants.c), written anew for our layouts.
 #include "ck_internal.h"
 
+// MARK: rows of one call
+//
+// A call's weight rows come either as one static range [m0, m1) or, with a shared queue, in chunks
+// that the calling threads claim as they finish the previous one (guided self-scheduling: each claim
+// takes 1/(2·parts) of what is left, a multiple of ROW_CLAIM_MIN rows, so the chunks shrink towards
+// the end and no thread is left with a long tail). A row's result never depends on which thread or
+// chunk computed it, so every split gives the same bits.
+
+#define ROW_CLAIM_MIN 32  // rows per claim at least (and its alignment from m0)
+
+typedef struct {
+    size_t m0, m1;          // the call's rows
+    ck_gemm_queue *queue;   // NULL: [m0, m1) in one piece; else next = rows claimed so far
+    size_t parts;           // threads sharing the queue
+    bool given;             // static range already handed out
+} row_share;
+
+static row_share rows_static(size_t m0, size_t m1) { return (row_share){m0, m1, NULL, 1, false}; }
+
+/// The next rows [*a, *b) this thread computes; false when none are left.
+static bool next_rows(row_share *s, size_t *a, size_t *b) {
+    if (s->queue == NULL) {
+        if (s->given || s->m0 >= s->m1) return false;
+        s->given = true;
+        *a = s->m0;
+        *b = s->m1;
+        return true;
+    }
+    size_t done = __atomic_load_n(&s->queue->next, __ATOMIC_RELAXED);
+    for (;;) {
+        if (done >= s->m1 - s->m0) return false;
+        const size_t left = s->m1 - s->m0 - done;
+        size_t take = (left / (2 * s->parts) + ROW_CLAIM_MIN - 1) / ROW_CLAIM_MIN * ROW_CLAIM_MIN;
+        if (take < ROW_CLAIM_MIN) take = ROW_CLAIM_MIN;
+        if (take > left) take = left;
+        if (__atomic_compare_exchange_n(&s->queue->next, &done, done + take, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            *a = s->m0 + done;
+            *b = s->m0 + done + take;
+            return true;
+        }
+    }
+}
+
 // MARK: scalar reference path (also used for tails)
 
 float ck_dot_scalar(const float *a, const float *b, size_t K) {
@@ -20,13 +64,15 @@ float ck_dot_scalar(const float *a, const float *b, size_t K) {
     return (s0 + s1) + (s2 + s3);
 }
 
-static ck_status small_scalar(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1) {
+static ck_status small_scalar(const weights *w, const float *X, size_t N, float *Y, size_t ldy, row_share *share) {
     float *row = ck_scratch(0, w->K * sizeof(float));  // [K] f32
     if (row == NULL) return CK_ERR_NOMEM;
-    for (size_t m = m0; m < m1; m++) {
-        ck_weights_row_f32(w, m, 0, w->K, row, CK_ISA_SCALAR);
-        for (size_t n = 0; n < N; n++) Y[n * ldy + m] = ck_dot_scalar(row, X + n * w->K, w->K);
-    }
+    size_t m0, m1;
+    while (next_rows(share, &m0, &m1))
+        for (size_t m = m0; m < m1; m++) {
+            ck_weights_row_f32(w, m, 0, w->K, row, CK_ISA_SCALAR);
+            for (size_t n = 0; n < N; n++) Y[n * ldy + m] = ck_dot_scalar(row, X + n * w->K, w->K);
+        }
     return CK_OK;
 }
 
@@ -99,36 +145,38 @@ CK_INLINE CK_TARGET_AVX2 void rows_avx2(const weights *w, const float *X, size_t
         for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = hsum256(acc[r][n]);
 }
 
-CK_TARGET_AVX2 static void small_avx2(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
-                                      size_t m1) {
+CK_TARGET_AVX2 static void small_avx2(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
+                                      row_share *share) {
     const size_t K = w->K, K32 = K / 32 * 32;
     const int R = N == 1 ? 4 : (N == 2 ? 2 : 1);
     float sums[4 * CK_SMALL_N_MAX];
-    for (size_t m = m0; m < m1;) {
-        const int rows = (m + (size_t)R <= m1) ? R : 1;
+    size_t m0, m1;
+    while (next_rows(share, &m0, &m1))
+        for (size_t m = m0; m < m1;) {
+            const int rows = (m + (size_t)R <= m1) ? R : 1;
 #define CK_CASE(F, RR, NN) \
-    case (F) * 256 + (RR) * 16 + (NN): rows_avx2(w, X, m, K32, sums, F, RR, NN); break;
+        case (F) * 256 + (RR) * 16 + (NN): rows_avx2(w, X, m, K32, sums, F, RR, NN); break;
 #define CK_CASES(F)                                                                                      \
-    CK_CASE(F, 4, 1) CK_CASE(F, 2, 2) CK_CASE(F, 1, 1) CK_CASE(F, 1, 2) CK_CASE(F, 1, 3) CK_CASE(F, 1, 4) \
-    CK_CASE(F, 1, 5) CK_CASE(F, 1, 6) CK_CASE(F, 1, 7) CK_CASE(F, 1, 8)
-        switch ((int)w->fmt * 256 + rows * 16 + (int)N) {
-            CK_CASES(FMT_F32) CK_CASES(FMT_BF16) CK_CASES(FMT_Q8) CK_CASES(FMT_Q4)
-        }
+        CK_CASE(F, 4, 1) CK_CASE(F, 2, 2) CK_CASE(F, 1, 1) CK_CASE(F, 1, 2) CK_CASE(F, 1, 3) CK_CASE(F, 1, 4) \
+        CK_CASE(F, 1, 5) CK_CASE(F, 1, 6) CK_CASE(F, 1, 7) CK_CASE(F, 1, 8)
+            switch ((int)w->fmt * 256 + rows * 16 + (int)N) {
+                CK_CASES(FMT_F32) CK_CASES(FMT_BF16) CK_CASES(FMT_Q8) CK_CASES(FMT_Q4)
+            }
 #undef CK_CASES
 #undef CK_CASE
-        for (int r = 0; r < rows; r++)
-            for (size_t n = 0; n < N; n++) {
-                float s = sums[r * CK_SMALL_N_MAX + n];
-                // Tail (f32/bf16 only: quantized formats have K % 32 == 0).
-                for (size_t k = K32; k < K; k++) {
-                    float wk = w->fmt == FMT_F32 ? ((const float *)w->data)[(m + r) * K + k]
-                                                 : ck_bf16_bits_to_f32(((const uint16_t *)w->data)[(m + r) * K + k]);
-                    s += wk * X[n * K + k];
+            for (int r = 0; r < rows; r++)
+                for (size_t n = 0; n < N; n++) {
+                    float s = sums[r * CK_SMALL_N_MAX + n];
+                    // Tail (f32/bf16 only: quantized formats have K % 32 == 0).
+                    for (size_t k = K32; k < K; k++) {
+                        float wk = w->fmt == FMT_F32 ? ((const float *)w->data)[(m + r) * K + k]
+                                                     : ck_bf16_bits_to_f32(((const uint16_t *)w->data)[(m + r) * K + k]);
+                        s += wk * X[n * K + k];
+                    }
+                    Y[n * ldy + m + r] = s;
                 }
-                Y[n * ldy + m + r] = s;
-            }
-        m += (size_t)rows;
-    }
+            m += (size_t)rows;
+        }
 }
 
 // MARK: AVX-512 path (16 lanes; bf16 rows split into even/odd halves against a de-interleaved x)
@@ -267,7 +315,7 @@ static size_t chunk_for(size_t N, size_t bytes_per_element, size_t K) {
 }
 
 CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
-                                               size_t m0, size_t m1) {
+                                               row_share *share) {
     const size_t K = w->K, K32 = K / 32 * 32;
     const float *Xk = X;  // activations as the kernel reads them, [N, ldx]
     size_t ldx = K;
@@ -296,41 +344,45 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
                       : w->fmt == FMT_BF16 ? chunk_for(N, sizeof(float), K32)
                                            : (K32 < CHUNK_MAX ? K32 : CHUNK_MAX);
     float sums[4 * CK_SMALL_N_MAX];
-    for (size_t k0 = 0; k0 < K32 || k0 == 0; k0 += kc) {
-        const size_t k1 = K32 - k0 < kc ? K32 : k0 + kc;
-        const bool first = k0 == 0, last = k1 == K32;
-        for (size_t m = m0; m < m1;) {
-            const int rows = (m + (size_t)R <= m1) ? R : 1;
-            if (k1 > k0) {
+    size_t m0, m1;
+    while (next_rows(share, &m0, &m1)) {
+        for (size_t k0 = 0; k0 < K32 || k0 == 0; k0 += kc) {
+            const size_t k1 = K32 - k0 < kc ? K32 : k0 + kc;
+            const bool first = k0 == 0, last = k1 == K32;
+            for (size_t m = m0; m < m1;) {
+                const int rows = (m + (size_t)R <= m1) ? R : 1;
+                if (k1 > k0) {
 #define CK_CASE(F, RR, NN) \
-    case (F) * 256 + (RR) * 16 + (NN): rows_avx512(w, Xk, ldx, m, m1, k0, k1, sums, F, RR, NN); break;
+        case (F) * 256 + (RR) * 16 + (NN): rows_avx512(w, Xk, ldx, m, m1, k0, k1, sums, F, RR, NN); break;
 #define CK_CASES(F)                                                                                      \
-    CK_CASE(F, 4, 1) CK_CASE(F, 1, 1) CK_CASE(F, 2, 2) CK_CASE(F, 1, 2) CK_CASE(F, 2, 3) CK_CASE(F, 1, 3) \
-    CK_CASE(F, 2, 4) CK_CASE(F, 1, 4) CK_CASE(F, 2, 5) CK_CASE(F, 1, 5) CK_CASE(F, 2, 6) CK_CASE(F, 1, 6) \
-    CK_CASE(F, 2, 7) CK_CASE(F, 1, 7) CK_CASE(F, 2, 8) CK_CASE(F, 1, 8)
-                switch ((int)w->fmt * 256 + rows * 16 + (int)N) {
-                    CK_CASES(FMT_F32) CK_CASES(FMT_BF16) CK_CASES(FMT_Q8) CK_CASES(FMT_Q4)
-                }
+        CK_CASE(F, 4, 1) CK_CASE(F, 1, 1) CK_CASE(F, 2, 2) CK_CASE(F, 1, 2) CK_CASE(F, 2, 3) CK_CASE(F, 1, 3) \
+        CK_CASE(F, 2, 4) CK_CASE(F, 1, 4) CK_CASE(F, 2, 5) CK_CASE(F, 1, 5) CK_CASE(F, 2, 6) CK_CASE(F, 1, 6) \
+        CK_CASE(F, 2, 7) CK_CASE(F, 1, 7) CK_CASE(F, 2, 8) CK_CASE(F, 1, 8)
+                    switch ((int)w->fmt * 256 + rows * 16 + (int)N) {
+                        CK_CASES(FMT_F32) CK_CASES(FMT_BF16) CK_CASES(FMT_Q8) CK_CASES(FMT_Q4)
+                    }
 #undef CK_CASES
 #undef CK_CASE
-            } else {
-                memset(sums, 0, sizeof sums);
-            }
-            for (int r = 0; r < rows; r++)
-                for (size_t n = 0; n < N; n++) {
-                    float s = sums[r * CK_SMALL_N_MAX + n];
-                    if (last)  // tail (f32/bf16 only: quantized formats have K % 32 == 0)
-                        for (size_t k = K32; k < K; k++) {
-                            float wk = w->fmt == FMT_F32 ? ((const float *)w->data)[(m + r) * K + k]
-                                                         : ck_bf16_bits_to_f32(((const uint16_t *)w->data)[(m + r) * K + k]);
-                            s += wk * X[n * K + k];
-                        }
-                    float *y = &Y[n * ldy + m + r];
-                    *y = first ? s : *y + s;
+                } else {
+                    memset(sums, 0, sizeof sums);
                 }
-            m += (size_t)rows;
+                for (int r = 0; r < rows; r++)
+                    for (size_t n = 0; n < N; n++) {
+                        float s = sums[r * CK_SMALL_N_MAX + n];
+                        if (last)  // tail (f32/bf16 only: quantized formats have K % 32 == 0)
+                            for (size_t k = K32; k < K; k++) {
+                                const size_t at = (m + r) * K + k;
+                                float wk = w->fmt == FMT_F32 ? ((const float *)w->data)[at]
+                                                             : ck_bf16_bits_to_f32(((const uint16_t *)w->data)[at]);
+                                s += wk * X[n * K + k];
+                            }
+                        float *y = &Y[n * ldy + m + r];
+                        *y = first ? s : *y + s;
+                    }
+                m += (size_t)rows;
+            }
+            if (last) break;
         }
-        if (last) break;
     }
     return CK_OK;
 }
@@ -339,7 +391,7 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 //
 // R weight rows at a time (4 for one activation row, 2 for batches), each (R, N) pair its own
 // instantiation of ROWS_FN(w, acts, m, m_end, sums, R, N) so that its loops unroll; expects w, N,
-// Y, ldy, m0, m1 in scope. Two weight rows per pass share every activation load and give the two
+// Y, ldy and share (row_share *) in scope. Two weight rows per pass share every activation load and give the two
 // 512-bit ports independent chains: on the 17B q4 model, 4 batched sequences went from 6.9 to
 // 9.3 tok/s in all and 8 from 6.5 to 7.3 against one row per pass (4 rows per pass: 8.1 at N = 4).
 #define CK_VNNI_CASE(ROWS_FN, ACTS, RR, NN) \
@@ -348,6 +400,8 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
     do {                                                                                                  \
         const int R = N == 1 ? 4 : 2;                                                                     \
         float sums[4 * CK_SMALL_N_MAX];                                                                   \
+        size_t m0, m1;                                                                                    \
+        while (next_rows(share, &m0, &m1))                                                                \
         for (size_t m = m0; m < m1;) {                                                                    \
             const int rows = (m + (size_t)R <= m1) ? R : 1;                                               \
             switch (rows * 16 + (int)N) {                                                                 \
@@ -562,7 +616,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_grou
 }
 
 CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
-                                                    size_t m0, size_t m1) {
+                                                    row_share *share) {
     const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
     q4_group *buf = ck_scratch(0, N * ng * sizeof(q4_group));
     if (buf == NULL) return CK_ERR_NOMEM;
@@ -656,7 +710,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_grou
 }
 
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
-                                                    size_t m0, size_t m1) {
+                                                    row_share *share) {
     const size_t K = w->K, ng = (K / CK_QB + 3) / 4;
     q8_group *buf = ck_scratch(0, N * ng * sizeof(q8_group));
     if (buf == NULL) return CK_ERR_NOMEM;
@@ -731,7 +785,7 @@ CK_INLINE CK_TARGET_AMX void store_c(int c, float *p) {
 }
 
 CK_TARGET_AMX static ck_status small_amx_bf16(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
-                                              size_t m0, size_t m1) {
+                                              row_share *share) {
     const size_t K = w->K, steps = K / 32;
     // B tiles: [steps][hi, lo][16 pairs][16 n][2] bf16
     uint16_t *xb = ck_scratch(0, steps * 2 * 512 * sizeof(uint16_t));
@@ -766,38 +820,42 @@ CK_TARGET_AMX static ck_status small_amx_bf16(const weights *w, const float *X, 
     _tile_loadconfig(&cfg);
     uint16_t a_stage[16 * 32] __attribute__((aligned(64)));  // [16 rows][32 k] bf16, last partial block
     float c_stage[16 * 16] __attribute__((aligned(64)));     // [16 m][16 n] f32
-    for (size_t m = m0; m < m1; m += AMX_ROW_BLOCKS * 16) {
-        const size_t rows = m1 - m < AMX_ROW_BLOCKS * 16 ? m1 - m : AMX_ROW_BLOCKS * 16;
-        const int blocks = (int)((rows + 15) / 16);
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (size_t st = 0; st < steps; st++) {
-            _tile_loadd(4, xb + st * 1024, 64);
-            _tile_loadd(5, xb + st * 1024 + 512, 64);
+    size_t m0, m1;
+    while (next_rows(share, &m0, &m1)) {
+        for (size_t m = m0; m < m1; m += AMX_ROW_BLOCKS * 16) {
+            const size_t rows = m1 - m < AMX_ROW_BLOCKS * 16 ? m1 - m : AMX_ROW_BLOCKS * 16;
+            const int blocks = (int)((rows + 15) / 16);
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (size_t st = 0; st < steps; st++) {
+                _tile_loadd(4, xb + st * 1024, 64);
+                _tile_loadd(5, xb + st * 1024 + 512, 64);
+                for (int rb = 0; rb < blocks; rb++) {
+                    const size_t mr = m + 16 * (size_t)rb;
+                    const int a = 6 + (rb & 1);
+                    // 64 rows stream at once, more than the hardware prefetcher tracks: fetch each row
+                    // AMX_PREFETCH_STEPS steps ahead.
+                    if (st + AMX_PREFETCH_STEPS < steps)
+                        for (size_t r = 0; r < 16 && mr + r < m1; r++)
+                            __builtin_prefetch((const uint16_t *)w->data + (mr + r) * K + (st + AMX_PREFETCH_STEPS) * 32,
+                                               0, 3);
+                    if (mr + 16 <= m1) {
+                        load_a(a, (const uint16_t *)w->data + mr * K + st * 32, K * 2);
+                    } else {
+                        bf16_tile(w, mr, m1, st, a_stage);  // rows past m1 may not exist: copy with zeros
+                        load_a(a, a_stage, 64);
+                    }
+                    tdp_block(rb, a);
+                }
+            }
             for (int rb = 0; rb < blocks; rb++) {
                 const size_t mr = m + 16 * (size_t)rb;
-                const int a = 6 + (rb & 1);
-                // 64 rows stream at once, more than the hardware prefetcher tracks: fetch each row
-                // AMX_PREFETCH_STEPS steps ahead.
-                if (st + AMX_PREFETCH_STEPS < steps)
-                    for (size_t r = 0; r < 16 && mr + r < m1; r++)
-                        __builtin_prefetch((const uint16_t *)w->data + (mr + r) * K + (st + AMX_PREFETCH_STEPS) * 32, 0, 3);
-                if (mr + 16 <= m1) {
-                    load_a(a, (const uint16_t *)w->data + mr * K + st * 32, K * 2);
-                } else {
-                    bf16_tile(w, mr, m1, st, a_stage);  // rows past m1 may not exist: copy with zeros
-                    load_a(a, a_stage, 64);
-                }
-                tdp_block(rb, a);
+                store_c(rb, c_stage);
+                for (size_t r = 0; r < 16 && mr + r < m1; r++)
+                    for (size_t n = 0; n < N; n++) Y[n * ldy + mr + r] = c_stage[r * 16 + n];
             }
-        }
-        for (int rb = 0; rb < blocks; rb++) {
-            const size_t mr = m + 16 * (size_t)rb;
-            store_c(rb, c_stage);
-            for (size_t r = 0; r < 16 && mr + r < m1; r++)
-                for (size_t n = 0; n < N; n++) Y[n * ldy + mr + r] = c_stage[r * 16 + n];
         }
     }
     _tile_release();
@@ -807,35 +865,56 @@ CK_TARGET_AMX static ck_status small_amx_bf16(const weights *w, const float *X, 
 
 // MARK: dispatch
 
-/// int8_acts: q8 weights may use int8-quantized activations (the *_q8q8 entry points).
-static ck_status run_small(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1,
-                           bool int8_acts) {
-    if (m1 < m0) return CK_ERR_SHAPE;
+/// int8_acts: q8 weights may use int8-quantized activations (the *_q8q8 entry points). One chunk of
+/// at most CK_SMALL_N_MAX activation rows per kernel call; `share` gives the weight rows.
+static ck_status run_small_share(const weights *w, const float *X, size_t N, float *Y, size_t ldy, row_share share,
+                                 bool int8_acts) {
+    if (share.m1 < share.m0) return CK_ERR_SHAPE;
     if ((w->fmt == FMT_Q8 || w->fmt == FMT_Q4) && w->K % CK_QB != 0) return CK_ERR_SHAPE;
-    if (m0 == m1 || N == 0) return CK_OK;
+    if (share.m0 == share.m1 || N == 0) return CK_OK;
     const ck_isa isa = ck_isa_now();
     for (size_t n0 = 0; n0 < N; n0 += CK_SMALL_N_MAX) {
         const size_t nc = N - n0 < CK_SMALL_N_MAX ? N - n0 : CK_SMALL_N_MAX;
         const float *Xc = X + n0 * w->K;
         float *Yc = Y + n0 * ldy;
+        row_share rows = share;  // a static range restarts for every chunk (a queue is one chunk)
         ck_status st = CK_OK;
 #if CK_X86
         if (isa >= CK_ISA_AMX && nc >= 2 && w->fmt == FMT_BF16 && w->K % 32 == 0)
-            st = small_amx_bf16(w, Xc, nc, Yc, ldy, m0, m1);
-        else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4) st = small_q4_vnni(w, Xc, nc, Yc, ldy, m0, m1);
+            st = small_amx_bf16(w, Xc, nc, Yc, ldy, &rows);
+        else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4) st = small_q4_vnni(w, Xc, nc, Yc, ldy, &rows);
         else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q8 && int8_acts)
-            st = small_q8_vnni(w, Xc, nc, Yc, ldy, m0, m1);
-        else if (isa >= CK_ISA_AVX512) st = small_avx512(w, Xc, nc, Yc, ldy, m0, m1);
-        else if (isa >= CK_ISA_AVX2) small_avx2(w, Xc, nc, Yc, ldy, m0, m1);
-        else st = small_scalar(w, Xc, nc, Yc, ldy, m0, m1);
+            st = small_q8_vnni(w, Xc, nc, Yc, ldy, &rows);
+        else if (isa >= CK_ISA_AVX512) st = small_avx512(w, Xc, nc, Yc, ldy, &rows);
+        else if (isa >= CK_ISA_AVX2) small_avx2(w, Xc, nc, Yc, ldy, &rows);
+        else st = small_scalar(w, Xc, nc, Yc, ldy, &rows);
 #else
         (void)isa;
         (void)int8_acts;
-        st = small_scalar(w, Xc, nc, Yc, ldy, m0, m1);
+        st = small_scalar(w, Xc, nc, Yc, ldy, &rows);
 #endif
         if (st != CK_OK) return st;
     }
     return CK_OK;
+}
+
+static ck_status run_small(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0, size_t m1,
+                           bool int8_acts) {
+    return run_small_share(w, X, N, Y, ldy, rows_static(m0, m1), int8_acts);
+}
+
+/// The shared-queue entry: up to CK_SMALL_N_MAX activation rows take their weight rows from `queue`;
+/// larger batches take the part's static 32-aligned share (a claimed row would have to serve every
+/// chunk of activation rows).
+static ck_status run_small_queue(const weights *w, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                                 size_t m1, ck_gemm_queue *queue, size_t part, size_t parts, bool int8_acts) {
+    if (m1 < m0 || parts == 0 || part >= parts || queue == NULL) return CK_ERR_SHAPE;
+    if (N <= CK_SMALL_N_MAX) return run_small_share(w, X, N, Y, ldy, (row_share){m0, m1, queue, parts, false}, int8_acts);
+    const size_t blocks = (m1 - m0 + ROW_CLAIM_MIN - 1) / ROW_CLAIM_MIN;
+    size_t a = m0 + blocks * part / parts * ROW_CLAIM_MIN, b = m0 + blocks * (part + 1) / parts * ROW_CLAIM_MIN;
+    if (a > m1) a = m1;
+    if (b > m1) b = m1;
+    return run_small(w, X, N, Y, ldy, a, b, int8_acts);
 }
 
 ck_status ck_gemm_small_f32(const float *W, size_t K, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
@@ -881,4 +960,31 @@ ck_status ck_gemv_q8q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const flo
 ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y, size_t m0,
                      size_t m1) {
     return ck_gemm_small_q4(Wq, Ws, K, x, 1, y, 0, m0, m1);
+}
+
+ck_status ck_gemm_small_f32_queue(const float *W, size_t K, const float *X, size_t N, float *Y, size_t ldy, size_t m0,
+                                  size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_F32, W, NULL, K};
+    return run_small_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts, false);
+}
+ck_status ck_gemm_small_bf16_queue(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                                   size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_BF16, W, NULL, K};
+    return run_small_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts, false);
+}
+ck_status ck_gemm_small_q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                                 size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_Q8, Wq, Ws, K};
+    return run_small_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts, false);
+}
+ck_status ck_gemm_small_q8q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                                   float *Y, size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part,
+                                   size_t parts) {
+    weights w = {FMT_Q8, Wq, Ws, K};
+    return run_small_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts, true);
+}
+ck_status ck_gemm_small_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N, float *Y,
+                                 size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts) {
+    weights w = {FMT_Q4, Wq, Ws, K};
+    return run_small_queue(&w, X, N, Y, ldy, m0, m1, queue, part, parts, false);
 }

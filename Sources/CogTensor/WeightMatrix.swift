@@ -108,6 +108,17 @@ public struct WeightMatrix: Sendable {
         let m = rows, k = cols
         if n <= Self.smallBatchMaxRows {
             let precision = context.precision
+            if context.runner.threads > 1 && sharesSmallRows(n: n, precision: precision) {
+                let queue = RowQueue()
+                defer { queue.release() }
+                context.runner.run { part, parts in
+                    smallRowsShared(x, n: n, y: y, queue: queue.pointer, part: part, parts: parts, precision: precision)
+                }
+                // A few rows: cheaper on this thread than another hand-off (a thread no longer
+                // knows which columns it wrote).
+                if let bias { Self.addBias(bias, to: y, rows: n, stride: m, columns: 0 ..< m) }
+                return
+            }
             context.runner.run { part, parts in
                 let r = ParallelRunner.range(part: part, parts: parts, count: m, alignment: 32)
                 smallRows(r, x, n: n, y: y, precision: precision)
@@ -122,9 +133,9 @@ public struct WeightMatrix: Sendable {
         } else {
             // Column blocks go to whichever thread is free (`ck_gemm_*_queue`): on a shared host one
             // core often runs AMX at half the other's speed, and a static split waits for it.
-            let queue = UnsafeMutablePointer<ck_gemm_queue>.allocate(capacity: 1)
-            defer { queue.deallocate() }
-            queue.initialize(to: ck_gemm_queue(next: 0))
+            let shared = RowQueue()
+            defer { shared.release() }
+            let queue = shared.pointer
             context.runner.run { part, parts in
                 let (p, ps) = (part, parts)
                 switch storage {
@@ -178,11 +189,55 @@ public struct WeightMatrix: Sendable {
             return
         }
         let precision = context.precision
+        if context.runner.threads > 1 && a.sharesSmallRows(n: n, precision: precision)
+            && b.sharesSmallRows(n: n, precision: precision)
+        {
+            let (qa, qb) = (RowQueue(), RowQueue())
+            defer {
+                qa.release()
+                qb.release()
+            }
+            context.runner.run { part, parts in
+                a.smallRowsShared(x, n: n, y: ya, queue: qa.pointer, part: part, parts: parts, precision: precision)
+                b.smallRowsShared(x, n: n, y: yb, queue: qb.pointer, part: part, parts: parts, precision: precision)
+            }
+            return
+        }
         context.runner.run { part, parts in
             a.smallRows(ParallelRunner.range(part: part, parts: parts, count: a.rows, alignment: 32), x, n: n, y: ya,
                         precision: precision)
             b.smallRows(ParallelRunner.range(part: part, parts: parts, count: b.rows, alignment: 32), x, n: n, y: yb,
                         precision: precision)
+        }
+    }
+
+    /// Whether a small batch's weight rows can be handed out from a shared queue
+    /// (`ck_gemm_small_*_queue`: one kernel pass of at most `CK_SMALL_N_MAX` activation rows, a kernel
+    /// for the storage). Not for `exact` bf16 batches (one GEMV per activation row over L2 blocks)
+    /// or f16 weights (widened in Swift).
+    private func sharesSmallRows(n: Int, precision: MatmulPrecision) -> Bool {
+        guard n <= Int(CK_SMALL_N_MAX) else { return false }
+        switch storage {
+        case .bf16: return n == 1 || precision == .fast
+        case .f32, .q8, .q4: return true
+        case .f16: return false
+        }
+    }
+
+    /// This thread's share of a small batch whose weight rows come from `queue`: every row of
+    /// `y[n, rows]` is written by whichever thread claims it, with the bits of `smallBatch`.
+    private func smallRowsShared(_ x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
+                                 queue: UnsafeMutablePointer<ck_gemm_queue>, part: Int, parts: Int,
+                                 precision: MatmulPrecision) {
+        let (k, m) = (cols, rows)
+        switch storage {
+        case .q8(let q, let s) where precision == .fast:
+            _ = ck_gemm_small_q8q8_queue(q, s, k, x, n, y, m, 0, m, queue, part, parts)
+        case .q8(let q, let s): _ = ck_gemm_small_q8_queue(q, s, k, x, n, y, m, 0, m, queue, part, parts)
+        case .q4(let q, let s): _ = ck_gemm_small_q4_queue(q, s, k, x, n, y, m, 0, m, queue, part, parts)
+        case .bf16(let p): _ = ck_gemm_small_bf16_queue(p, k, x, n, y, m, 0, m, queue, part, parts)
+        case .f32(let p): _ = ck_gemm_small_f32_queue(p, k, x, n, y, m, 0, m, queue, part, parts)
+        case .f16: break  // sharesSmallRows is false
         }
     }
 
@@ -314,4 +369,17 @@ public final class FloatStorage: @unchecked Sendable {
         WeightMatrix(rows: rows, cols: cols, storage: .f32(UnsafePointer(buffer.baseAddress ?? .allocate(capacity: 1))),
                      owner: self)
     }
+}
+
+/// One `ck_gemm_queue` for the threads of one call, starting at 0 (`release` when the call is done).
+/// The kernels update it atomically; Swift only creates and frees it.
+private struct RowQueue: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<ck_gemm_queue>
+
+    init() {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: ck_gemm_queue(next: 0))
+    }
+
+    func release() { pointer.deallocate() }
 }

@@ -168,22 +168,32 @@ func runKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: inout
     }
 }
 
-/// `ck_gemm_*_queue` for `w` over all its columns. X [n, K] f32, Y [n, rows] f32.
-func runQueueGemm(_ w: TestMatrix, x: [Float], n: Int, into y: UnsafeMutablePointer<Float>,
-                  queue: UnsafeMutablePointer<ck_gemm_queue>, part: Int, parts: Int) -> ck_status {
+/// The shared-queue entry of `kind` (`ck_gemm_*_queue` for `.gemm`, `ck_gemm_small_*_queue` for the
+/// small-batch kinds) for `w` over all its rows. X [n, K] f32, Y [n, rows] f32.
+func runQueueKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, into y: UnsafeMutablePointer<Float>,
+                    queue: UnsafeMutablePointer<ck_gemm_queue>, part: Int, parts: Int) -> ck_status {
     let (K, M) = (w.cols, w.rows)
-    switch w.format {
-    case .bf16: return ck_gemm_bf16_queue(w.bf16, K, x, n, y, M, 0, M, queue, part, parts)
-    case .q8: return ck_gemm_q8_queue(w.q8, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
-    case .q4: return ck_gemm_q4_queue(w.q4, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
-    case .f32: return CK_ERR_SHAPE
+    switch (kind, w.format) {
+    case (.gemm, .bf16): return ck_gemm_bf16_queue(w.bf16, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.gemm, .q8): return ck_gemm_q8_queue(w.q8, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.gemm, .q4): return ck_gemm_q4_queue(w.q4, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.gemm, .f32): return CK_ERR_SHAPE
+    case (.small, .f32): return ck_gemm_small_f32_queue(w.f32, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.small, .bf16): return ck_gemm_small_bf16_queue(w.bf16, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.small, .q8): return ck_gemm_small_q8_queue(w.q8, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.small, .q4): return ck_gemm_small_q4_queue(w.q4, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.smallInt8Acts, .q8):
+        return ck_gemm_small_q8q8_queue(w.q8, w.scales, K, x, n, y, M, 0, M, queue, part, parts)
+    case (.gemv, _), (.gemvInt8Acts, _), (.smallInt8Acts, _): return CK_ERR_SHAPE
     }
 }
 
-func runQueueGemm(_ w: TestMatrix, x: [Float], n: Int, y: inout [Float], queue: inout ck_gemm_queue,
-                  part: Int, parts: Int) -> ck_status {
+func runQueueKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: inout [Float],
+                    queue: inout ck_gemm_queue, part: Int, parts: Int) -> ck_status {
     y.withUnsafeMutableBufferPointer { out in
-        withUnsafeMutablePointer(to: &queue) { runQueueGemm(w, x: x, n: n, into: out.baseAddress!, queue: $0, part: part, parts: parts) }
+        withUnsafeMutablePointer(to: &queue) {
+            runQueueKernel(kind, w, x: x, n: n, into: out.baseAddress!, queue: $0, part: part, parts: parts)
+        }
     }
 }
 
@@ -555,25 +565,76 @@ struct CKernelsTests {
                     var serial = [Float](repeating: .nan, count: c.batch * c.rows)  // [N, M] f32
                     var queue = ck_gemm_queue(next: 0)
                     for part in 0..<2 {
-                        try #require(withISA(isa) { runQueueGemm(w, x: x, n: c.batch, y: &serial, queue: &queue, part: part, parts: 2) } == CK_OK)
+                        try #require(withISA(isa) { runQueueKernel(.gemm, w, x: x, n: c.batch, y: &serial, queue: &queue, part: part, parts: 2) } == CK_OK)
                     }
                     #expect(zip(plain, serial).allSatisfy { $0.bitPattern == $1.bitPattern }, "serial parts, \(what)")
                     // Two threads racing for the blocks.
-                    let shared = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.batch * c.rows)
-                    defer { shared.deallocate() }
-                    shared.initialize(repeating: .nan)
-                    let sharedQueue = UnsafeMutablePointer<ck_gemm_queue>.allocate(capacity: 1)
-                    defer { sharedQueue.deallocate() }
-                    sharedQueue.initialize(to: ck_gemm_queue(next: 0))
-                    let statuses = UnsafeMutableBufferPointer<ck_status>.allocate(capacity: 2)
-                    defer { statuses.deallocate() }
-                    statuses.initialize(repeating: CK_OK)
-                    nonisolated(unsafe) let (out, q, st) = (shared, sharedQueue, statuses)
-                    DispatchQueue.concurrentPerform(iterations: 2) { part in
-                        st[part] = withISA(isa) { runQueueGemm(w, x: x, n: c.batch, into: out.baseAddress!, queue: q, part: part, parts: 2) }
+                    let raced = racingQueueParts(.gemm, w, x: x, n: c.batch, isa: isa)
+                    #expect(raced.statuses.allSatisfy { $0 == CK_OK }, "\(what)")
+                    #expect(zip(plain, raced.y).allSatisfy { $0.bitPattern == $1.bitPattern }, "two threads, \(what)")
+                }
+            }
+        }
+    }
+
+    /// Two threads calling the queue entry of `kind` at once on one queue, as the runner does.
+    /// Returns Y [n, rows] and each thread's status.
+    func racingQueueParts(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, isa: ck_isa)
+        -> (y: [Float], statuses: [ck_status])
+    {
+        let shared = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * w.rows)  // [n, rows] f32
+        defer { shared.deallocate() }
+        shared.initialize(repeating: .nan)
+        let queue = UnsafeMutablePointer<ck_gemm_queue>.allocate(capacity: 1)
+        defer { queue.deallocate() }
+        queue.initialize(to: ck_gemm_queue(next: 0))
+        let statuses = UnsafeMutableBufferPointer<ck_status>.allocate(capacity: 2)
+        defer { statuses.deallocate() }
+        statuses.initialize(repeating: CK_OK)
+        nonisolated(unsafe) let (out, q, st) = (shared, queue, statuses)
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            st[part] = withISA(isa) { runQueueKernel(kind, w, x: x, n: n, into: out.baseAddress!, queue: q, part: part, parts: 2) }
+        }
+        return (Array(shared), Array(statuses))
+    }
+
+    /// `ck_gemm_small_*_queue`: rows claimed in shrinking chunks by one part (which takes them all),
+    /// by two racing threads, or split statically past CK_SMALL_N_MAX activation rows — every
+    /// output gets the bits of the plain call (and N = 1, of the GEMV).
+    @Test("a decode product shared through a row queue gives the plain call's bits, at every ISA level")
+    func queueSharedSmallBatchIsBitIdentical() throws {
+        var rng = SplitMix64(seed: 301)
+        // Rows: several claims with a short last one; K over one VNNI group with a tail group; N = 1
+        // (GEMV), a batch, a full chunk, and more than one chunk (static split).
+        let shapes = [(rows: 203, cols: 288), (rows: 1000, cols: 64)]
+        for format in WeightFormat.allCases {
+            for kind in format == .q8 ? [KernelKind.small, .smallInt8Acts] : [.small] {
+                for shape in shapes {
+                    let w = try TestMatrix(format: format, rows: shape.rows, cols: shape.cols, rng: &rng)
+                    for n in [1, 3, 8, 11] {
+                        let x = rng.gaussians(n * shape.cols)  // [n, K] f32
+                        for level in availableLevels {
+                            let isa = try #require(ck_isa(rawValue: level))
+                            let what = "\(kind) \(format) \(shape) N \(n) at \(String(cString: ck_isa_name(isa)))"
+                            var plain = [Float](repeating: .nan, count: n * shape.rows)  // [n, rows] f32
+                            try #require(withISA(isa) { runKernel(kind, w, x: x, n: n, y: &plain, ldy: shape.rows, m0: 0, m1: shape.rows) } == CK_OK)
+                            if n == 1 {
+                                var gemv = [Float](repeating: .nan, count: shape.rows)  // [rows] f32
+                                let single: KernelKind = kind == .small ? .gemv : .gemvInt8Acts
+                                try #require(withISA(isa) { runKernel(single, w, x: x, n: 1, y: &gemv, ldy: 0, m0: 0, m1: shape.rows) } == CK_OK)
+                                #expect(zip(plain, gemv).allSatisfy { $0.bitPattern == $1.bitPattern }, "GEMV, \(what)")
+                            }
+                            var serial = [Float](repeating: .nan, count: n * shape.rows)  // [n, rows] f32
+                            var queue = ck_gemm_queue(next: 0)
+                            for part in 0..<2 {
+                                try #require(withISA(isa) { runQueueKernel(kind, w, x: x, n: n, y: &serial, queue: &queue, part: part, parts: 2) } == CK_OK)
+                            }
+                            #expect(zip(plain, serial).allSatisfy { $0.bitPattern == $1.bitPattern }, "serial parts, \(what)")
+                            let raced = racingQueueParts(kind, w, x: x, n: n, isa: isa)
+                            #expect(raced.statuses.allSatisfy { $0 == CK_OK }, "\(what)")
+                            #expect(zip(plain, raced.y).allSatisfy { $0.bitPattern == $1.bitPattern }, "two threads, \(what)")
+                        }
                     }
-                    #expect(statuses.allSatisfy { $0 == CK_OK }, "\(what)")
-                    #expect(zip(plain, shared).allSatisfy { $0.bitPattern == $1.bitPattern }, "two threads, \(what)")
                 }
             }
         }

@@ -147,6 +147,12 @@ ck_status ck_gemv_q8q8(const int8_t *Wq, const uint16_t *Ws, size_t K, const flo
 ck_status ck_gemv_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *x, float *y,
                      size_t m0, size_t m1);
 
+/// Work shared by the threads of one ck_gemm_*_queue or ck_gemm_small_*_queue call: set `next` to 0, then have each of
+/// `parts` threads call the same function with the same arguments, its own `part`, and this queue.
+typedef struct {
+    size_t next;  // next work item; updated atomically by the kernels
+} ck_gemm_queue;
+
 // MARK: - Batched decode: Y[n, m] = sum_k W[m, k] * X[n, k], n < N, m in [m0, m1)
 //
 // One pass over the weight rows serves up to CK_SMALL_N_MAX activation rows (larger N is chunked).
@@ -184,6 +190,28 @@ ck_status ck_gemm_small_q8q8(const int8_t *Wq, const uint16_t *Ws, size_t K, con
 ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
                            float *Y, size_t ldy, size_t m0, size_t m1);
 
+// ck_gemm_small_* (and ck_gemv_* for N = 1) over rows [m0, m1) shared by `parts` threads: each
+// thread prepares the activations once, then claims chunks of weight rows from `queue` until none
+// are left (each claim 1/(2·parts) of the rows left, at least 32), so a thread on a faster or less
+// loaded core takes more of them. On this VM the two vCPUs stream the same q4 rows 10–40 % apart in
+// speed from one moment to the next, and a static half split waits for the slower one. Results are
+// the same bits as the single call on any split. N > CK_SMALL_N_MAX: the part's static 32-aligned
+// share (a claimed row would have to serve every chunk of activation rows). No thread waits for
+// another.
+ck_status ck_gemm_small_f32_queue(const float *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                                  size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts);
+ck_status ck_gemm_small_bf16_queue(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
+                                   size_t m0, size_t m1, ck_gemm_queue *queue, size_t part, size_t parts);
+ck_status ck_gemm_small_q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                                 float *Y, size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part,
+                                 size_t parts);
+ck_status ck_gemm_small_q8q8_queue(const int8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                                   float *Y, size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part,
+                                   size_t parts);
+ck_status ck_gemm_small_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K, const float *X, size_t N,
+                                 float *Y, size_t ldy, size_t m0, size_t m1, ck_gemm_queue *queue, size_t part,
+                                 size_t parts);
+
 // MARK: - Prefill GEMM: Y[N, M] = X[N, K] · W[M, K]^T, columns m in [m0, m1)
 //
 // X [N, K] f32 contiguous; Y [N, ldy] f32 (overwritten, not accumulated). Cache-blocked, with the
@@ -212,12 +240,6 @@ ck_status ck_gemm_small_q4(const uint8_t *Wq, const uint16_t *Ws, size_t K, cons
 
 ck_status ck_gemm_bf16(const uint16_t *W, size_t K, const float *X, size_t N, float *Y, size_t ldy,
                        size_t m0, size_t m1);
-
-/// Work shared by the threads of one ck_gemm_*_queue call: set `next` to 0, then have each of
-/// `parts` threads call the same function with the same arguments, its own `part`, and this queue.
-typedef struct {
-    size_t next;  // next work item; updated atomically by the kernels
-} ck_gemm_queue;
 
 // ck_gemm_* over columns [m0, m1) split among `parts` threads. At CK_ISA_AMX, when the packed
 // activations (all rows and all of K in bf16) take at most 32 MB, column blocks are handed out by
