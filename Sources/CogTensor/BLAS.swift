@@ -8,8 +8,8 @@ import Glibc
 ///
 /// Why not link it: OpenBLAS picks its CPU kernels once, when the library is initialised, from
 /// `OPENBLAS_CORETYPE` or its own CPU detection. The 0.3.21 build Debian ships does not know
-/// recent Intel CPUs (Sapphire Rapids under KVM is detected as "Prescott", an SSE3 kernel ~5×
-/// slower than its AVX-512 one). Loading with `dlopen` lets `load()` set `OPENBLAS_CORETYPE`
+/// recent Intel CPUs (Sapphire and Emerald Rapids under KVM are detected as "Prescott", an SSE3
+/// kernel ~5× slower than its AVX-512 one). Loading with `dlopen` lets `load()` set `OPENBLAS_CORETYPE`
 /// from the CPU's flags when the user has not set it. The fixture parity tests pass with either
 /// kernel set.
 public enum BLAS {

@@ -232,7 +232,7 @@ ck_status ck_gemm_small_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K
 // K: any value for bf16; K % 32 == 0 for q8/q4.
 // Returns CK_ERR_NOMEM if the per-thread packing buffers cannot be allocated.
 // Measured at the AMX level on the CogVLM prefill shapes (N ≈ 1240, 2 threads on column halves,
-// shared 2-core Sapphire Rapids VM, best runs): ≈ 1000-1500 GFLOPS on the large projections, i.e.
+// shared 2-core Emerald Rapids VM, best runs): ≈ 1000-1500 GFLOPS on the large projections, i.e.
 // 30-70 % of the tdpbf16ps instruction peak (measured 2000-3200 on 2 threads, depending on the
 // other load), 1.1-2x the previous blocking;
 // vs ≈ 20-30 for the distro OpenBLAS sgemm (which misdetects this CPU as "Prescott"; with
