@@ -212,14 +212,13 @@ struct CheckCommand: ParsableCommand {
         let files = ["tokenizer.json", "tokenizer.model"].filter {
             FileManager.default.fileExists(atPath: directory + "/" + $0)
         }
-        if let model, loaded.vocabularySize > model.vocabSize {
+        if let model, let reason = loaded.mismatch(modelVocabularySize: model.vocabSize, modelBOS: model.bosTokenID) {
             report.problem(area, code: "check.vocabulary_mismatch", key: "tokenizer_directory", path: directory,
-                           message: "the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary "
-                               + "has \(model.vocabSize): it is not this model's tokenizer")
+                           message: "\(reason): it is not this model's tokenizer")
             return
         }
         report.ok(area, "loads (\(files.joined(separator: ", "))): \(loaded.vocabularySize) tokens"
-                  + (model.map { ", fits the model's vocabulary of \($0.vocabSize)" } ?? ""))
+                  + (model.map { ", fits the model's vocabulary of \($0.vocabSize) and its BOS id \($0.bosTokenID)" } ?? ""))
     }
 
     private func absolute(_ path: String) -> String {

@@ -84,10 +84,35 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("unknown template '\(template)'; choose chat, base or vqa")
         }
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let threads, threads < 1 || threads > cores {
+            throw ValidationError("--threads must be between 1 and this machine's \(cores) core(s), got \(threads)")
+        }
         if let precision, MatmulPrecision(rawValue: precision) == nil {
             throw ValidationError("--precision must be exact or fast")
         }
+        if !temperature.isFinite || temperature < 0 {
+            throw ValidationError("--temperature must be 0 (greedy) or a positive number, got \(temperature)")
+        }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1, got \(maxPixels)") }
+        // Everything about the request that does not need the model, checked before minutes of loading.
+        do {
+            try generationParameters.validate()
+            let preset = TaskPreset(rawValue: task) ?? .caption
+            if box != nil && preset != .describeBox {
+                throw ValidationError("--box is only used by --task describe-box (the task is \(task))")
+            }
+            _ = try preset.query(prompt: prompt, box: box.map { try GroundingBox(parsing: $0) })
+        } catch let error as PipelineError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The sampling settings of the command line.
+    private var generationParameters: GenerationParameters {
+        GenerationParameters(maxNewTokens: maxNewTokens, doSample: temperature > 0,
+                             temperature: temperature > 0 ? temperature : 1.0, topK: topK, topP: topP,
+                             repetitionPenalty: repetitionPenalty, seed: seed)
     }
 
     func run() async throws {
@@ -118,9 +143,7 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIError(Self.describe(error))
         }
         guard let taskPreset = TaskPreset(rawValue: task) else { return }
-        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, doSample: temperature > 0,
-                                              temperature: temperature > 0 ? temperature : 1.0, topK: topK, topP: topP,
-                                              repetitionPenalty: repetitionPenalty, seed: seed)
+        let parameters = generationParameters
         let boxValue = try box.map { text -> GroundingBox in
             do { return try GroundingBox(parsing: text) } catch { throw CLIError("--box: \(Self.describe(error))") }
         }

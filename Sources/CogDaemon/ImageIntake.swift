@@ -65,7 +65,9 @@ public struct ImageIntake: Sendable {
     /// - Throws: `DaemonError` `.fileMissing` / `.fileUnreadable`.
     public static func inspect(_ url: URL) throws(DaemonError) -> Inspection {
         let path = url.path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; the type check
+        // below then refuses it (regular files ignore the flag).
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw openError(errno, path: path) }
         defer { close(descriptor) }
         var status = stat()

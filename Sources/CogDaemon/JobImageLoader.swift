@@ -40,6 +40,11 @@ public struct JobImageLoader: Sendable {
             }
             throw .transient(code: "job.image_unreadable", message: "cannot read \(path): \(reason)")
         }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw .permanent(code: "job.image_unreadable",
+                             message: "\(path) is no longer a regular file (a folder, pipe or device now has its "
+                                 + "name); put the image back or enqueue it again from its new location")
+        }
         if Int64(status.st_size) > Int64(limits.maxFileBytes) {
             throw .permanent(code: "job.file_too_large",
                              message: "\(path) has \(status.st_size) bytes, more than `limits.max_file_bytes` "

@@ -107,6 +107,19 @@ public enum ImageDecoder {
     }
 
     private static func readFile(_ url: URL) throws -> Data {
+        // A folder or a pipe named by mistake: say so (reading a FIFO would also block).
+        var status = stat()
+        if stat(url.path, &status) == 0 {
+            switch status.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR:
+                throw ImageError(.unreadable, "this is a folder, not an image file; pass the image files in it",
+                                 file: url.path)
+            default:
+                throw ImageError(.unreadable, "not a regular file (a pipe, socket or device); pass an image file",
+                                 file: url.path)
+            }
+        }
         do {
             return try Data(contentsOf: url)
         } catch {

@@ -99,9 +99,9 @@ public final class InferenceEngine: Sendable {
         let model = try CogVLMModel.load(directory: modelDirectory)
         let tokenizer = try loadTokenizer(modelDirectory: modelDirectory, tokenizerDirectory: tokenizerDirectory,
                                           version: model.config.version)
-        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+        if let reason = tokenizer.mismatch(modelVocabularySize: model.config.vocabSize, modelBOS: model.config.bosTokenID) {
             throw PipelineError(.tokenizerFailed,
-                "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.config.vocabSize); "
+                "\(reason): it is not this model's tokenizer; "
                 + "\(model.config.version == .v1 ? "CogVLM v1 needs the vicuna-7b-v1.5 (LLaMA-2) tokenizer" : "CogVLM2 needs its own Llama-3 tokenizer")",
                 field: "tokenizer")
         }

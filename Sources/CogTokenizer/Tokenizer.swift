@@ -154,3 +154,20 @@ public struct Tokenizer: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension Tokenizer {
+    /// Why this tokenizer cannot be the tokenizer of a model with `vocabularySize` embedding rows and
+    /// beginning-of-sequence id `modelBOS`, or nil if it can: more tokens than the model has rows, or
+    /// another BOS id (a LLaMA-2 tokenizer, BOS 1 in 32 000 ids, fits a Llama-3 model's 128 256 rows
+    /// and would silently produce nonsense). `advice` is appended to the reason.
+    public func mismatch(modelVocabularySize: Int, modelBOS: Int) -> String? {
+        if vocabularySize > modelVocabularySize {
+            return "the tokenizer has \(vocabularySize) tokens but the model's vocabulary has \(modelVocabularySize)"
+        }
+        if let bosTokenID, bosTokenID != modelBOS {
+            return "the tokenizer's beginning-of-sequence token is id \(bosTokenID) but the model's is \(modelBOS) "
+                + "(bos_token_id in config.json)"
+        }
+        return nil
+    }
+}

@@ -110,6 +110,31 @@ struct RunCommandTests {
         #expect(broken.status != 0 && broken.stderr.contains("tokenizer.json"), "\(broken.stderr)")
     }
 
+    /// Request mistakes are usage errors (64) found before the model loads: the model path here
+    /// does not even exist, so any of them reaching the loader would report that instead.
+    @Test func requestMistakesAreCaughtBeforeLoading() throws {
+        let missingModel = ["run", "--model", "/nonexistent/model", "--tokenizer", Fixtures.llama2Tokenizer.path]
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg").path
+        let cases: [([String], String)] = [
+            (["--task", "vqa"], "needs a question"),
+            (["--task", "ground"], "referring expression"),
+            (["--task", "describe-box"], "needs a box"),
+            (["--task", "describe-box", "--box", "1,2,3"], "pipeline.bad_box"),
+            (["--task", "caption", "--box", "0,0,50,50"], "only used by --task describe-box"),
+            (["--top-p", "0"], "top_p"),
+            (["--repetition-penalty", "0"], "repetition_penalty"),
+            (["--temperature", "nan"], "--temperature"),
+            (["--max-pixels", "0"], "--max-pixels"),
+            (["--threads", "100000"], "--threads must be between 1 and"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try Fixtures.runCogjobs(missingModel + arguments + [image])
+            #expect(r.status == 64, "\(arguments): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(arguments): \(r.stderr)")
+            #expect(!r.stderr.contains("nonexistent"), "\(arguments) reached the loader: \(r.stderr)")
+        }
+    }
+
     @Test func drawsBoxesFromModelNotation() throws {
         let tmp = try Fixtures.temporaryDirectory("draw")
         defer { Fixtures.removeTemporaryDirectory(tmp) }

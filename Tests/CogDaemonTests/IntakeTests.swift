@@ -101,6 +101,22 @@ struct IntakeTests {
         }
     }
 
+    /// `cogjobs enqueue` on a FIFO used to wait forever in open(2) for a writer.
+    @Test("inspect refuses a named pipe at once", .timeLimit(.minutes(1)))
+    func inspectRefusesAPipe() throws {
+        try Fixtures.withTemporaryDirectory("inspect-fifo") { directory in
+            let fifo = directory.appendingPathComponent("pipe.jpg")
+            try #require(mkfifo(fifo.path, 0o600) == 0)
+            do {
+                _ = try ImageIntake.inspect(fifo)
+                Issue.record("a pipe must not be inspected as an image")
+            } catch let error as DaemonError {
+                #expect(error.code == .fileUnreadable)
+                #expect(error.message.contains("not a regular file"), "\(error)")
+            }
+        }
+    }
+
     @Test("model identity: directory name plus a hash of config.json and the shard index")
     func modelIdentity() throws {
         let identity = try ModelIdentity.of(directory: Fixtures.cogvlmTiny)

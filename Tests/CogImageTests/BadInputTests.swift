@@ -98,11 +98,25 @@ struct BadInputTests {
         }
     }
 
-    @Test("a directory is unreadable, not a crash")
+    @Test("a directory is unreadable, not a crash, and the message says it is a folder")
     func directoryInsteadOfFile() throws {
         try Fixtures.withTemporaryDirectory("image") { url in
             let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url) }
             #expect(error.code == .unreadable)
+            #expect(error.message.contains("folder, not an image file"), "\(error)")
+        }
+    }
+
+    /// Reading a FIFO would block until a writer comes; it is refused at once instead.
+    @Test("a named pipe is refused without blocking", .timeLimit(.minutes(1)))
+    func pipeInsteadOfFile() throws {
+        try Fixtures.withTemporaryDirectory("image") { directory in
+            let fifo = directory.appendingPathComponent("pipe.jpg")
+            try #require(mkfifo(fifo.path, 0o600) == 0)
+            let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: fifo) }
+            #expect(error.code == .unreadable)
+            #expect(error.message.contains("not a regular file"), "\(error)")
+            #expect(throws: ImageError.self) { try ImageDecoder.header(contentsOf: fifo) }
         }
     }
 

@@ -124,3 +124,31 @@ struct EngineReuseTests {
         }
     }
 }
+
+/// A tokenizer that is not the model's is refused at load, not run into nonsense.
+@Suite("Inference engine: tokenizer and model must match")
+struct TokenizerModelMatchTests {
+    @Test func theRightPairsLoad() throws {
+        _ = try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama2Tokenizer)
+        _ = try InferenceEngine.load(modelDirectory: Fixtures.cogvlm2Tiny, tokenizerDirectory: Fixtures.llama3Tokenizer)
+    }
+
+    /// LLaMA-2's 32 000 ids fit CogVLM2's 128 256 rows: only the BOS id (1 vs 128000) tells them apart.
+    @Test func aLlama2TokenizerIsRefusedForCogVLM2() throws {
+        let error = #expect(throws: PipelineError.self) {
+            try InferenceEngine.load(modelDirectory: Fixtures.cogvlm2Tiny, tokenizerDirectory: Fixtures.llama2Tokenizer)
+        }
+        #expect(error?.code == .tokenizerFailed)
+        #expect(error?.description.contains("beginning-of-sequence token is id 1 but the model's is 128000") == true,
+                "\(String(describing: error))")
+    }
+
+    @Test func aLlama3TokenizerIsRefusedForCogVLM1() throws {
+        let error = #expect(throws: PipelineError.self) {
+            try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama3Tokenizer)
+        }
+        #expect(error?.code == .tokenizerFailed)
+        #expect(error?.description.contains("128256 tokens but the model's vocabulary has 32000") == true,
+                "\(String(describing: error))")
+    }
+}

@@ -204,4 +204,26 @@ struct QuantizedParityTests {
             }
         }
     }
+
+    /// The output named through a symbolic link (or `..`) to the model directory: refused before
+    /// anything is deleted, even with `overwrite` (it once removed the source's config and index).
+    @Test func convertingIntoTheSourceThroughALinkIsRefused() throws {
+        try Fixtures.withTemporaryDirectory("convert-link") { parent in
+            let fm = FileManager.default
+            let source = parent.appendingPathComponent("model")
+            try fm.copyItem(at: Fixtures.cogvlmTiny, to: source)
+            let before = try fm.contentsOfDirectory(atPath: source.path).sorted()
+            let link = parent.appendingPathComponent("link")
+            try fm.createSymbolicLink(at: link, withDestinationURL: source)
+            let dotted = parent.appendingPathComponent("model/../model")
+            for (from, to) in [(source, link), (link, source), (source, dotted)] {
+                let error = #expect(throws: WeightsError.self) {
+                    try ModelConverter.convert(from: from, to: to, options: .init(format: .q8, overwrite: true))
+                }
+                #expect(error?.description.contains("is the model directory") == true, "\(String(describing: error))")
+                #expect(try fm.contentsOfDirectory(atPath: source.path).sorted() == before, "\(from.path) -> \(to.path)")
+            }
+            _ = try Checkpoint(directory: source)  // still loads
+        }
+    }
 }
