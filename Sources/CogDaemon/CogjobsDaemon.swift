@@ -158,7 +158,7 @@ public enum CogjobsDaemon {
 
         // 4. Workers.
         let settings = DaemonSettings(configuration)
-        let events = JobEventHandler(logger: logger, settings: settings, crash: crash)
+        let events = JobEventHandler(logger: logger, settings: settings, crash: crash, store: intakeStore)
         var poolConfiguration = WorkerPool.Configuration(workers: configuration.workers,
                                                          threadsPerWorker: configuration.effectiveBLASThreads())
         poolConfiguration.leaseDuration = configuration.leaseDuration

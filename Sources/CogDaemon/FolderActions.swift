@@ -30,25 +30,35 @@ enum FolderActions {
         return candidates.max { normalized($0.path).count < normalized($1.path).count }
     }
 
-    /// Post-commit actions for a succeeded job. Returns what was done, for the log.
-    static func afterSuccess(_ content: SidecarContent, folder: WatchedFolder) throws -> [String] {
+    /// What the post-commit actions did.
+    struct Report: Sendable {
+        /// For the log ("moved to …", "wrote …").
         var done: [String] = []
+        /// Where the image now is, if it was moved (the caller records it: `JobStore.imageMoved`).
+        var movedTo: String?
+    }
+
+    /// Post-commit actions for a succeeded job.
+    static func afterSuccess(_ content: SidecarContent, folder: WatchedFolder) throws -> Report {
+        var report = Report()
         var imagePath = content.imagePath
         if let target = folder.moveDoneTo, FileManager.default.fileExists(atPath: imagePath) {
             imagePath = try move(imagePath, from: folder, to: target, jobID: content.jobID)
-            done.append("moved to \(imagePath)")
+            report.done.append("moved to \(imagePath)")
+            report.movedTo = imagePath
         }
         if folder.sidecar != .none {
             let sidecar = try writeSidecar(content, format: folder.sidecar, nextTo: imagePath)
-            done.append("wrote \(sidecar)")
+            report.done.append("wrote \(sidecar)")
         }
-        return done
+        return report
     }
 
     /// Post-commit actions for a job that failed for good (or was quarantined).
-    static func afterFailure(imagePath: String, jobID: Int64, folder: WatchedFolder) throws -> [String] {
-        guard let target = folder.moveFailedTo, FileManager.default.fileExists(atPath: imagePath) else { return [] }
-        return ["moved to \(try move(imagePath, from: folder, to: target, jobID: jobID))"]
+    static func afterFailure(imagePath: String, jobID: Int64, folder: WatchedFolder) throws -> Report {
+        guard let target = folder.moveFailedTo, FileManager.default.fileExists(atPath: imagePath) else { return Report() }
+        let destination = try move(imagePath, from: folder, to: target, jobID: jobID)
+        return Report(done: ["moved to \(destination)"], movedTo: destination)
     }
 
     /// The sidecar path for an image: `photo.jpg` → `photo.jpg.txt` / `photo.jpg.json`.

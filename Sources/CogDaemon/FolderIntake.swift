@@ -305,14 +305,21 @@ final class FolderIntake: Service, Sendable {
         guard needsSuccessActions || needsFailureActions else { return }
         let result = await io.run { [store] () -> Result<[String], any Error> in
             Result {
+                let detail = try store.job(id: jobID)
+                let report: FolderActions.Report
                 if needsFailureActions {
-                    return try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder)
+                    report = try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder)
+                } else {
+                    guard let detail, let stored = detail.result else { return [] }
+                    let content = SidecarContent(jobID: jobID, resultID: stored.id, imagePath: path,
+                                                 imageSHA256: detail.job.imageSHA256, task: detail.job.task,
+                                                 prompt: detail.job.prompt, output: stored.output)
+                    report = try FolderActions.afterSuccess(content, folder: folder)
                 }
-                guard let detail = try store.job(id: jobID), let stored = detail.result else { return [] }
-                let content = SidecarContent(jobID: jobID, resultID: stored.id, imagePath: path,
-                                             imageSHA256: detail.job.imageSHA256, task: detail.job.task,
-                                             prompt: detail.job.prompt, output: stored.output)
-                return try FolderActions.afterSuccess(content, folder: folder)
+                if let movedTo = report.movedTo, let detail {
+                    try store.imageMoved(sha256: detail.job.imageSHA256, from: path, to: movedTo)
+                }
+                return report.done
             }
         }
         switch result {

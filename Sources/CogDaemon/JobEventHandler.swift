@@ -10,6 +10,8 @@ struct JobEventHandler: Sendable {
     let logger: Logger
     let settings: DaemonSettings
     let crash: CrashInjector
+    /// Where a moved image's new path is recorded.
+    let store: JobStore
 
     func handle(_ event: SchedulerEvent) {
         switch event {
@@ -75,21 +77,30 @@ struct JobEventHandler: Sendable {
             let content = SidecarContent(jobID: job.id, resultID: resultID, imagePath: job.image.path,
                                          imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt,
                                          output: output)
-            perform(job.id) { try FolderActions.afterSuccess(content, folder: folder) }
+            perform(job) { try FolderActions.afterSuccess(content, folder: folder) }
         case .failed:
             guard let folder = folder(of: job) else { return }
-            perform(job.id) { try FolderActions.afterFailure(imagePath: job.image.path, jobID: job.id, folder: folder) }
+            perform(job) { try FolderActions.afterFailure(imagePath: job.image.path, jobID: job.id, folder: folder) }
         case .willRetry, .cancelled, .requeued, .abandoned:
             return
         }
     }
 
-    private func perform(_ jobID: Int64, _ actions: () throws -> [String]) {
+    private func perform(_ job: ClaimedJob, _ actions: () throws -> FolderActions.Report) {
+        let report: FolderActions.Report
         do {
-            let done = try actions()
-            if !done.isEmpty { logger.info("job \(jobID): \(done.joined(separator: "; "))") }
+            report = try actions()
         } catch {
-            logger.error("job \(jobID): post-commit action failed (the result is stored): \(error)")
+            logger.error("job \(job.id): post-commit action failed (the result is stored): \(error)")
+            return
+        }
+        if !report.done.isEmpty { logger.info("job \(job.id): \(report.done.joined(separator: "; "))") }
+        if let movedTo = report.movedTo {
+            do {
+                try store.imageMoved(sha256: job.image.sha256, from: job.image.path, to: movedTo)
+            } catch {
+                logger.error("job \(job.id): moved its image to \(movedTo) but cannot record the new path: \(error)")
+            }
         }
     }
 }

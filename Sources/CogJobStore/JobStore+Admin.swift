@@ -27,6 +27,17 @@ extension JobStore {
         }
     }
 
+    /// Records that the image file of content `sha256` was moved from `from` to `to` (a watched
+    /// folder's `move_done_to` / `move_failed_to`), so that `images.path` — the last path the content
+    /// was seen at — names a file that exists and `retry` finds it. Only a row that still names `from`
+    /// changes (a newer sighting elsewhere wins). Returns whether it changed.
+    @discardableResult
+    public func imageMoved(sha256: String, from: String, to: String) throws -> Bool {
+        try write { db, _ in
+            try db.run("UPDATE images SET path = ? WHERE sha256 = ? AND path = ?", [to, sha256, from]) > 0
+        }
+    }
+
     /// Puts a `failed`, `cancelled`, `quarantined` or `retryable` job back to `queued`, runnable now.
     ///
     /// The retried job starts afresh: `attempt` and `crash_count` go back to 0 (a full

@@ -221,10 +221,28 @@ extension DaemonProcessTests {
                 #expect(row[2].string?.hasPrefix(item.code) == true, "\(item.name): \(row[2])")
                 #expect((row[3].string ?? "").count > 20, "\(item.name): a message that says what happened")
                 #expect(row[4].int64 == 1)
-                #expect(FileManager.default.fileExists(atPath: failedFolder.appendingPathComponent(item.name).path),
-                        "\(item.name) moved to the failed folder")
+                let moved = failedFolder.appendingPathComponent(item.name).path
+                #expect(FileManager.default.fileExists(atPath: moved), "\(item.name) moved to the failed folder")
+                // images.path follows the move (it is recorded just after the file is renamed).
+                let recorded = try poll(timeout: .seconds(10)) {
+                    try daemon.query("SELECT path FROM images WHERE path LIKE '%/\(item.name)'") == [[.text(moved)]]
+                }
+                #expect(recorded, "images.path of \(item.name) after the move to \(moved)")
                 print("bad input: \(item.name) → \(row[2].string ?? "") — \(row[3].string ?? "")")
             }
+            // So a retry of a moved job finds its image: it fails again for its content, not as missing.
+            let emptyJob = try #require(try daemon.query("""
+                SELECT j.id FROM jobs j JOIN images i ON i.id = j.image_id WHERE i.path LIKE '%/empty.jpg'
+                """).first?.first?.int64)
+            #expect(try daemon.cli(["retry", "--config", daemon.configFile.path, "\(emptyJob)"]).status == 0)
+            let failedAgain = try poll(timeout: .seconds(30)) {
+                let state = try daemon.query("SELECT state, attempt FROM jobs WHERE id = \(emptyJob)")
+                let errors = try daemon.count("SELECT count(*) FROM job_errors WHERE job_id = \(emptyJob)")
+                return state == [[.text("failed"), .integer(1)]] && errors == 2
+            }
+            #expect(failedAgain, "\(daemon.log)")
+            let code = try daemon.query("SELECT last_error_code FROM jobs WHERE id = \(emptyJob)")
+            #expect(code == [[.text("image.empty_file")]], "retried job: \(code)")
             #expect(try daemon.query("""
                 SELECT j.state FROM jobs j JOIN images i ON i.id = j.image_id WHERE i.path = '\(good.path)'
                 """) == [[.text("succeeded")]])

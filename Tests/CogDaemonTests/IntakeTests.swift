@@ -149,7 +149,8 @@ struct IntakeTests {
                                      imageSHA256: String(repeating: "a", count: 64), task: "caption", prompt: "",
                                      output: output)
         let actions = try FolderActions.afterSuccess(content, folder: flat)
-        #expect(actions == ["moved to \(done)/a.jpg", "wrote \(done)/a.jpg.json"])
+        #expect(actions.done == ["moved to \(done)/a.jpg", "wrote \(done)/a.jpg.json"])
+        #expect(actions.movedTo == "\(done)/a.jpg")
         #expect(!FileManager.default.fileExists(atPath: image))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: done + "/a.jpg.json")))
             as? [String: Any]
