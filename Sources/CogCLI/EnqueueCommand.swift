@@ -21,7 +21,8 @@ struct EnqueueCommand: ParsableCommand {
 
             The model (its identity is stored with each job and is part of the duplicate check) and the \
             generation settings come from the configuration file; --model (or COGJOBS_MODEL) names the model \
-            directory when there is no configuration file. The database is found as for every verb (see \
+            directory when there is no configuration file. The daemon runs every job with the model it \
+            serves (it logs a notice for a job enqueued for another; the result records the model used). The database is found as for every verb (see \
             --database) and must exist: the daemon or `cogjobs migrate` creates it.
 
             Exit status: 0 every input was enqueued or already had a job; 1 some inputs could not be enqueued \
@@ -38,7 +39,7 @@ struct EnqueueCommand: ParsableCommand {
     var inputs: [String] = []
 
     @Option(name: .long,
-            help: "Model directory (overrides `model_directory`; its identity is stored with each job).")
+            help: "Model directory (overrides `model_directory`; its identity is stored with each job for the duplicate check; the daemon runs jobs with its own model).")
     var model: String?
 
     @Option(name: .long, help: "caption | vqa | ground | ground-caption | describe-box")

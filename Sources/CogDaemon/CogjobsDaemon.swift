@@ -158,7 +158,8 @@ public enum CogjobsDaemon {
 
         // 4. Workers.
         let settings = DaemonSettings(configuration)
-        let events = JobEventHandler(logger: logger, settings: settings, crash: crash, store: intakeStore)
+        let events = JobEventHandler(logger: logger, settings: settings, crash: crash, store: intakeStore,
+                                     modelIdentity: identity)
         var poolConfiguration = WorkerPool.Configuration(workers: configuration.workers,
                                                          threadsPerWorker: configuration.effectiveBLASThreads())
         poolConfiguration.leaseDuration = configuration.leaseDuration

@@ -12,6 +12,8 @@ struct JobEventHandler: Sendable {
     let crash: CrashInjector
     /// Where a moved image's new path is recorded.
     let store: JobStore
+    /// The identity of the model this daemon runs every job with (`ModelIdentity`).
+    let modelIdentity: String
 
     func handle(_ event: SchedulerEvent) {
         switch event {
@@ -19,6 +21,12 @@ struct JobEventHandler: Sendable {
             let line = "job \(job.id) started on worker \(worker): \(job.task) \(job.image.path) "
                 + "(attempt \(job.attempt) of \(job.maxAttempts))"
             logger.info("\(line)")
+            if job.model != modelIdentity {
+                // The job's model is part of its duplicate check; the daemon has one model.
+                let line = "job \(job.id) was enqueued for model \(job.model); it runs with this daemon's model "
+                    + "\(modelIdentity), which its result records"
+                logger.notice("\(line)")
+            }
             crash.reached(.afterClaim)
         case .willComplete:
             crash.reached(.beforeCommit)

@@ -326,6 +326,26 @@ extension DaemonProcessTests {
             #expect(free.stdout.hasPrefix("enqueued job 1: "))
         }
 
+        @Test("a job enqueued for another model runs with the daemon's, logs a notice, and its result says so")
+        func jobForAnotherModel() throws {
+            let daemon = try DaemonHarness("other-model")
+            defer { daemon.remove() }
+            try daemon.writeConfig(watch: [])
+            try daemon.startAndWait(environment: ["COGJOBS_TEST_EXECUTOR": "echo"])
+            let image = daemon.directory.appendingPathComponent("a.jpg")
+            try TestImages.jpeg(5).write(to: image)
+            let enqueued = try daemon.cli(["enqueue", "--config", daemon.configFile.path, "--model",
+                                           Fixtures.cogvlm2Tiny.path, image.path])
+            #expect(enqueued.status == 0, "\(enqueued)")
+            #expect(daemon.waitForJobs(1, "succeeded"), "\(daemon.log)")
+            let job = try daemon.query("SELECT model FROM jobs").first?.first?.string ?? ""
+            let result = try daemon.query("SELECT model FROM results").first?.first?.string ?? ""
+            #expect(job.hasPrefix("cogvlm2-tiny@"), "\(job)")
+            #expect(result.contains("cogvlm-tiny@"), "\(result)")
+            #expect(daemon.log.contains("was enqueued for model \(job)"), "\(daemon.log)")
+            #expect(daemon.stop()?.status == 0)
+        }
+
         @Test("enqueue expands folders, globs and a list on stdin; reports missing inputs with exit 1; --json")
         func enqueueInputs() throws {
             let daemon = try DaemonHarness("enqueue-inputs")
