@@ -48,7 +48,9 @@ struct EnqueueCommand: ParsableCommand {
     @Option(name: .long, help: "The question (vqa), expression (ground) or box x0,y0,x1,y1 (describe-box).")
     var prompt: String?
 
-    @Option(name: .long, help: "Higher runs first (default 0; negative runs after everything at 0).")
+    // .unconditional: `--priority -5` takes -5 as the value instead of reading it as an option.
+    @Option(name: .long, parsing: .unconditional,
+            help: "Higher runs first (default 0; negative, e.g. --priority -5, runs after everything at 0).")
     var priority: Int = 0
 
     @Flag(name: .long, help: "Enqueue even if the same image, task, prompt and model already has a job.")

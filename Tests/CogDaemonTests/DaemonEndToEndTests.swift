@@ -369,6 +369,10 @@ extension DaemonProcessTests {
             #expect(recursive.stdout.components(separatedBy: "enqueued job").count - 1 == 2)
             let globbed = try daemon.cli(base + ["--task", "vqa", "--prompt", "Any cats?", photos.path + "/p*.jpg"])
             #expect(globbed.stdout.components(separatedBy: "enqueued job").count - 1 == 3)
+            // A negative priority is a value, not an option.
+            let low = try daemon.cli(base + ["--priority", "-5", "--task", "vqa", "--prompt", "Low?", photos.path + "/p0.jpg"])
+            #expect(low.status == 0, "\(low)")
+            #expect(try daemon.query("SELECT priority FROM jobs WHERE prompt = 'Low?'") == [[.integer(-5)]])
             let listed = try daemon.cli(base + ["--force", "-"],
                                         stdin: "\(photos.path)/p0.jpg\n\n\(nested.path)/q3.JPG\n")
             #expect(listed.stdout.components(separatedBy: "enqueued job").count - 1 == 2, "\(listed)")
@@ -385,7 +389,7 @@ extension DaemonProcessTests {
             let delayed = try daemon.cli(base + ["--force", "--run-after", "+1h", photos.path + "/p2.jpg"])
             #expect(delayed.status == 0)
             #expect(try daemon.count("SELECT count(*) FROM jobs WHERE run_after > created_at + 3500000") == 1)
-            #expect(try daemon.count("SELECT count(*) FROM jobs") == 3 + 2 + 3 + 2 + 1)
+            #expect(try daemon.count("SELECT count(*) FROM jobs") == 3 + 2 + 3 + 1 + 2 + 1)  // flat, recursive, glob, priority, list, delayed
         }
     }
 }
