@@ -3,6 +3,7 @@ import CogConfig
 import CogJobStore
 import CogTokenizer
 import CogVLM
+import CogWatcher
 import CogWeights
 import Foundation
 
@@ -44,8 +45,10 @@ struct CheckCommand: ParsableCommand {
             var report = CheckReport()
             let configuration = checkConfiguration(&report, context: context)
             checkDatabase(&report, configuration: configuration, context: context)
-            let modelConfiguration = checkModel(&report, directory: configuration.modelDirectory)
-            checkTokenizer(&report, directory: configuration.tokenizerDirectory, model: modelConfiguration)
+            let modelConfiguration = checkModel(&report, directory: configuration.modelDirectory,
+                                                fileUnusable: configuration.fileUnusable)
+            checkTokenizer(&report, directory: configuration.tokenizerDirectory, model: modelConfiguration,
+                           fileUnusable: configuration.fileUnusable)
             if json {
                 context.write(try JSONOutput.document(report))
             } else {
@@ -62,6 +65,9 @@ struct CheckCommand: ParsableCommand {
         var decoded: CogjobsConfiguration?
         var modelDirectory: String?
         var tokenizerDirectory: String?
+        /// The configuration file exists (or was named) but could not be decoded: paths it would
+        /// give are unknown, so the checks that need them are skipped rather than failed.
+        var fileUnusable = false
     }
 
     private func checkConfiguration(_ report: inout CheckReport, context: CommandContext) -> Resolved {
@@ -80,17 +86,26 @@ struct CheckCommand: ParsableCommand {
             report.problem(area, error)
         }
         var decoded: CogjobsConfiguration? = nil
-        do {
-            decoded = try CogjobsConfiguration.decodeFile(at: file.path)
-        } catch {
-            report.problem(area, error, path: file.path)
+        let fileExists = file.named || FileManager.default.fileExists(atPath: file.path)
+        if !fileExists {
+            // The default file is optional (as for every verb): check the defaults with the
+            // environment and the flags applied.
+            decoded = CogjobsConfiguration(modelDirectory: "")
+            report.ok(area, "no configuration file (optional at \(file.path)): the defaults, the COGJOBS_* "
+                      + "environment and the flags apply")
+        } else {
+            do {
+                decoded = try CogjobsConfiguration.decodeFile(at: file.path)
+            } catch {
+                report.problem(area, error, path: file.path)
+            }
         }
         guard let decoded else {
             // Without a usable file, check what the flags and environment name.
             let modelDirectory = flags.modelDirectory ?? environment.modelDirectory
             return Resolved(decoded: nil, modelDirectory: modelDirectory,
                             tokenizerDirectory: flags.tokenizerDirectory ?? environment.tokenizerDirectory
-                                ?? modelDirectory)
+                                ?? modelDirectory, fileUnusable: true)
         }
         let effective = decoded.applying(overrides: environment).applying(overrides: flags)
         let problems = effective.validationProblems()
@@ -100,12 +115,31 @@ struct CheckCommand: ParsableCommand {
             report.problem(area, code: problem.code.rawValue, key: problem.keyPath, path: problem.file,
                            message: problem.description)
         }
-        if problems.isEmpty {
-            report.ok(area, "decoded; every value is valid (\(effective.watch.count) watched folders, "
-                      + "\(effective.workers) workers)")
+        // The daemon refuses to start on a watched folder that is not there (after loading the model).
+        for (index, folder) in effective.watch.enumerated() {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+                report.problem(area, code: WatcherError.Code.rootMissing.rawValue, key: "watch[\(index)].path",
+                               path: folder.path, message: "\(WatcherError.Code.rootMissing.rawValue): `watch[\(index)].path`: "
+                                   + "the watched folder \(folder.path) does not exist; create it or fix the path (the "
+                                   + "daemon would not start)")
+            } else if !isDirectory.boolValue {
+                report.problem(area, code: WatcherError.Code.notADirectory.rawValue, key: "watch[\(index)].path",
+                               path: folder.path, message: "\(WatcherError.Code.notADirectory.rawValue): "
+                                   + "`watch[\(index)].path`: \(folder.path) is not a folder; fix the path (the daemon "
+                                   + "would not start)")
+            }
         }
-        return Resolved(decoded: decoded, modelDirectory: effective.modelDirectory,
-                        tokenizerDirectory: effective.effectiveTokenizerDirectory)
+        let summary = "(\(effective.watch.count) watched folders, \(effective.workers) workers)"
+        let decodedWord = fileExists ? "decoded; " : ""
+        if !report.hasProblem(in: area) {
+            report.ok(area, "\(decodedWord)every value is valid \(summary)")
+        } else if problems.isEmpty {
+            report.ok(area, "\(decodedWord)the other values are valid \(summary)")
+        }
+        return Resolved(decoded: decoded, modelDirectory: effective.modelDirectory.isEmpty ? nil : effective.modelDirectory,
+                        tokenizerDirectory: effective.effectiveTokenizerDirectory.isEmpty ? nil
+                            : effective.effectiveTokenizerDirectory)
     }
 
     // MARK: Database
@@ -120,6 +154,12 @@ struct CheckCommand: ParsableCommand {
         } catch {
             report.begin(area, "?")
             report.problem(area, error)
+            return
+        }
+        if configuration.fileUnusable && location.source == "default" {
+            report.begin(area, "?")
+            report.skipped(area, "the database path comes from the configuration file, which could not be read "
+                           + "(see above); fix it, or pass --database")
             return
         }
         report.begin(area, location.path, source: location.source)
@@ -137,10 +177,15 @@ struct CheckCommand: ParsableCommand {
 
     // MARK: Model
 
-    private func checkModel(_ report: inout CheckReport, directory: String?) -> CogVLMConfiguration? {
+    private func checkModel(_ report: inout CheckReport, directory: String?, fileUnusable: Bool) -> CogVLMConfiguration? {
         let area = "model"
         guard let directory else {
             report.begin(area, "?")
+            if fileUnusable {
+                report.skipped(area, "the model directory comes from the configuration file, which could not be "
+                               + "read (see above); fix it, or pass --model")
+                return nil
+            }
             report.problem(area, code: "check.model_directory_unset", key: "model_directory", path: nil,
                            message: "no model directory to check: set model_directory in the configuration, "
                                + "COGJOBS_MODEL, or pass --model")
@@ -192,10 +237,16 @@ struct CheckCommand: ParsableCommand {
 
     // MARK: Tokenizer
 
-    private func checkTokenizer(_ report: inout CheckReport, directory: String?, model: CogVLMConfiguration?) {
+    private func checkTokenizer(_ report: inout CheckReport, directory: String?, model: CogVLMConfiguration?,
+                                fileUnusable: Bool) {
         let area = "tokenizer"
         guard let directory else {
             report.begin(area, "?")
+            if fileUnusable {
+                report.skipped(area, "the tokenizer directory comes from the configuration file, which could not be "
+                               + "read (see above); fix it, or pass --tokenizer")
+                return
+            }
             report.problem(area, code: "check.tokenizer_directory_unset", key: "tokenizer_directory", path: nil,
                            message: "no tokenizer directory to check: set tokenizer_directory (or model_directory) "
                                + "in the configuration, COGJOBS_TOKENIZER, or pass --tokenizer")

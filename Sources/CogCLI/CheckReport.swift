@@ -9,6 +9,8 @@ struct CheckReport: Encodable {
     struct Item: Encodable {
         var area: String
         var ok: Bool
+        /// A check not made because an earlier problem left nothing to check (not a problem itself).
+        var skipped = false
         /// The stable error code of a problem (`config.invalid_value`, `store.corrupt`, …).
         var code: String?
         /// The configuration key (or tensor / JSON key) a problem concerns.
@@ -56,6 +58,9 @@ struct CheckReport: Encodable {
 
     var problemCount: Int { items.filter { !$0.ok }.count }
 
+    /// Whether `area` has a problem so far.
+    func hasProblem(in area: String) -> Bool { items.contains { $0.area == area && !$0.ok } }
+
     /// Starts an area and names what it checks (a file or directory).
     mutating func begin(_ area: String, _ subject: String, source: String? = nil) {
         areas.append(Area(name: area, subject: subject, source: source))
@@ -63,6 +68,11 @@ struct CheckReport: Encodable {
 
     mutating func ok(_ area: String, _ message: String) {
         items.append(Item(area: area, ok: true, message: message))
+    }
+
+    /// A check that could not be made because of a problem reported before (`message` says which).
+    mutating func skipped(_ area: String, _ message: String) {
+        items.append(Item(area: area, ok: true, skipped: true, message: message))
     }
 
     mutating func problem(_ area: String, code: String, key: String?, path: String?, message: String) {
@@ -89,14 +99,15 @@ struct CheckReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ok, problems, checks, areas
+        case ok, problems, checks, skipped, areas
     }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(problemCount == 0, forKey: .ok)
         try c.encode(areas, forKey: .areas)
-        try c.encode(items.filter(\.ok), forKey: .checks)
+        try c.encode(items.filter { $0.ok && !$0.skipped }, forKey: .checks)
+        try c.encode(items.filter(\.skipped), forKey: .skipped)
         try c.encode(items.filter { !$0.ok }, forKey: .problems)
     }
 
@@ -106,7 +117,8 @@ struct CheckReport: Encodable {
         for area in areas {
             text += "\(area.name): \(area.subject)" + (area.source.map { " (from \($0))" } ?? "") + "\n"
             for item in items where item.area == area.name {
-                text += item.ok ? "  ok       \(item.message)\n" : "  PROBLEM  \(item.message)\n"
+                let label = item.skipped ? "skipped" : item.ok ? "ok" : "PROBLEM"
+                text += "  " + label.padding(toLength: 9, withPad: " ", startingAt: 0) + "\(item.message)\n"
             }
         }
         let count = problemCount

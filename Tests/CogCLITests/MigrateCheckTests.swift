@@ -112,7 +112,53 @@ struct MigrateCheckTests {
         let noDatabase = db.directory.appendingPathComponent("none.sqlite3").path
         let badDatabase = await CLI.run(["check", "--config", missing, "--database", noDatabase])
         #expect(badDatabase.standardOutput.contains("store.open_failed"), "\(badDatabase)")
-        #expect(badDatabase.standardOutput.contains("no model directory to check"), "\(badDatabase)")
+        // The named file is missing: the model directory it would name is unknown, so not checked.
+        #expect(badDatabase.standardOutput.contains("skipped  the model directory comes from the configuration file"),
+                "\(badDatabase)")
+        #expect(badDatabase.standardOutput.contains("2 problems found."), "\(badDatabase)")
+    }
+
+    /// One mistake, one problem: an undecodable file does not send the database check to the
+    /// default path or report the directories it would have named as missing.
+    @Test func anUndecodableFileSkipsWhatItWouldHaveNamed() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let config = db.directory.appendingPathComponent("cogjobs.json")
+        try #"{"model_directory": "/models/x", "workers": "2"}"#.write(to: config, atomically: true, encoding: .utf8)
+        let run = await CLI.run(["check", "--config", config.path])
+        #expect(run.status == ExitStatus.checkFailed.rawValue, "\(run)")
+        #expect(run.standardOutput.contains("config.wrong_type"), "\(run)")
+        #expect(run.standardOutput.contains("1 problem found."), "\(run)")
+        #expect(!run.standardOutput.contains("/var/lib/cogjobs"), "\(run)")
+        let json = try (await CLI.run(["check", "--config", config.path, "--json"])).json()
+        #expect(field(json, "skipped", as: [[String: Any]].self)?.compactMap { field($0, "area", as: String.self) }
+                == ["database", "model", "tokenizer"])
+    }
+
+    /// The default file is optional (as for every verb); a watched folder that is not there is a
+    /// problem (the daemon would load the model, then refuse to start).
+    @Test func theDefaultFileIsOptionalAndWatchedFoldersMustExist() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let flags = ["--database", db.path, "--model", Fixtures.cogvlmTiny.path, "--tokenizer", Fixtures.llama2Tokenizer.path]
+        if !FileManager.default.fileExists(atPath: "/etc/cogjobs/cogjobs.json") {
+            let run = await CLI.run(["check"] + flags)
+            #expect(run.status == 0, "\(run)")
+            #expect(run.standardOutput.contains("no configuration file (optional at /etc/cogjobs/cogjobs.json)"), "\(run)")
+        }
+        let config = db.directory.appendingPathComponent("cogjobs.json")
+        let missing = db.directory.appendingPathComponent("inbox").path
+        let file = db.directory.appendingPathComponent("a-file").path
+        try Data().write(to: URL(fileURLWithPath: file))
+        try """
+            {"model_directory": "\(Fixtures.cogvlmTiny.path)", "watch": [{"path": "\(missing)", "task": "caption"},
+             {"path": "\(file)", "task": "caption"}]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let run = await CLI.run(["check", "--config", config.path] + flags)
+        #expect(run.status == ExitStatus.checkFailed.rawValue, "\(run)")
+        #expect(run.standardOutput.contains("watcher.root_missing: `watch[0].path`"), "\(run)")
+        #expect(run.standardOutput.contains("watcher.not_a_directory: `watch[1].path`"), "\(run)")
+        #expect(run.standardOutput.contains("2 problems found."), "\(run)")
     }
 
     @Test func checkReportsAWeightFileThatDoesNotMatchItsConfiguration() async throws {
