@@ -78,13 +78,16 @@ struct StoreOptions: ParsableArguments {
     /// (`check` passes what it already decoded; `nil` means "no usable file").
     func databaseLocation(environment: [String: String],
                           readConfiguration: (String) throws -> CogjobsConfiguration?) throws -> DatabaseLocation {
+        let file = configurationFile(environment: environment)
+        // A file named by --config / COGJOBS_CONFIG must exist and decode even when the database
+        // path comes from elsewhere: a typo in its name must not go unnoticed.
+        let named = file.named ? try readConfiguration(file.path) : nil
         if let database { return DatabaseLocation(path: absolute(database), source: "--database") }
         if let path = environment[Self.databaseVariable]?.trimmingCharacters(in: .whitespaces), !path.isEmpty {
             return DatabaseLocation(path: absolute(path), source: "environment variable \(Self.databaseVariable)")
         }
-        let file = configurationFile(environment: environment)
-        if file.named || FileManager.default.fileExists(atPath: file.path),
-           let configuration = try readConfiguration(file.path) {
+        if let configuration = try named
+            ?? (FileManager.default.fileExists(atPath: file.path) ? readConfiguration(file.path) : nil) {
             return DatabaseLocation(path: configuration.databasePath, source: "configuration file \(file.path)")
         }
         return DatabaseLocation(path: ConfigDefaults.databasePath, source: "default")

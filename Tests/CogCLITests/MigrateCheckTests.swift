@@ -25,6 +25,14 @@ struct MigrateCheckTests {
         #expect(field(json, "database") == path)
         let status = await CLI.run(["status", "--database", path])
         #expect(status.status == 0, "\(status)")
+        // A configuration file named on the command line or in the environment must exist, even
+        // when the database path is given another way.
+        let absent = directory.appendingPathComponent("absent.json").path
+        for (arguments, environment) in [(["status", "--config", absent, "--database", path], [String: String]()),
+                                         (["status"], ["COGJOBS_CONFIG": absent, "COGJOBS_DATABASE": path])] {
+            let run = await CLI.run(arguments, environment: environment)
+            #expect(run.status == 1 && run.standardError.contains("config.file_missing"), "\(arguments): \(run)")
+        }
 
         let nowhere = directory.appendingPathComponent("no/such/folder/jobs.sqlite3").path
         let failed = await CLI.run(["migrate", "--database", nowhere])
