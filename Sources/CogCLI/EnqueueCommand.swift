@@ -2,6 +2,7 @@ import ArgumentParser
 import CogConfig
 import CogDaemon
 import CogJobStore
+import CogPipeline
 import Foundation
 import Glibc
 
@@ -73,6 +74,10 @@ struct EnqueueCommand: ParsableCommand {
         }
         if kind.requiresPrompt && (prompt ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw ValidationError("the \(task) task needs --prompt")
+        }
+        if kind == .describeBox, let prompt {
+            // The job's prompt is its box: a typo would otherwise fail only when the job runs.
+            do { _ = try GroundingBox(parsing: prompt) } catch { throw ValidationError("--prompt: \(error)") }
         }
         if inputs.isEmpty { throw ValidationError("give at least one image, folder, pattern, or - for standard input") }
         if let runAfter, Self.parseTime(runAfter, now: Date()) == nil {

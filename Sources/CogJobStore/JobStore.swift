@@ -78,15 +78,13 @@ public final class JobStore: Sendable {
         do {
             db = try SQLiteConnection(path: path, create: configuration.createIfMissing,
                                       busyTimeoutMilliseconds: Int32(clamping: timeoutMilliseconds))
-            try db.configureForJobStore()
         } catch {
             throw JobStoreError.from(error, path: path, busyTimeoutMilliseconds: timeoutMilliseconds)
         }
         let migrator = Migrator(migrations: configuration.migrations)
-        switch configuration.migrationMode {
-        case .apply:
-            try migrator.migrate(db, now: Self.milliseconds(configuration.clock()))
-        case .requireCurrent:
+        if configuration.migrationMode == .requireCurrent {
+            // Before the connection settings: switching to WAL writes to the file, and a reading
+            // command must leave a file that is not (yet) a job database as it found it.
             let pending = try migrator.pendingMigrations(in: db)
             if let first = pending.first {
                 throw JobStoreError(code: .schemaOutdated,
@@ -94,6 +92,14 @@ public final class JobStore: Sendable {
                                         + "(and \(pending.count - 1) more); run `cogjobs migrate` or start the daemon",
                                     databasePath: path)
             }
+        }
+        do {
+            try db.configureForJobStore()
+        } catch {
+            throw JobStoreError.from(error, path: path, busyTimeoutMilliseconds: timeoutMilliseconds)
+        }
+        if configuration.migrationMode == .apply {
+            try migrator.migrate(db, now: Self.milliseconds(configuration.clock()))
         }
         self.connection = Mutex(db)
     }

@@ -54,6 +54,23 @@ struct MigrateCheckTests {
         }
     }
 
+    /// Reading verbs refuse a file that is not a job database yet without writing to it (they used
+    /// to switch it to WAL mode first).
+    @Test func readingVerbsLeaveAnEmptyFileAlone() async throws {
+        try await Fixtures.withTemporaryDirectory("empty-db") { directory in
+            let path = directory.appendingPathComponent("empty.sqlite3").path
+            try Data().write(to: URL(fileURLWithPath: path))
+            for verb in [["status"], ["list"], ["results"]] {
+                let run = await CLI.run(verb + ["--database", path])
+                #expect(run.status == ExitStatus.databaseError.rawValue, "\(verb): \(run)")
+                #expect(run.standardError.contains("store.schema_outdated"), "\(verb): \(run)")
+            }
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+            #expect(size == 0)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["empty.sqlite3"])
+        }
+    }
+
     @Test func checkNamesEveryProblem() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }

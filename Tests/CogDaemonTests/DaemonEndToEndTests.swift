@@ -386,6 +386,8 @@ extension DaemonProcessTests {
             #expect(reports?.contains { $0["status"] as? String == "error" } == true)
             let usage = try daemon.cli(base + ["--task", "vqa", photos.path])
             #expect(usage.status == 64 && usage.stderr.contains("needs --prompt"))
+            let badBox = try daemon.cli(base + ["--task", "describe-box", "--prompt", "1,2,3", photos.path])
+            #expect(badBox.status == 64 && badBox.stderr.contains("pipeline.bad_box"), "\(badBox)")
             let delayed = try daemon.cli(base + ["--force", "--run-after", "+1h", photos.path + "/p2.jpg"])
             #expect(delayed.status == 0)
             #expect(try daemon.count("SELECT count(*) FROM jobs WHERE run_after > created_at + 3500000") == 1)
