@@ -71,7 +71,9 @@ public struct OwnerIdentity: Sendable, Hashable, CustomStringConvertible {
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    /// Field 22 (`starttime`) of `/proc/<pid>/stat`, or `nil` if there is no such process.
+    /// Field 22 (`starttime`) of `/proc/<pid>/stat`, or `nil` if there is no such process or it has
+    /// exited and only its zombie waits to be reaped (state `Z` or `X`: a daemon killed moments ago,
+    /// whose parent has not collected it yet, holds no job any more).
     static func processStartTime(pid: Int32) -> UInt64? {
         // A failed read means the process does not exist (or is not visible to us): reported as nil.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
@@ -80,7 +82,7 @@ public struct OwnerIdentity: Sendable, Hashable, CustomStringConvertible {
         guard let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state), so field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
         return UInt64(fields[19])
     }
 }

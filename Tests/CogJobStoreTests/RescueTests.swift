@@ -35,6 +35,31 @@ struct RescueTests {
         #expect(OwnerIdentity.liveness(of: "garbage") == .unknown)
     }
 
+    /// A killed daemon is a zombie until its parent reaps it: its pid and start time still match,
+    /// but it holds nothing. It must count as dead, or a restart waits out its leases.
+    @Test("an exited process not yet reaped (a zombie) is a dead owner", .timeLimit(.minutes(1)))
+    func zombieIsDead() throws {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        try #require(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        defer { var status: Int32 = 0; _ = waitpid(pid, &status, 0) }  // reap it at the end
+        // Wait until it has exited (state Z), without reaping it.
+        var fields: [Substring] = []  // /proc/<pid>/stat from field 3 (state) on
+        for _ in 0..<2000 where fields.first != "Z" {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            if fields.first != "Z" { usleep(1000) }
+        }
+        try #require(fields.first == "Z" && fields.count > 19, "the child never became a zombie")
+        let me = OwnerIdentity.current()
+        // Its real start time: only the zombie state tells it apart from a live owner.
+        let started = try #require(UInt64(fields[19]))
+        let owner = OwnerIdentity(host: me.host, pid: pid, bootID: me.bootID, startTime: started)
+        #expect(OwnerIdentity.processStartTime(pid: pid) == nil)
+        #expect(OwnerIdentity.liveness(of: owner.description) == .dead)
+    }
+
     @Test("a job whose owner died goes back to retryable at once, its crash and attempt counted")
     func deadOwnerRescued() throws {
         let database = try TestDatabase("rescue")
