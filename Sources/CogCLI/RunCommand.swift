@@ -1,4 +1,5 @@
 import ArgumentParser
+import CogConfig
 import CogImage
 import CogPipeline
 import CogTensor
@@ -43,20 +44,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Prompt template: chat | base | vqa (default: the model's template_version).")
     var template: String?
 
+    // The generation defaults are the configuration's (`generation.*`), so `run` and the daemon
+    // decode alike for the same options.
     @Option(name: .long, help: "Maximum new tokens.")
-    var maxNewTokens: Int = 256
+    var maxNewTokens: Int = ConfigDefaults.maxNewTokens
 
     @Option(name: .long, help: "Sampling temperature; 0 (default) is greedy, the official default.")
-    var temperature: Double = 0
+    var temperature: Double = ConfigDefaults.temperature
 
-    @Option(name: .long, help: "Top-p for sampling.")
-    var topP: Double = 1.0
+    @Option(name: .long, help: "Top-p for sampling (1 = off).")
+    var topP: Double = ConfigDefaults.topP
 
-    @Option(name: .long, help: "Top-k for sampling.")
-    var topK: Int = 50
+    @Option(name: .long, help: "Top-k for sampling (0 = off); the same default as the configuration's generation.top_k.")
+    var topK: Int = ConfigDefaults.topK
 
     @Option(name: .long, help: "Repetition penalty (1.0 = none).")
-    var repetitionPenalty: Double = 1.0
+    var repetitionPenalty: Double = ConfigDefaults.repetitionPenalty
 
     @Option(name: .long, help: "Random seed for sampling.")
     var seed: UInt64 = 0

@@ -1,4 +1,5 @@
 @testable import CogCLI
+import CogConfig
 import Foundation
 import Testing
 
@@ -37,6 +38,16 @@ struct ArgumentTypeTests {
         #expect(ExitStatus(for: CheckFailure(problemCount: 2)) == .checkFailed)
         #expect(ExitStatus(for: CLIError("x")) == .failure)
         #expect(ExitStatus.usage.rawValue == 64)
+    }
+
+    /// `run` and the daemon's jobs decode alike for the same options: `run`'s generation defaults
+    /// are the configuration's, and top-k is Hugging Face `generate`'s 50 in both.
+    @Test func runHasTheConfigurationsGenerationDefaults() throws {
+        let run = try RunCommand.parse(["--model", "m"])
+        let config = GenerationDefaults()
+        #expect(run.topK == config.topK && run.topP == config.topP && run.temperature == config.temperature)
+        #expect(run.maxNewTokens == config.maxNewTokens && run.repetitionPenalty == config.repetitionPenalty)
+        #expect(config.topK == 50)
     }
 }
 
