@@ -67,7 +67,7 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
 
     /// Classifies an SQLite failure. Busy and disk-full get their own codes because callers react
     /// to them differently (wait and retry later; back off and log once).
-    static func from(_ error: SQLiteError, path: String?, jobID: Int64? = nil,
+    public static func from(_ error: SQLiteError, path: String?, jobID: Int64? = nil,
                      busyTimeoutMilliseconds: Int64? = nil) -> JobStoreError {
         let (code, message): (Code, String)
         switch error.resultCode {
