@@ -103,29 +103,25 @@ struct RunCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = self.threads ?? cores
         let stderr = FileHandle.standardError
-        let engine: InferenceEngine
-        do {
-            let started = Date()
-            // nil: exact for a checkpoint as released, fast for a conversion (automaticPrecision).
-            engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
-                                              tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) },
-                                              precision: precision.flatMap(MatmulPrecision.init(rawValue:)))
-            BLAS.setThreads(threads)
-            if !json {
-                let why = precision == nil && engine.precision == .fast ? " for a quantized model" : ""
-                stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@, precision %@%@) in %.2f s\n", model,
-                                         engine.model.config.version.rawValue, BLAS.kernelDescription,
-                                         engine.precision.rawValue, why, Date().timeIntervalSince(started)).utf8))
-            }
-        } catch {
-            throw CLIError(Self.describe(error))
+        // Load failures are domain errors (weights.*, tokenizer.*) that name the file: thrown as they are.
+        let started = Date()
+        // nil: exact for a checkpoint as released, fast for a conversion (automaticPrecision).
+        let engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
+                                          tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) },
+                                          precision: precision.flatMap(MatmulPrecision.init(rawValue:)))
+        BLAS.setThreads(threads)
+        if !json {
+            let why = precision == nil && engine.precision == .fast ? " for a quantized model" : ""
+            stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@, precision %@%@) in %.2f s\n", model,
+                                     engine.model.config.version.rawValue, BLAS.kernelDescription,
+                                     engine.precision.rawValue, why, Date().timeIntervalSince(started)).utf8))
         }
         guard let taskPreset = TaskPreset(rawValue: task) else { return }
         let parameters = GenerationParameters(maxNewTokens: maxNewTokens, doSample: temperature > 0,
                                               temperature: temperature > 0 ? temperature : 1.0, topK: topK, topP: topP,
                                               repetitionPenalty: repetitionPenalty, seed: seed)
         let boxValue = try box.map { text -> GroundingBox in
-            do { return try GroundingBox(parsing: text) } catch { throw CLIError("--box: \(Self.describe(error))") }
+            do { return try GroundingBox(parsing: text) } catch { throw CLIError(error, subject: "--box") }
         }
         let templateValue = try template.map { try PromptTemplate(configValue: $0) }
         var failures = 0
@@ -160,11 +156,11 @@ struct RunCommand: AsyncParsableCommand {
                 }
             } catch {
                 failures += 1
-                let message = "\(path ?? "(text only)"): \(Self.describe(error))"
+                let report = Self.report(error, path: path)
                 if json {
-                    print(Self.jsonError(path: path, message: message))
+                    print(Self.jsonError(path: path, code: report.code, message: ErrorReport(error).message))
                 } else {
-                    stderr.write(Data("Error: \(message)\n".utf8))
+                    stderr.write(Data("Error: \(report.line)\n".utf8))
                 }
             }
         }
@@ -181,8 +177,12 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// Domain errors carry their stable code in their description.
-    static func describe(_ error: any Error) -> String { "\(error)" }
+    /// The error of one image: its code, and its message naming the image (`image.*` errors
+    /// already name the file).
+    static func report(_ error: any Error, path: String?) -> ErrorReport {
+        if let imageError = error as? ImageError, imageError.file != nil { return ErrorReport(error) }
+        return ErrorReport(CLIError(error, subject: path ?? "(text only)"))
+    }
 
     static func jsonLine(path: String?, output: InferenceOutput, task: String) throws -> String {
         let boxes: [[String: Any]] = output.boxes.map { b in
@@ -202,8 +202,9 @@ struct RunCommand: AsyncParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func jsonError(path: String?, message: String) -> String {
-        let object: [String: Any] = ["image": path ?? NSNull(), "error": message]
+    /// `{"image": …, "code": …, "error": …}`: the message does not repeat the code.
+    static func jsonError(path: String?, code: String, message: String) -> String {
+        let object: [String: Any] = ["image": path ?? NSNull(), "code": code, "error": message]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         // try?: serializing two strings cannot fail; "{}" keeps the output one JSON object per line.
         return String(decoding: data, as: UTF8.self)

@@ -57,8 +57,12 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
         self.underlying = underlying
     }
 
-    public var description: String {
-        var text = "\(code): \(message)"
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = message
         if let jobID { text += " [job \(jobID)]" }
         if let databasePath { text += " [database \(databasePath)]" }
         if let underlying { text += " (\(underlying))" }
