@@ -63,6 +63,41 @@ struct ReadCommandTests {
         #expect(bad.status == 64 && bad.standardError.contains("--count needs --watch"), "\(bad)")
     }
 
+    /// A job that uses its task's default prompt (a caption without --prompt) has `"prompt": null`
+    /// in every JSON output, not "" next to null for other unknown values.
+    @Test func theDefaultPromptIsNullInJSON() async throws {
+        let directory = try Fixtures.temporaryDirectory("cli-default-prompt")
+        defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+        let path = directory.appendingPathComponent("jobs.sqlite3").path
+        let store = try JobStore(path: path)
+        let image = ImageInfo(sha256: SHA256.hexDigest("plain"), path: "/photos/plain.jpg", width: 64, height: 48,
+                              format: "jpeg", byteSize: 100)
+        let id = try store.enqueue(EnqueueRequest(image: image, task: "caption", prompt: "", paramsJSON: "{}",
+                                                  model: "cogvlm-tiny@1")).jobID
+        let job = try #require(try store.claim(owner: SampleDatabase.owner, leaseDuration: .seconds(600)))
+        try store.complete(jobID: id, claimToken: job.claimToken, output: JobOutput(
+            text: "A plain image.", rawOutput: "A plain image.", promptTokens: 3, generatedTokens: 4,
+            model: "cogvlm-tiny@1"))
+        let list = await CLI.run(["list", "--database", path, "--json"])
+        let show = await CLI.run(["show", "\(id)", "--database", path, "--json"])
+        let results = await CLI.run(["results", "--database", path, "--json"])
+        let export = await CLI.run(["export", "--database", path, "--format", "jsonl"])
+        let documents: [(String, Any?)] = [
+            ("list", field(try list.json(), "jobs", "0")), ("show", field(try show.json(), "job")),
+            ("results", field(try results.json(), "results", "0")),
+            ("export", try JSONSerialization.jsonObject(with: Data(export.standardOutput.utf8))),
+        ]
+        for (verb, document) in documents {
+            let object = try #require(document as? [String: Any], "\(verb): \(document ?? "nothing")")
+            #expect(object["prompt"] is NSNull, "\(verb): \(object["prompt"] ?? "no prompt key")")
+        }
+        // A prompt that was given stays a string.
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let given = await CLI.run(["show", "\(db.cat)", "--database", db.path, "--json"])
+        #expect(field(try given.json(), "job", "prompt") == "Describe the image.")
+    }
+
     @Test func listFiltersByStateTaskLimitAndSince() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }
