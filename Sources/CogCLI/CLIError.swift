@@ -17,33 +17,16 @@ protocol ReportableError: Error {
     var errorMessage: String { get }
 }
 
-extension ConfigError: ReportableError {}
-extension DaemonError: ReportableError {}
-extension ImageError: ReportableError {}
-extension JobStoreError: ReportableError {}
-extension PipelineError: ReportableError {}
-extension TensorError: ReportableError {}
-extension TokenizerError: ReportableError {}
-extension InferenceError: ReportableError {}
-extension WeightsError: ReportableError {}
-
-extension ReportableError where Self: CustomStringConvertible {
-    // Every domain error above has a `code` and a `detail` with `description == "code: detail"`.
-    var errorMessage: String {
-        let prefix = errorCode + ": "
-        return description.hasPrefix(prefix) ? String(description.dropFirst(prefix.count)) : description
-    }
-}
-
-extension ConfigError { var errorCode: String { code.rawValue } }
-extension DaemonError { var errorCode: String { code.rawValue } }
-extension ImageError { var errorCode: String { code.rawValue } }
-extension JobStoreError { var errorCode: String { code.rawValue } }
-extension PipelineError { var errorCode: String { code.rawValue } }
-extension TensorError { var errorCode: String { code.rawValue } }
-extension TokenizerError { var errorCode: String { code.rawValue } }
-extension InferenceError { var errorCode: String { code.rawValue } }
-extension WeightsError { var errorCode: String { code.rawValue } }
+// Every domain error has a stable `code` and a `detail`: its description after `code: `.
+extension ConfigError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension DaemonError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension ImageError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension JobStoreError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension PipelineError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension TensorError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension TokenizerError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension InferenceError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
+extension WeightsError: ReportableError { var errorCode: String { code.rawValue }; var errorMessage: String { detail } }
 
 extension SQLiteError: ReportableError {
     var errorCode: String { JobStoreError.Code.sqlite.rawValue }
