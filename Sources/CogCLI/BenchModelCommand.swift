@@ -72,14 +72,8 @@ struct BenchModelCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
-            let command = self
-            try await DedicatedThread.run("cogjobs-bench") { try command.measure() }
-        } catch let e as CLIError {
-            throw e
-        } catch {
-            throw CLIError("\(error)")
-        }
+        let command = self
+        try await DedicatedThread.run("cogjobs-bench") { try command.measure() }
     }
 
     private func measure() throws {

@@ -58,9 +58,9 @@ struct ConvertCommand: AsyncParsableCommand {
             try ModelConverter.convert(from: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output), options: options) { done, total in
                 bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
             }
-        } catch let error as WeightsError {
+        } catch {
             bar.finish()
-            throw CLIError(error.description)
+            throw error
         }
         bar.finish()
         print(String(format: "wrote %@ (%@, vision %@, lm_head %@) in %.1f s", output, format.rawValue, visionFormat, lmHeadFormat, Date().timeIntervalSince(started)))

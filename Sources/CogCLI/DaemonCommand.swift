@@ -18,9 +18,11 @@ struct DaemonCommand: AsyncParsableCommand {
             requeue the rest without counting the attempt, and exit 0. SIGHUP reloads the configuration \
             (watched folders and generation defaults); an invalid file is logged and the old configuration kept.
 
-            Exit status: 0 after a graceful shutdown; 78 invalid configuration (the message names the key); \
-            74 the job database cannot be opened, migrated or checked; 66 the model or tokenizer cannot be \
-            loaded; 70 anything else (a folder cannot be watched, a service failed).
+            Exit status: 0 after a graceful shutdown; 64 a wrong command line (an unknown option, or an option \
+            value that is not allowed: --workers 0, --log-level loud); 78 invalid configuration from the file or \
+            the environment (the message names the key); 74 the job database cannot be opened, migrated or \
+            checked; 66 the model or tokenizer cannot be loaded; 70 anything else (a folder cannot be watched, \
+            a service failed).
             """
     )
 
@@ -49,6 +51,15 @@ struct DaemonCommand: AsyncParsableCommand {
         if let logLevel, LogLevel(rawValue: logLevel) == nil {
             let levels = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("--log-level must be one of \(levels)")
+        }
+        // Numbers are checked by the configuration's own rules. From the command line a bad value is a
+        // usage error (64), like any other malformed option; from the file or the environment it stays
+        // a configuration error (78).
+        let flagged = CogjobsConfiguration(modelDirectory: "/")
+            .applying(overrides: ConfigOverrides(workers: workers, blasThreads: blasThreads))
+        let flags = ["workers": "--workers", "blas_threads": "--blas-threads"]
+        for problem in flagged.validationProblems() {
+            if let key = problem.keyPath, let flag = flags[key] { throw ValidationError("\(flag) \(problem.message)") }
         }
     }
 

@@ -40,15 +40,7 @@ struct DevForwardCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
-            try runForward()
-        } catch let error as WeightsError {
-            throw CLIError(error.description)
-        } catch let error as InferenceError {
-            throw CLIError(error.description)
-        } catch let error as TensorError {
-            throw CLIError(error.description)
-        }
+        try runForward()
     }
 
     private func runForward() throws {
@@ -58,21 +50,21 @@ struct DevForwardCommand: AsyncParsableCommand {
         let inputs = try SafetensorsFile(path: input)
         func ints(_ name: String) throws -> [Int] {
             guard let t = inputs.tensors[name] else {
-                throw CLIError("\(input): missing tensor '\(name)' (I64 [L])")
+                throw CLIError(.badInput, "\(input): missing tensor '\(name)' (I64 [L])")
             }
             guard t.dtype == .i64 || t.dtype == .i32, t.shape.count == 1 else {
-                throw CLIError("\(input): '\(name)' must be a 1-D integer tensor, got \(t.dtype.rawValue) \(t.shape)")
+                throw CLIError(.badInput, "\(input): '\(name)' must be a 1-D integer tensor, got \(t.dtype.rawValue) \(t.shape)")
             }
             return t.toIntArray()
         }
         let ids = try ints("input_ids")
         let rawTypes = try ints("token_type_ids")
         guard rawTypes.count == ids.count else {
-            throw CLIError("\(input): input_ids has \(ids.count) entries, token_type_ids \(rawTypes.count)")
+            throw CLIError(.badInput, "\(input): input_ids has \(ids.count) entries, token_type_ids \(rawTypes.count)")
         }
         let types = try rawTypes.enumerated().map { i, t -> TokenType in
             guard let type = TokenType(rawValue: t) else {
-                throw CLIError("\(input): token_type_ids[\(i)] = \(t); only 0 (text) and 1 (image) exist")
+                throw CLIError(.badInput, "\(input): token_type_ids[\(i)] = \(t); only 0 (text) and 1 (image) exist")
             }
             return type
         }
@@ -90,7 +82,7 @@ struct DevForwardCommand: AsyncParsableCommand {
         if types.contains(.vision) {
             let pixelFile = try pixels.map { try SafetensorsFile(path: $0) } ?? inputs
             guard let pixels = pixelFile.tensors["pixel_values"] else {
-                throw CLIError("\(pixelFile.path): the sequence has image slots but no 'pixel_values' (F32 [3,S,S])")
+                throw CLIError(.badInput, "\(pixelFile.path): the sequence has image slots but no 'pixel_values' (F32 [3,S,S])")
             }
             features = try model.encodeImage(pixelValues: pixels.toFloatArray(), trace: record)
         }
@@ -119,7 +111,7 @@ struct DevForwardCommand: AsyncParsableCommand {
         do {
             try writer.write(to: URL(fileURLWithPath: output))
         } catch {
-            throw CLIError("cannot write \(output): \(error.localizedDescription)")
+            throw CLIError(.outputFailed, "cannot write \(output): \(FileErrors.reason(error))")
         }
         let msg = String(format: "wrote %@ (load %.3f s, forward of %d tokens %.3f s)\n", output, loadSeconds, ids.count, forwardSeconds)
         FileHandle.standardError.write(Data(msg.utf8))

@@ -55,18 +55,14 @@ struct DevMakeModelCommand: AsyncParsableCommand {
     func run() async throws {
         guard let preset = SyntheticCheckpoint.Preset(rawValue: preset) else { return }
         let bar = ProgressBar(label: "writing")
-        do {
-            let vision = try keptOrQuantized(visionFormat, option: "vision-format")
-            let lmHead = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")
-            let convert = format.flatMap(QuantizedFormat.init(rawValue:)).map {
-                ModelConverter.Options(format: $0, visionFormat: vision, lmHeadFormat: lmHead)
-            }
-            try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
-                                          to: URL(fileURLWithPath: output), seed: seed, convert: convert, overwrite: overwrite) { done, total in
-                bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
-            }
-        } catch let error as WeightsError {
-            throw CLIError(error.description)
+        let vision = try keptOrQuantized(visionFormat, option: "vision-format")
+        let lmHead = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")
+        let convert = format.flatMap(QuantizedFormat.init(rawValue:)).map {
+            ModelConverter.Options(format: $0, visionFormat: vision, lmHeadFormat: lmHead)
+        }
+        try SyntheticCheckpoint.write(preset: preset, layers: layers, visionLayers: visionLayers,
+                                      to: URL(fileURLWithPath: output), seed: seed, convert: convert, overwrite: overwrite) { done, total in
+            bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
         }
         bar.finish()
         print("wrote \(output)")

@@ -100,10 +100,12 @@ struct EnqueueCommand: ParsableCommand {
     }
 
     /// Some inputs were not enqueued (each already reported); exit status 1.
-    struct InputsFailed: Error, CustomStringConvertible {
+    struct InputsFailed: ReportableError, CustomStringConvertible {
         var failed: Int
         var total: Int
-        var description: String { "\(failed) of \(total) inputs could not be enqueued (see the messages above)" }
+        var errorCode: String { "intake.inputs_failed" }
+        var errorMessage: String { "\(failed) of \(total) inputs could not be enqueued (see the messages above)" }
+        var description: String { "\(errorCode): \(errorMessage)" }
     }
 
     func run() throws {
@@ -146,12 +148,12 @@ struct EnqueueCommand: ParsableCommand {
                     }
                     reports.append(report)
                 } catch let error as DaemonError {
-                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.description)
+                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.detail)
                     reports.append(report)
                     if !json { context.warn("Error: \(error)") }
                 } catch let error as JobStoreError {
                     // The database, not this file, is the problem: stop rather than fail every remaining file.
-                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.description)
+                    (report.status, report.code, report.message) = ("error", error.code.rawValue, error.detail)
                     reports.append(report)
                     throw error
                 }
@@ -174,8 +176,9 @@ struct EnqueueCommand: ParsableCommand {
         let configuration = CogjobsConfiguration(modelDirectory: "")
             .applying(overrides: try ConfigOverrides.fromEnvironment(environment)).applying(overrides: overrides)
         guard !configuration.modelDirectory.isEmpty else {
-            throw CLIError("config.missing_key: no configuration file and no model directory; pass --model DIR "
-                               + "(or set COGJOBS_MODEL), or --config FILE")
+            throw ConfigError(code: .missingKey, keyPath: "model_directory",
+                              message: "no configuration file and no model directory; pass --model DIR "
+                                  + "(or set COGJOBS_MODEL), or --config FILE")
         }
         try configuration.validate()
         return configuration

@@ -59,6 +59,8 @@ struct ExitStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible
             self = error.isBusy ? .databaseBusy : .databaseError
         case let batch as BatchFailure:
             self = ExitStatus(for: batch.first)
+        case let wrapped as CLIError where wrapped.underlying != nil:
+            self = wrapped.underlying.map { ExitStatus(for: $0) } ?? .failure
         case is CheckFailure:
             self = .checkFailed
         case let exit as ExitCode:
@@ -74,15 +76,17 @@ struct ExitStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible
 }
 
 /// Thrown by `cogjobs check` after it listed its problems; maps to `ExitStatus.checkFailed`.
-struct CheckFailure: Error, CustomStringConvertible {
+struct CheckFailure: ReportableError, CustomStringConvertible {
     var problemCount: Int
-    var description: String {
-        "check failed: \(problemCount) problem\(problemCount == 1 ? "" : "s") (listed above)"
+    var errorCode: String { "check.problems_found" }
+    var errorMessage: String {
+        "\(problemCount) problem\(problemCount == 1 ? "" : "s") found (listed above); fix them and run check again"
     }
+    var description: String { "\(errorCode): \(errorMessage)" }
 }
 
 extension ParsableCommand {
-    /// Runs `body`; on failure writes `Error: <message>` to standard error and throws `ExitCode`
+    /// Runs `body`; on failure writes `Error: <code>: <message>` to standard error and throws `ExitCode`
     /// with the status `ExitStatus(for:)` assigns, which argument-parser turns into the process's
     /// exit status without printing anything more.
     func reportingFailures(_ body: () throws -> Void) throws {
@@ -93,7 +97,7 @@ extension ParsableCommand {
         } catch let clean as CleanExit {
             throw clean
         } catch {
-            CommandContext.current.warn("Error: \(error)")
+            CommandContext.current.warn("Error: \(ErrorReport(error).line)")
             throw ExitCode(ExitStatus(for: error).rawValue)
         }
     }

@@ -28,7 +28,7 @@ final class ExportDestination {
         let temporary = absolute + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw CLIError("cannot create \(temporary) (for --output \(absolute)): check that the folder exists "
+            throw CLIError(.outputFailed, "cannot create \(temporary) (for --output \(absolute)): check that the folder exists "
                            + "and is writable")
         }
         finalPath = absolute
@@ -62,12 +62,12 @@ final class ExportDestination {
             try handle.synchronize()
             try handle.close()
         } catch {
-            throw CLIError("cannot write \(temporaryPath): \(error.localizedDescription)")
+            throw CLIError(.outputFailed, "cannot write \(temporaryPath): \(FileErrors.reason(error))")
         }
         guard rename(temporaryPath, finalPath) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporaryPath)
-            throw CLIError("cannot rename \(temporaryPath) to \(finalPath): \(reason)")
+            throw CLIError(.outputFailed, "cannot rename \(temporaryPath) to \(finalPath): \(reason)")
         }
         finished = true
     }
@@ -82,7 +82,7 @@ final class ExportDestination {
         do {
             try handle.write(contentsOf: Data(pending.utf8))
         } catch {
-            throw CLIError("cannot write \(temporaryPath ?? name): \(error.localizedDescription) (disk full?)")
+            throw CLIError(.outputFailed, "cannot write \(temporaryPath ?? name): \(FileErrors.reason(error))")
         }
     }
 }

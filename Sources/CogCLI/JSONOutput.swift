@@ -23,7 +23,7 @@ enum JSONOutput {
         do {
             data = try encoder.encode(value)
         } catch {
-            throw CLIError("cannot encode the output as JSON: \(error)")
+            throw CLIError(.unexpected, "cannot encode the output as JSON: \(error)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -26,7 +26,7 @@ enum JSONRecords {
             try c.encode(job.id, forKey: .id)
             try c.encode(job.state.rawValue, forKey: .state)
             try c.encode(job.task, forKey: .task)
-            try c.encode(job.prompt, forKey: .prompt)
+            try c.encode(job.prompt.isEmpty ? nil : job.prompt, forKey: .prompt)  // null: the task's default prompt
             try c.encode(job.paramsJSON, forKey: .paramsJSON)
             try c.encode(job.model, forKey: .model)
             try c.encode(job.priority, forKey: .priority)
@@ -136,7 +136,7 @@ enum JSONRecords {
             try c.encode(row.imageWidth, forKey: .width)
             try c.encode(row.imageHeight, forKey: .height)
             try c.encode(row.task, forKey: .task)
-            try c.encode(row.prompt, forKey: .prompt)
+            try c.encode(row.prompt.isEmpty ? nil : row.prompt, forKey: .prompt)  // null: the task's default prompt
             try c.encode(row.text, forKey: .text)
             try c.encode(row.rawOutput, forKey: .rawOutput)
             try c.encode(row.model, forKey: .model)

@@ -14,7 +14,7 @@ enum JobBatch {
             } catch let error as JobStoreError where error.code == .busy {
                 throw error
             } catch {
-                CommandContext.current.warn("job \(id): \(error)")
+                CommandContext.current.warn("job \(id): \(ErrorReport(error).line)")
                 firstFailure = firstFailure ?? error
                 failed += 1
             }
@@ -23,11 +23,13 @@ enum JobBatch {
     }
 }
 
-/// The first failure of a `JobBatch`; already reported job by job, so its description is short,
-/// and it exits with the status of that failure.
-struct BatchFailure: Error, CustomStringConvertible {
+/// The first failure of a `JobBatch`; already reported job by job, so its message is short; it has
+/// the code and exits with the status of that failure.
+struct BatchFailure: ReportableError, CustomStringConvertible {
     var first: any Error
     var failed: Int
     var total: Int
-    var description: String { "\(failed) of \(total) jobs could not be handled (see the messages above)" }
+    var errorCode: String { ErrorReport(first).code }
+    var errorMessage: String { "\(failed) of \(total) jobs could not be handled (see the messages above)" }
+    var description: String { "\(errorCode): \(errorMessage)" }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CogConfig
 import CogImage
 import CogPipeline
 import CogTensor
@@ -43,20 +44,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Prompt template: chat | base | vqa (default: the model's template_version).")
     var template: String?
 
+    // The generation defaults are the configuration's (`generation.*`), so `run` and the daemon
+    // decode alike for the same options.
     @Option(name: .long, help: "Maximum new tokens.")
-    var maxNewTokens: Int = 256
+    var maxNewTokens: Int = ConfigDefaults.maxNewTokens
 
     @Option(name: .long, help: "Sampling temperature; 0 (default) is greedy, the official default.")
-    var temperature: Double = 0
+    var temperature: Double = ConfigDefaults.temperature
 
-    @Option(name: .long, help: "Top-p for sampling.")
-    var topP: Double = 1.0
+    @Option(name: .long, help: "Top-p for sampling (1 = off).")
+    var topP: Double = ConfigDefaults.topP
 
-    @Option(name: .long, help: "Top-k for sampling.")
-    var topK: Int = 50
+    @Option(name: .long, help: "Top-k for sampling (0 = off); the same default as the configuration's generation.top_k.")
+    var topK: Int = ConfigDefaults.topK
 
     @Option(name: .long, help: "Repetition penalty (1.0 = none).")
-    var repetitionPenalty: Double = 1.0
+    var repetitionPenalty: Double = ConfigDefaults.repetitionPenalty
 
     @Option(name: .long, help: "Random seed for sampling.")
     var seed: UInt64 = 0
@@ -125,27 +128,23 @@ struct RunCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = self.threads ?? cores
         let stderr = FileHandle.standardError
-        let engine: InferenceEngine
-        do {
-            let started = Date()
-            // nil: exact for a checkpoint as released, fast for a conversion (automaticPrecision).
-            engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
-                                              tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) },
-                                              precision: precision.flatMap(MatmulPrecision.init(rawValue:)))
-            BLAS.setThreads(threads)
-            if !json {
-                let why = precision == nil && engine.precision == .fast ? " for a quantized model" : ""
-                stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@, precision %@%@) in %.2f s\n", model,
-                                         engine.model.config.version.rawValue, BLAS.kernelDescription,
-                                         engine.precision.rawValue, why, Date().timeIntervalSince(started)).utf8))
-            }
-        } catch {
-            throw CLIError(Self.describe(error))
+        // Load failures are domain errors (weights.*, tokenizer.*) that name the file: thrown as they are.
+        let started = Date()
+        // nil: exact for a checkpoint as released, fast for a conversion (automaticPrecision).
+        let engine = try InferenceEngine.load(modelDirectory: URL(fileURLWithPath: model),
+                                          tokenizerDirectory: tokenizer.map { URL(fileURLWithPath: $0) },
+                                          precision: precision.flatMap(MatmulPrecision.init(rawValue:)))
+        BLAS.setThreads(threads)
+        if !json {
+            let why = precision == nil && engine.precision == .fast ? " for a quantized model" : ""
+            stderr.write(Data(String(format: "loaded %@ (%@, BLAS %@, precision %@%@) in %.2f s\n", model,
+                                     engine.model.config.version.rawValue, BLAS.kernelDescription,
+                                     engine.precision.rawValue, why, Date().timeIntervalSince(started)).utf8))
         }
         guard let taskPreset = TaskPreset(rawValue: task) else { return }
         let parameters = generationParameters
         let boxValue = try box.map { text -> GroundingBox in
-            do { return try GroundingBox(parsing: text) } catch { throw CLIError("--box: \(Self.describe(error))") }
+            do { return try GroundingBox(parsing: text) } catch { throw CLIError(error, subject: "--box") }
         }
         let templateValue = try template.map { try PromptTemplate(configValue: $0) }
         var failures = 0
@@ -180,11 +179,11 @@ struct RunCommand: AsyncParsableCommand {
                 }
             } catch {
                 failures += 1
-                let message = "\(path ?? "(text only)"): \(Self.describe(error))"
+                let report = Self.report(error, path: path)
                 if json {
-                    print(Self.jsonError(path: path, message: message))
+                    print(Self.jsonError(path: path, code: report.code, message: Self.messageWithoutFile(error)))
                 } else {
-                    stderr.write(Data("Error: \(message)\n".utf8))
+                    stderr.write(Data("Error: \(report.line)\n".utf8))
                 }
             }
         }
@@ -201,8 +200,20 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// Domain errors carry their stable code in their description.
-    static func describe(_ error: any Error) -> String { "\(error)" }
+    /// The error of one image: its code, and its message naming the image (`image.*` errors
+    /// already name the file).
+    /// The error's message for `--json`, whose `image` already names the file: an image error's
+    /// own file prefix is left out.
+    static func messageWithoutFile(_ error: any Error) -> String {
+        guard var imageError = error as? ImageError else { return ErrorReport(error).message }
+        imageError.file = nil
+        return imageError.detail
+    }
+
+    static func report(_ error: any Error, path: String?) -> ErrorReport {
+        if let imageError = error as? ImageError, imageError.file != nil { return ErrorReport(error) }
+        return ErrorReport(CLIError(error, subject: path ?? "(text only)"))
+    }
 
     static func jsonLine(path: String?, output: InferenceOutput, task: String) throws -> String {
         let boxes: [[String: Any]] = output.boxes.map { b in
@@ -222,8 +233,9 @@ struct RunCommand: AsyncParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func jsonError(path: String?, message: String) -> String {
-        let object: [String: Any] = ["image": path ?? NSNull(), "error": message]
+    /// `{"image": …, "code": …, "error": …}`: the message does not repeat the code.
+    static func jsonError(path: String?, code: String, message: String) -> String {
+        let object: [String: Any] = ["image": path ?? NSNull(), "code": code, "error": message]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         // try?: serializing two strings cannot fail; "{}" keeps the output one JSON object per line.
         return String(decoding: data, as: UTF8.self)

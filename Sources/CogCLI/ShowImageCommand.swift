@@ -8,7 +8,7 @@ import Foundation
 struct DrawCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "draw",
-        abstract: "Draw grounding boxes (with their phrases) onto an image and save it as JPEG.",
+        abstract: "Draw grounding boxes (with their phrases) onto an image and save it as a new JPEG.",
         discussion: """
             --boxes takes the model's own notation, e.g. "a red car[[086,540,400,760]] next to a tree[[500,100,700,900]]" \
             (0-999 units of the image's width and height; several boxes per phrase separated by ';'), \
@@ -22,31 +22,49 @@ struct DrawCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Boxes in the model's [[x0,y0,x1,y1]] notation, or a `cogjobs run --json` line.")
     var boxes: String
 
-    @Option(name: .long, help: "Output JPEG file.")
+    @Option(name: .long, help: "Output file: a new JPEG (.jpg or .jpeg), not the input image.")
     var output: String
 
     @Option(name: .long, help: "JPEG quality 1-100.")
     var quality: Int = 92
 
+    /// The output extensions `draw` can write: there is a JPEG encoder and no PNG one.
+    static let outputExtensions: Set<String> = ["jpg", "jpeg"]
+
     func validate() throws {
         if !(1...100).contains(quality) { throw ValidationError("--quality must be between 1 and 100") }
+        let outputURL = URL(fileURLWithPath: output)
+        guard Self.outputExtensions.contains(outputURL.pathExtension.lowercased()) else {
+            throw ValidationError("--output \(output): draw writes JPEG only; name the file .jpg or .jpeg")
+        }
+        if Self.sameFile(outputURL, URL(fileURLWithPath: image)) {
+            throw ValidationError("--output \(output) is the input image; write the drawing to another file")
+        }
     }
 
     func run() async throws {
-        let picture: RGBImage
-        do {
-            picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
-        } catch {
-            throw CLIError(RunCommand.describe(error))
-        }
+        // Decoding errors are `image.*` errors that name the file.
+        let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
         let labeled = try Self.parseBoxes(boxes, width: picture.width, height: picture.height)
+        let jpeg = try picture.drawing(boxes: labeled).encodeJPEG(quality: quality)
         do {
-            let jpeg = try picture.drawing(boxes: labeled).encodeJPEG(quality: quality)
             try jpeg.write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
-            throw CLIError("cannot write \(output): \(RunCommand.describe(error))")
+            throw CLIError(.outputFailed, "cannot write --output \(output): \(FileErrors.reason(error)); check that "
+                           + "the folder exists and is writable")
         }
         print("drew \(labeled.count) box\(labeled.count == 1 ? "" : "es") into \(output)")
+    }
+
+    /// `true` when `a` and `b` name the same file: the same path once `.`, `..` and symbolic links
+    /// are resolved, or (for existing files) the same device and inode, which also catches hard links.
+    static func sameFile(_ a: URL, _ b: URL) -> Bool {
+        if a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path {
+            return true
+        }
+        var statA = stat(), statB = stat()
+        guard stat(a.path, &statA) == 0, stat(b.path, &statB) == 0 else { return false }
+        return statA.st_dev == statB.st_dev && statA.st_ino == statB.st_ino
     }
 
     /// Boxes in pixels with their labels, from model notation or `run --json` output.
@@ -59,18 +77,26 @@ struct DrawCommand: AsyncParsableCommand {
             return try entries.enumerated().map { index, entry in
                 guard let raw = entry["box"] as? [Any], raw.count == 4,
                       let values = Optional(raw.compactMap { ($0 as? NSNumber)?.intValue }), values.count == 4 else {
-                    throw CLIError("--boxes: entry \(index) has no \"box\": [x0, y0, x1, y1]")
+                    throw CLIError(PipelineError(.badBox, "has no \"box\": [x0, y0, x1, y1]"),
+                                   subject: "--boxes: entry \(index)")
                 }
-                let box = try GroundingBox(x0: values[0], y0: values[1], x1: values[2], y1: values[3])
+                let box: GroundingBox
+                do {
+                    box = try GroundingBox(x0: values[0], y0: values[1], x1: values[2], y1: values[3])
+                } catch {
+                    throw CLIError(error, subject: "--boxes: entry \(index)")
+                }
                 let p = box.pixels(width: width, height: height)
                 return LabeledBox(x0: p.x0, y0: p.y0, x1: p.x1, y1: p.y1, label: entry["phrase"] as? String ?? "")
             }
         }
         let parsed = GroundingParser.parse(trimmed, width: width, height: height)
         if let problem = parsed.problems.first {
-            throw CLIError("--boxes: \(problem)")
+            throw CLIError(PipelineError(.badBox, "\(problem)"), subject: "--boxes")
         }
-        guard !parsed.boxes.isEmpty else { throw CLIError("--boxes: no [[x0,y0,x1,y1]] box found in \"\(trimmed)\"") }
+        guard !parsed.boxes.isEmpty else {
+            throw CLIError(PipelineError(.badBox, "no [[x0,y0,x1,y1]] box found in \"\(trimmed)\""), subject: "--boxes")
+        }
         return parsed.boxes.map { LabeledBox(x0: $0.pixels.x0, y0: $0.pixels.y0, x1: $0.pixels.x1, y1: $0.pixels.y1, label: $0.phrase) }
     }
 }

@@ -10,8 +10,9 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show the queue: counts per state, running jobs, throughput, ETA.",
         discussion: """
             Throughput counts the jobs that succeeded in the last hour, over the time since the earliest of them \
-            started (so a daemon started ten minutes ago is not under-reported). The ETA divides the jobs not yet \
-            finished (queued, retryable, running) by that throughput. With --watch the view is redrawn every N \
+            started (so a daemon started ten minutes ago is not under-reported). The ETA divides the jobs that are \
+            running or can start now by that throughput; deferred jobs (enqueue --run-after, a retry's back-off) \
+            are counted apart, with the time the next one becomes runnable. With --watch the view is redrawn every N \
             seconds until interrupted (or --count times); with --json each refresh prints one JSON object per line.
             """)
 
@@ -86,10 +87,15 @@ struct StatusCommand: ParsableCommand {
         } else {
             lines.append("Throughput: no job succeeded in the last hour")
         }
-        if let eta = status.etaSeconds {
-            lines.append("ETA:        \(TextFormat.duration(eta)) for \(status.remaining) unfinished jobs")
-        } else if status.remaining > 0 {
-            lines.append("ETA:        unknown (\(status.remaining) unfinished jobs, no recent throughput)")
+        if status.runnable > 0 {
+            let work = "\(status.runnable) job\(status.runnable == 1 ? "" : "s") running or ready"
+            lines.append(status.etaSeconds.map { "ETA:        \(TextFormat.duration($0)) for \(work)" }
+                         ?? "ETA:        unknown (\(work), no recent throughput)")
+        }
+        if status.deferred > 0, let next = status.nextRunAfter {
+            let jobs = "\(status.deferred) job\(status.deferred == 1 ? "" : "s")"
+            lines.append("Deferred:   \(jobs) not due yet (run_after); the next can start in "
+                         + "\(TextFormat.duration(max(0, next.timeIntervalSince(now)))) (\(TextFormat.iso8601(next)))")
         }
         if let id = status.oldestWaitingJobID, let created = status.oldestWaitingCreatedAt {
             lines.append("Oldest waiting: job \(id), enqueued \(TextFormat.ago(created, now: now)) "
@@ -122,6 +128,7 @@ struct StatusCommand: ParsableCommand {
             case succeededLastHour = "succeeded_last_hour", imagesPerHour = "images_per_hour"
             case averageSecondsPerJob = "average_seconds_per_job", etaSeconds = "eta_seconds"
             case oldestWaiting = "oldest_waiting", generatedAt = "generated_at"
+            case runnable, deferred, nextRunAfter = "next_run_after"
         }
 
         struct Running: Encodable {
@@ -167,6 +174,9 @@ struct StatusCommand: ParsableCommand {
             try c.encode(counts, forKey: .counts)
             try c.encode(counts.values.reduce(0, +), forKey: .total)
             try c.encode(status.remaining, forKey: .remaining)
+            try c.encode(status.runnable, forKey: .runnable)
+            try c.encode(status.deferred, forKey: .deferred)
+            try c.encode(status.nextRunAfter.map(TextFormat.iso8601), forKey: .nextRunAfter)
             try c.encode(status.paused, forKey: .paused)
             try c.encode(status.running.map(Running.init), forKey: .running)
             try c.encode(status.succeededLastHour, forKey: .succeededLastHour)

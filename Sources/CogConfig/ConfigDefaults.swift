@@ -39,8 +39,10 @@ public enum ConfigDefaults {
     public static let temperature = 0.0
     /// `generation.top_p`: 1 disables nucleus filtering.
     public static let topP = 1.0
-    /// `generation.top_k`: 0 disables top-k filtering.
-    public static let topK = 0
+    /// `generation.top_k`: when sampling, draw among the 50 most likely tokens (Hugging Face
+    /// `generate`'s default, which the official CogVLM code inherits); 0 disables the filter.
+    /// Greedy decoding (temperature 0) ignores it. `cogjobs run --top-k` defaults to it too.
+    public static let topK = 50
     /// `generation.repetition_penalty`: 1 disables it.
     public static let repetitionPenalty = 1.0
 

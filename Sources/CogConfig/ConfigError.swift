@@ -49,10 +49,14 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
         self.origin = origin
     }
 
-    public var description: String {
-        var text = "\(code)"
-        if let file { text += " in \(file)" }
-        text += ": "
+    /// The code, then the file, the key, the message and where an overriding value came from.
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = ""
+        if let file { text += "\(file): " }
         if let keyPath { text += "`\(keyPath)`: " }
         text += message
         if let origin { text += " (value from \(origin))" }

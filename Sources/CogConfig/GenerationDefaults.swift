@@ -6,7 +6,7 @@ public struct GenerationDefaults: Codable, Sendable, Equatable {
     public var temperature: Double
     /// `top_p`: nucleus sampling mass in (0, 1]; 1 turns it off.
     public var topP: Double
-    /// `top_k`: sample among the k most likely tokens; 0 turns it off.
+    /// `top_k`: sample among the k most likely tokens (default 50); 0 turns it off.
     public var topK: Int
     /// `repetition_penalty`: > 1 discourages repeating tokens; 1 turns it off.
     public var repetitionPenalty: Double

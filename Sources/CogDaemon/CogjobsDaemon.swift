@@ -206,7 +206,15 @@ public enum CogjobsDaemon {
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownDrain + .seconds(30)
         let group = ServiceGroup(configuration: groupConfiguration)
         let stopRequests = Task {
+            // One stop request may arrive as several signals (`timeout` and `kill` of the process group
+            // both signal the daemon): the first starts the shutdown, the others change nothing.
+            var stopping = false
             for await signal in terminations {
+                if stopping {
+                    logger.debug("received \(signal) again: already shutting down")
+                    continue
+                }
+                stopping = true
                 logger.notice("received \(signal): shutting down")
                 await group.triggerGracefulShutdown()
             }

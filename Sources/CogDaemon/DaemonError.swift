@@ -38,8 +38,12 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible, Equatable {
         self.cause = cause
     }
 
-    public var description: String {
-        var text = "\(code): "
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = ""
         if let subject { text += "\(subject): " }
         text += message
         if let cause { text += " (\(cause))" }

@@ -157,6 +157,7 @@ struct SidecarContent: Encodable, Sendable, Equatable {
     var imagePath: String
     var imageSHA256: String
     var task: String
+    /// The job's prompt; "" when the task's default prompt was used (written as `null`).
     var prompt: String
     var model: String
     var text: String
@@ -170,6 +171,23 @@ struct SidecarContent: Encodable, Sendable, Equatable {
         case jobID = "job_id", resultID = "result_id", imagePath = "image_path", imageSHA256 = "image_sha256"
         case task, prompt, model, text, rawOutput = "raw_output", promptTokens = "prompt_tokens"
         case generatedTokens = "generated_tokens", totalMilliseconds = "total_ms", boxes
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(jobID, forKey: .jobID)
+        try c.encode(resultID, forKey: .resultID)
+        try c.encode(imagePath, forKey: .imagePath)
+        try c.encode(imageSHA256, forKey: .imageSHA256)
+        try c.encode(task, forKey: .task)
+        try c.encode(prompt.isEmpty ? nil : prompt, forKey: .prompt)  // null: the task's default prompt
+        try c.encode(model, forKey: .model)
+        try c.encode(text, forKey: .text)
+        try c.encode(rawOutput, forKey: .rawOutput)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(generatedTokens, forKey: .generatedTokens)
+        try c.encode(totalMilliseconds, forKey: .totalMilliseconds)
+        try c.encode(boxes, forKey: .boxes)
     }
 
     init(jobID: Int64, resultID: Int64, imagePath: String, imageSHA256: String, task: String, prompt: String,

@@ -96,14 +96,23 @@ public enum ImageDecoder {
         if overflow || pixels > maxPixels {
             throw ImageError(
                 .tooManyPixels,
-                "the image header says \(width)x\(height) = \(megapixels(pixels)) megapixels, more than the "
-                    + "limit of \(megapixels(maxPixels)) megapixels; downscale the image or raise the limit",
+                "the image header says \(width)x\(height) = \(overflow ? "more than " + pixelCount(Int.max) : pixelCount(pixels)), "
+                    + "more than the limit of \(pixelCount(maxPixels)); downscale the image or raise the limit",
                 width: width, height: height)
         }
     }
 
-    private static func megapixels(_ pixels: Int) -> String {
-        String(format: "%.1f", Double(pixels) / 1_000_000)
+    /// `5,917 pixels`, or `900,000,000 pixels (900.0 megapixels)` from a million on: exact, so a
+    /// small limit never reads as "0.0 megapixels".
+    static func pixelCount(_ pixels: Int) -> String {
+        var digits = String(pixels.magnitude)
+        var grouped = ""
+        while digits.count > 3 {
+            grouped = "," + digits.suffix(3) + grouped
+            digits.removeLast(3)
+        }
+        let text = (pixels < 0 ? "-" : "") + digits + grouped + " pixels"
+        return pixels >= 1_000_000 ? text + String(format: " (%.1f megapixels)", Double(pixels) / 1_000_000) : text
     }
 
     private static func readFile(_ url: URL) throws -> Data {

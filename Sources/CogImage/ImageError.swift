@@ -57,8 +57,12 @@ public struct ImageError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// `code: file: message (decoder: ...)`.
-    public var description: String {
-        var text = "\(code): "
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = ""
         if let file { text += "\(file): " }
         text += message
         if let decoderMessage, !decoderMessage.isEmpty { text += " (decoder: \(decoderMessage))" }

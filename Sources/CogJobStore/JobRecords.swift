@@ -103,14 +103,23 @@ public struct QueueStatus: Sendable, Equatable {
     public var imagesPerHour: Double?
     /// Mean wall time of the (up to) 50 most recent successful attempts, in seconds.
     public var averageSecondsPerJob: Double?
-    /// `(queued + retryable + running) ÷ imagesPerHour`, in seconds; `nil` without throughput data.
+    /// `runnable ÷ imagesPerHour`, in seconds; `nil` without throughput data. Deferred jobs are not
+    /// counted: when they become runnable is `nextRunAfter`, not a matter of throughput.
     public var etaSeconds: Double?
-    /// The oldest job waiting to run (queued or retryable), and when it was enqueued.
+    /// The oldest job waiting that can start now (queued or retryable, `run_after` passed), and
+    /// when it was enqueued.
     public var oldestWaitingJobID: Int64?
     public var oldestWaitingCreatedAt: Date?
+    /// Queued or retryable jobs that cannot start yet (`run_after` in the future: `enqueue
+    /// --run-after`, or a retry's back-off).
+    public var deferred: Int = 0
+    /// The earliest `run_after` among the deferred jobs: when the next one becomes runnable.
+    public var nextRunAfter: Date? = nil
 
     /// Jobs not yet finished.
     public var remaining: Int { (counts[.queued] ?? 0) + (counts[.retryable] ?? 0) + (counts[.running] ?? 0) }
+    /// Jobs running or able to start now: `remaining` less the deferred ones.
+    public var runnable: Int { max(0, remaining - deferred) }
 }
 
 /// One result with its image and boxes, for `cogjobs results` / `export`.

@@ -45,16 +45,22 @@ extension JobStore {
                     WHERE state = 'succeeded' AND started_at IS NOT NULL
                     ORDER BY finished_at DESC LIMIT 50)
                 """).first?.first?.double.map { $0 / 1000 }
+            // Waiting jobs that can start now, as `claim` picks them (`run_after <= now`).
             let oldest = try db.rows("""
-                SELECT id, created_at FROM jobs WHERE state IN ('queued', 'retryable')
+                SELECT id, created_at FROM jobs WHERE state IN ('queued', 'retryable') AND run_after <= ?
                 ORDER BY created_at, id LIMIT 1
-                """).first
+                """, [now]).first
+            // Deferred: `enqueue --run-after`, or a retry waiting out its back-off.
+            let deferred = try db.rows("""
+                SELECT count(*), min(run_after) FROM jobs WHERE state IN ('queued', 'retryable') AND run_after > ?
+                """, [now]).first ?? []
             var status = QueueStatus(
                 counts: counts, paused: paused, running: running, succeededLastHour: succeededLastHour,
                 imagesPerHour: imagesPerHour, averageSecondsPerJob: average, etaSeconds: nil,
-                oldestWaitingJobID: oldest?[0].int64, oldestWaitingCreatedAt: oldest?[1].int64.map(Self.date))
+                oldestWaitingJobID: oldest?[0].int64, oldestWaitingCreatedAt: oldest?[1].int64.map(Self.date),
+                deferred: Int(deferred.first?.int64 ?? 0), nextRunAfter: deferred.dropFirst().first?.int64.map(Self.date))
             if let rate = imagesPerHour, rate > 0 {
-                status.etaSeconds = Double(status.remaining) / rate * 3600
+                status.etaSeconds = Double(status.runnable) / rate * 3600
             }
             return status
         }

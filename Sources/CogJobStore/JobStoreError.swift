@@ -57,8 +57,12 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
         self.underlying = underlying
     }
 
-    public var description: String {
-        var text = "\(code): \(message)"
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = message
         if let jobID { text += " [job \(jobID)]" }
         if let databasePath { text += " [database \(databasePath)]" }
         if let underlying { text += " (\(underlying))" }
@@ -67,7 +71,7 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
 
     /// Classifies an SQLite failure. Busy and disk-full get their own codes because callers react
     /// to them differently (wait and retry later; back off and log once).
-    static func from(_ error: SQLiteError, path: String?, jobID: Int64? = nil,
+    public static func from(_ error: SQLiteError, path: String?, jobID: Int64? = nil,
                      busyTimeoutMilliseconds: Int64? = nil) -> JobStoreError {
         let (code, message): (Code, String)
         switch error.resultCode {

@@ -50,7 +50,9 @@ public struct GroundingProblem: Sendable, Equatable, CustomStringConvertible {
     public var offset: Int
     public var message: String
 
-    public var description: String { "\(kind.rawValue) at \(offset): \(message)" }
+    /// The message and where, counting characters from 1: `expected 4 coordinates, found 3 in
+    /// "1,2,3" (at character 4)`.
+    public var description: String { "\(message) (at character \(offset + 1))" }
 }
 
 /// Everything parsed from one answer: the usable boxes in order, and every problem.

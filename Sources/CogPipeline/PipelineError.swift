@@ -41,10 +41,9 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         self.field = field
     }
 
-    public var description: String {
-        var parts = ["[\(code)]"]
-        if let field { parts.append("'\(field)':") }
-        parts.append(message)
-        return parts.joined(separator: " ")
-    }
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String { field.map { "'\($0)': \(message)" } ?? message }
 }

@@ -23,5 +23,9 @@ public struct SchedulerError: Error, Sendable, CustomStringConvertible, Equatabl
         self.message = message
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String { message }
 }

@@ -14,5 +14,9 @@ public struct TensorError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
         self.message = message
     }
-    public var description: String { "[\(code)] \(message)" }
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String { message }
 }

@@ -11,12 +11,18 @@ extension Tokenizer {
     ///   error of the file that failed to load.
     public static func load(directory: URL) throws(TokenizerError) -> Tokenizer {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
-        else {
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
             throw TokenizerError(
                 code: .missingFile,
                 message: "The tokenizer directory does not exist; pass the folder that holds tokenizer.json or "
                     + "tokenizer.model.",
+                file: directory.path)
+        }
+        guard isDirectory.boolValue else {
+            throw TokenizerError(
+                code: .missingFile,
+                message: "This is a file, not a directory; pass the folder that holds tokenizer.json or "
+                    + "tokenizer.model, not a file.",
                 file: directory.path)
         }
         let configuration = try TokenizerConfiguration.load(directory: directory)

@@ -56,8 +56,12 @@ public struct TokenizerError: Error, Sendable, CustomStringConvertible, Equatabl
         self.key = key
     }
 
-    public var description: String {
-        var text = "\(code): \(message)"
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = message
         if let file {
             text += " (file: \(file)" + (key.map { ", key: \($0)" } ?? "") + ")"
         } else if let key {

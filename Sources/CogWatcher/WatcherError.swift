@@ -50,8 +50,12 @@ public struct WatcherError: Error, Sendable, CustomStringConvertible, Equatable 
         self.errno = errno
     }
 
-    public var description: String {
-        var text = "\(code): \(message)"
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var text = message
         if let path { text += " [path: \(path)]" }
         if let errno { text += " [errno \(errno.rawValue): \(errno)]" }
         return text

@@ -41,11 +41,11 @@ public final class Checkpoint: Sendable {
         } else {
             var isDir: ObjCBool = false
             let exists = fm.fileExists(atPath: directory.path, isDirectory: &isDir)
-            throw WeightsError(.missingFile,
-                exists && isDir.boolValue
+            let message = !exists ? "model directory does not exist"
+                : isDir.boolValue
                     ? "no model.safetensors.index.json or model.safetensors here; point --model at a Hugging Face model directory"
-                    : "model directory does not exist",
-                file: directory.path)
+                    : "this is a file, not a directory; point --model at the Hugging Face model directory that holds it"
+            throw WeightsError(.missingFile, message, file: directory.path)
         }
         var shards: [SafetensorsFile] = []
         var tensors: [String: TensorView] = [:]

@@ -56,8 +56,12 @@ public struct WeightsError: Error, Sendable, Equatable, CustomStringConvertible 
         self.key = key
     }
 
-    public var description: String {
-        var parts = ["[\(code)]"]
+    public var description: String { "\(code): \(detail)" }
+
+    /// The message without the code: what the description shows after `code: ` (the CLI prints
+    /// `Error: <code>: <detail>`).
+    public var detail: String {
+        var parts: [String] = []
         if let file { parts.append("\(file):") }
         if let key { parts.append("'\(key)':") }
         parts.append(message)

@@ -1,4 +1,7 @@
+import ArgumentParser
 @testable import CogCLI
+import CogConfig
+import CogJobStore
 import Foundation
 import Testing
 
@@ -35,8 +38,37 @@ struct ArgumentTypeTests {
         #expect(ExitStatus.storeStatuses[.busy] == .databaseBusy)
         #expect(ExitStatus.storeStatuses[.notFound] == .notFound)
         #expect(ExitStatus(for: CheckFailure(problemCount: 2)) == .checkFailed)
-        #expect(ExitStatus(for: CLIError("x")) == .failure)
+        #expect(ExitStatus(for: CLIError(.badInput, "x")) == .failure)
         #expect(ExitStatus.usage.rawValue == 64)
+    }
+
+    /// Every failure prints as `Error: <code>: <message>` with the status of its domain code.
+    @Test func failuresPrintTheirCode() {
+        struct Uncoded: Error {}
+        let busy = JobStoreError(code: .busy, message: "locked", databasePath: "/db")
+        let cases: [(any Error, String, Int32)] = [
+            (CLIError(.outputFailed, "cannot write /x"), "Error: cli.output_failed: cannot write /x", 1),
+            (JobStoreError(code: .notFound, message: "there is no job 9"), "Error: store.not_found: there is no job 9", 2),
+            (CLIError(busy, subject: "job 3"), "Error: store.busy: job 3: locked [database /db]", 3),
+            (ValidationError("--threads must be at least 1"), "Error: cli.usage: --threads must be at least 1", 64),
+            (Uncoded(), "Error: cli.unexpected: ", 1),
+            (CheckFailure(problemCount: 2), "Error: check.problems_found: 2 problems found", 5),
+        ]
+        for (error, prefix, status) in cases {
+            let report = CogJobsCommand.failureReport(for: error)
+            #expect(report.text.hasPrefix(prefix) && report.status == status, "\(report)")
+        }
+        #expect(CogJobsCommand.startsWithCode("store.busy: x") && !CogJobsCommand.startsWithCode("Unknown option: x"))
+    }
+
+    /// `run` and the daemon's jobs decode alike for the same options: `run`'s generation defaults
+    /// are the configuration's, and top-k is Hugging Face `generate`'s 50 in both.
+    @Test func runHasTheConfigurationsGenerationDefaults() throws {
+        let run = try RunCommand.parse(["--model", "m"])
+        let config = GenerationDefaults()
+        #expect(run.topK == config.topK && run.topP == config.topP && run.temperature == config.temperature)
+        #expect(run.maxNewTokens == config.maxNewTokens && run.repetitionPenalty == config.repetitionPenalty)
+        #expect(config.topK == 50)
     }
 }
 

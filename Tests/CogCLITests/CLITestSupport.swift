@@ -45,9 +45,8 @@ enum CLI {
                 }
                 return 0
             } catch {
-                // As argument-parser's main(): help goes to stdout, error messages to stderr.
-                let message = CogJobsCommand.fullMessage(for: error)
-                let status = CogJobsCommand.exitCode(for: error).rawValue
+                // As the executable (`CogJobsCommand.runAsMain()`): help goes to stdout, errors to stderr.
+                let (message, status) = CogJobsCommand.failureReport(for: error)
                 if !message.isEmpty { (status == 0 ? output : errors).write(message + "\n") }
                 return status
             }

@@ -40,6 +40,20 @@ struct MigrateCheckTests {
                 "\(failed)")
     }
 
+    /// A file that is not SQLite is `store.corrupt` for `migrate` as for every other verb.
+    @Test func aFileThatIsNotADatabaseIsCorruptForEveryVerb() async throws {
+        let directory = try Fixtures.temporaryDirectory("cli-notdb")
+        defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+        let path = directory.appendingPathComponent("notdb.sqlite3").path
+        try Data(String(repeating: "not a database, just text\n", count: 40).utf8).write(to: URL(fileURLWithPath: path))
+        for verb in ["migrate", "status"] {
+            let run = await CLI.run([verb, "--database", path])
+            #expect(run.status == ExitStatus.databaseError.rawValue, "\(verb): \(run)")
+            #expect(run.standardError.hasPrefix("Error: store.corrupt: ") && run.standardError.contains(path),
+                    "\(verb): \(run)")
+        }
+    }
+
     @Test func aDatabaseFromANewerCogjobsIsRefused() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }

@@ -20,6 +20,43 @@ struct ReadCommandTests {
         }
     }
 
+    /// A job deferred with --run-after cannot start yet: it is not ready work in the ETA, nor the
+    /// oldest waiting job; status says when the next deferred job becomes runnable.
+    @Test func deferredJobsAreNotCountedAsReadyWork() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let store = try db.open()
+        let image = ImageInfo(sha256: SHA256.hexDigest("later"), path: "/photos/later.jpg", width: 64, height: 48,
+                              format: "jpeg", byteSize: 100)
+        let runAfter = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3600).rounded())  // whole ms
+        let later = try store.enqueue(EnqueueRequest(image: image, task: "caption", prompt: "", paramsJSON: "{}",
+                                                     model: "cogvlm-tiny@1", runAfter: runAfter)).jobID
+        let run = await CLI.run(["status", "--database", db.path, "--json"])
+        let json = try run.json()
+        #expect(field(json, "remaining") == 3 && field(json, "runnable") == 2 && field(json, "deferred") == 1, "\(run)")
+        #expect(field(json, "next_run_after") == TextFormat.iso8601(runAfter), "\(run)")
+        let eta = try #require(field(json, "eta_seconds", as: Double.self))
+        let rate = try #require(field(json, "images_per_hour", as: Double.self))
+        #expect(abs(eta - 2 / rate * 3600) < 1e-6, "the ETA is for the 2 jobs running or ready, not 3")
+        #expect(field(json, "oldest_waiting", "job_id", as: Int64.self) == db.queued)
+        let text = await CLI.run(["status", "--database", db.path])
+        #expect(text.standardOutput.contains("for 2 jobs running or ready"), "\(text)")
+        #expect(text.standardOutput.contains("Deferred:   1 job not due yet (run_after); the next can start in ")
+                && text.standardOutput.contains("(\(TextFormat.iso8601(runAfter)))"), "\(text)")
+
+        #expect(later > db.queued)
+
+        // A queue holding only a deferred job: no ETA, no oldest waiting job.
+        let directory = try Fixtures.temporaryDirectory("cli-deferred")
+        defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+        let path = directory.appendingPathComponent("jobs.sqlite3").path
+        _ = try JobStore(path: path).enqueue(EnqueueRequest(image: image, task: "caption", prompt: "", paramsJSON: "{}",
+                                                            model: "cogvlm-tiny@1", runAfter: runAfter))
+        let alone = await CLI.run(["status", "--database", path])
+        #expect(!alone.standardOutput.contains("ETA:") && !alone.standardOutput.contains("Oldest waiting"), "\(alone)")
+        #expect(alone.standardOutput.contains("Deferred:   1 job"), "\(alone)")
+    }
+
     @Test func statusJSONHasTheDocumentedFields() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }
@@ -28,11 +65,13 @@ struct ReadCommandTests {
         let json = try run.json()
         #expect(Set(json.keys) == ["database", "generated_at", "counts", "total", "remaining", "paused", "running",
                                    "succeeded_last_hour", "images_per_hour", "average_seconds_per_job",
-                                   "eta_seconds", "oldest_waiting"])
+                                   "eta_seconds", "oldest_waiting", "runnable", "deferred", "next_run_after"])
         #expect(field(json, "counts", "succeeded") == 3)
         #expect(field(json, "counts", "quarantined") == 0)
         #expect(field(json, "total") == 7)
         #expect(field(json, "remaining") == 2)
+        #expect(field(json, "runnable") == 2 && field(json, "deferred") == 0)
+        #expect(field(json, "next_run_after") as Any? is NSNull)
         #expect(field(json, "paused") == false)
         #expect(field(json, "succeeded_last_hour") == 3)
         #expect((field(json, "images_per_hour", as: Double.self) ?? 0) > 0)
@@ -61,6 +100,41 @@ struct ReadCommandTests {
         #expect(human.standardOutput.components(separatedBy: "Jobs:").count == 3, "\(human)")
         let bad = await CLI.run(["status", "--database", db.path, "--count", "2"])
         #expect(bad.status == 64 && bad.standardError.contains("--count needs --watch"), "\(bad)")
+    }
+
+    /// A job that uses its task's default prompt (a caption without --prompt) has `"prompt": null`
+    /// in every JSON output, not "" next to null for other unknown values.
+    @Test func theDefaultPromptIsNullInJSON() async throws {
+        let directory = try Fixtures.temporaryDirectory("cli-default-prompt")
+        defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+        let path = directory.appendingPathComponent("jobs.sqlite3").path
+        let store = try JobStore(path: path)
+        let image = ImageInfo(sha256: SHA256.hexDigest("plain"), path: "/photos/plain.jpg", width: 64, height: 48,
+                              format: "jpeg", byteSize: 100)
+        let id = try store.enqueue(EnqueueRequest(image: image, task: "caption", prompt: "", paramsJSON: "{}",
+                                                  model: "cogvlm-tiny@1")).jobID
+        let job = try #require(try store.claim(owner: SampleDatabase.owner, leaseDuration: .seconds(600)))
+        try store.complete(jobID: id, claimToken: job.claimToken, output: JobOutput(
+            text: "A plain image.", rawOutput: "A plain image.", promptTokens: 3, generatedTokens: 4,
+            model: "cogvlm-tiny@1"))
+        let list = await CLI.run(["list", "--database", path, "--json"])
+        let show = await CLI.run(["show", "\(id)", "--database", path, "--json"])
+        let results = await CLI.run(["results", "--database", path, "--json"])
+        let export = await CLI.run(["export", "--database", path, "--format", "jsonl"])
+        let documents: [(String, Any?)] = [
+            ("list", field(try list.json(), "jobs", "0")), ("show", field(try show.json(), "job")),
+            ("results", field(try results.json(), "results", "0")),
+            ("export", try JSONSerialization.jsonObject(with: Data(export.standardOutput.utf8))),
+        ]
+        for (verb, document) in documents {
+            let object = try #require(document as? [String: Any], "\(verb): \(document ?? "nothing")")
+            #expect(object["prompt"] is NSNull, "\(verb): \(object["prompt"] ?? "no prompt key")")
+        }
+        // A prompt that was given stays a string.
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let given = await CLI.run(["show", "\(db.cat)", "--database", db.path, "--json"])
+        #expect(field(try given.json(), "job", "prompt") == "Describe the image.")
     }
 
     @Test func listFiltersByStateTaskLimitAndSince() async throws {

@@ -145,7 +145,74 @@ struct RunCommandTests {
         #expect(FileManager.default.fileExists(atPath: out.path))
         let bad = try Fixtures.runCogjobs(["draw", Fixtures.cogvlmTiny.appendingPathComponent("test_image.png").path,
                                            "--boxes", "a square[[500,200,100]]", "--output", out.path])
-        #expect(bad.status != 0 && bad.stderr.contains("--boxes"))
+        #expect(bad.status == 1, "\(bad.stderr)")
+        #expect(bad.stderr.hasPrefix("Error: pipeline.bad_box: --boxes: expected 4 coordinates, found 3"), "\(bad.stderr)")
+        #expect(!bad.stderr.contains("wrong_coordinate_count"), "\(bad.stderr)")
+    }
+
+    /// draw writes JPEG into a new .jpg / .jpeg file only, and says why it cannot write.
+    @Test func drawRefusesOutputsItCannotWriteProperly() throws {
+        let tmp = try Fixtures.temporaryDirectory("draw-out")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
+        let input = tmp.appendingPathComponent("photo.jpg")
+        try FileManager.default.copyItem(at: Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg"), to: input)
+        let original = try Data(contentsOf: input)
+        func draw(_ output: String, image: String = input.path) throws -> (status: Int32, stdout: String, stderr: String) {
+            try Fixtures.runCogjobs(["draw", image, "--boxes", "a[[100,200,500,800]]", "--output", output])
+        }
+        // No PNG encoder: a .png name would get JPEG bytes.
+        let png = try draw(tmp.appendingPathComponent("drawn.png").path)
+        #expect(png.status == 64 && png.stderr.hasPrefix("Error: cli.usage: --output ") && png.stderr.contains(".jpg"),
+                "\(png.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tmp.appendingPathComponent("drawn.png").path))
+        // The input itself, under its own name, a relative spelling or a symbolic link.
+        let link = tmp.appendingPathComponent("link.jpg")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: input)
+        for output in [input.path, tmp.path + "/./photo.jpg", link.path] {
+            let same = try draw(output)
+            #expect(same.status == 64 && same.stderr.contains("is the input image"), "\(output): \(same.stderr)")
+        }
+        let viaLink = try draw(input.path, image: link.path)
+        #expect(viaLink.status == 64 && viaLink.stderr.contains("is the input image"), "\(viaLink.stderr)")
+        #expect(try Data(contentsOf: input) == original)
+        // A missing folder: the code, the path and the system's reason, not a Foundation dump.
+        let nowhere = tmp.appendingPathComponent("no/such/folder/out.jpg").path
+        let missing = try draw(nowhere)
+        #expect(missing.status == 1, "\(missing.stderr)")
+        #expect(missing.stderr.hasPrefix("Error: cli.output_failed: ") && missing.stderr.contains(nowhere)
+                && missing.stderr.contains("No such file or directory") && !missing.stderr.contains("NSCocoaErrorDomain"),
+                "\(missing.stderr)")
+        // Upper-case .JPEG is a JPEG name too.
+        let upper = try draw(tmp.appendingPathComponent("drawn.JPEG").path)
+        #expect(upper.status == 0, "\(upper.stderr)")
+    }
+
+    /// Every error reads `Error: <code>: <message>`, names the image once, and `--json` has the code.
+    @Test func errorsCarryTheirCodeAndNameTheImageOnce() throws {
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.jpg").path
+        // A request mistake is a usage error, found before the model loads, with its own code.
+        let plain = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--task", "vqa", image])
+        #expect(plain.status == 64)
+        let line = try #require(plain.stderr.split(separator: "\n").first { $0.hasPrefix("Error: ") })
+        #expect(line.hasPrefix("Error: pipeline.missing_prompt: "), "\(line)")
+        // A failure of one image: its code, and the path once.
+        let json = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-pixels", "100", "--json", image])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["image"] as? String == image && object["code"] as? String == "image.too_many_pixels")
+        let error = try #require(object["error"] as? String)
+        #expect(!error.contains(image) && !error.contains("image.too_many_pixels"), "\(error)")
+        // The image limit in exact pixels when it is small, and the file once.
+        let small = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-pixels", "100", image])
+        let limit = try #require(small.stderr.split(separator: "\n").first { $0.hasPrefix("Error: ") })
+        #expect(limit.hasPrefix("Error: image.too_many_pixels: \(image): ") && limit.contains("5,917 pixels")
+                && limit.contains("limit of 100 pixels") && limit.components(separatedBy: image).count == 2, "\(limit)")
+        // A tokenizer file given as the directory; a usage error.
+        let file = Fixtures.llama2Tokenizer.appendingPathComponent("tokenizer.json").path
+        let notDirectory = try Fixtures.runCogjobs(["run", "--model", Fixtures.cogvlmTiny.path, "--tokenizer", file, image])
+        #expect(notDirectory.stderr.hasPrefix("Error: tokenizer.missing_file: ") && notDirectory.stderr.contains("not a directory"),
+                "\(notDirectory.stderr)")
+        let usage = try Fixtures.runCogjobs(["run", "--model", Fixtures.cogvlmTiny.path, "--threads", "0"])
+        #expect(usage.status == 64 && usage.stderr.hasPrefix("Error: cli.usage: --threads must be between 1 and"), "\(usage.stderr)")
     }
 }
 

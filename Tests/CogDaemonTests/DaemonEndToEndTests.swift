@@ -272,6 +272,18 @@ extension DaemonProcessTests {
             #expect(daemon.log.contains("watch[0].task"), "\(daemon.log)")
             print("invalid configuration: \(daemon.log.trimmingCharacters(in: .whitespacesAndNewlines))")
 
+            // The same value on the command line is a usage error (64), like a malformed --log-level;
+            // from the environment it is configuration (78).
+            try daemon.writeConfig()
+            for arguments in [["--workers", "0"], ["--blas-threads", "0"], ["--log-level", "loud"]] {
+                try daemon.start(arguments: arguments)
+                #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 64, "\(arguments): \(daemon.log)")
+                #expect(daemon.log.contains("Error: cli.usage: \(arguments[0])"), "\(daemon.log)")
+            }
+            try daemon.start(environment: ["COGJOBS_WORKERS": "0"])
+            #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 78, "\(daemon.log)")
+            #expect(daemon.log.contains("COGJOBS_WORKERS"), "\(daemon.log)")
+
             // A model directory without a checkpoint: exit 66 (EX_NOINPUT), naming the file.
             let empty = daemon.directory.appendingPathComponent("no-model", isDirectory: true)
             try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)

@@ -114,7 +114,7 @@ extension DaemonProcessTests {
             #expect(daemon.stop()?.status == 0)
         }
 
-        @Test("SIGTERM drains: a running job longer than the budget is requeued without counting the attempt")
+        @Test("SIGTERM drains: a running job longer than the budget is requeued without counting the attempt; a repeated SIGTERM is logged once")
         func gracefulShutdownRequeues() throws {
             let daemon = try DaemonHarness("drain")
             defer { daemon.remove() }
@@ -123,8 +123,12 @@ extension DaemonProcessTests {
             try daemon.startAndWait(environment: Self.slowEcho)
             #expect(daemon.waitForJobs(1, "running", timeout: .seconds(10)))
             let stopped = ContinuousClock.now
+            // Two SIGTERMs for one stop (as `timeout` sends them): one shutdown, logged once.
+            daemon.signal(SIGTERM)
+            usleep(50_000)
             let exit = daemon.stop()
             #expect(exit?.status == 0 && exit?.signaled == false)
+            #expect(daemon.log.components(separatedBy: "received SIGTERM: shutting down").count == 2, "\(daemon.log)")
             let took = milliseconds(ContinuousClock.now - stopped)
             #expect(try daemon.query("SELECT state, attempt FROM jobs") == [[.text("queued"), .integer(0)]])
             #expect(daemon.log.contains("put back in the queue (shutdown)"))

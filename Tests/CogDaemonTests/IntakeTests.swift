@@ -155,6 +155,7 @@ struct IntakeTests {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: done + "/a.jpg.json")))
             as? [String: Any]
         #expect(json?["job_id"] as? Int == 7 && json?["text"] as? String == "a cat")
+        #expect(json?["prompt"] is NSNull, "the task's default prompt is null, not \"\"")
         #expect((json?["boxes"] as? [[String: Any]])?.first?["box"] as? [Int] == [100, 100, 500, 500])
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: done).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "no temporary files left behind")

@@ -33,7 +33,8 @@ struct BadInputTests {
         let error = try #require(throws: ImageError.self) { try ImageDecoder.decode(data: data) }
         #expect(error.code == .tooManyPixels)
         #expect(error.width == 30000 && error.height == 30000)
-        #expect(error.message.contains("30000x30000"))
+        #expect(error.message.contains("30000x30000 = 900,000,000 pixels (900.0 megapixels)"))
+        #expect(error.message.contains("limit of 50,000,000 pixels (50.0 megapixels)"))
         #expect(error.decoderMessage == nil)
     }
 
@@ -47,6 +48,8 @@ struct BadInputTests {
             try ImageDecoder.decode(contentsOf: url, maxPixels: pixels - 1)
         }
         #expect(error.code == .tooManyPixels)
+        // Small numbers are exact pixel counts, not "0.0 megapixels".
+        #expect(error.message.contains("45x31 = 1,395 pixels, more than the limit of 1,394 pixels"), "\(error.message)")
         let jpeg = GoldenImages.directory.appendingPathComponent("inputs/jpeg_progressive.jpg")
         #expect(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: jpeg, maxPixels: 100) }
         let zero = try #require(throws: ImageError.self) { try ImageDecoder.decode(contentsOf: url, maxPixels: 0) }

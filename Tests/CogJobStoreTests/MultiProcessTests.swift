@@ -93,9 +93,22 @@ struct MultiProcessTests {
             let owner = OwnerIdentity.current().description
             let deadline = ContinuousClock.now + .seconds(120)
             #expect(FileManager.default.createFile(atPath: Self.readyMarker(path, index).path, contents: nil))
+            var first = true
             while ContinuousClock.now < deadline {
                 let enqueuersDone = FileManager.default.fileExists(atPath: marker.path)
                 if let job = try store.claim(owner: owner, leaseDuration: .seconds(60)) {
+                    if first {
+                        // Hold the first job until the other claimer holds one too: both processes
+                        // then claim while the other holds a lease (on a loaded machine one could
+                        // otherwise drain the queue before the other wins a single claim).
+                        first = false
+                        #expect(FileManager.default.createFile(atPath: Self.claimedMarker(path, index).path, contents: nil))
+                        let other = Self.claimedMarker(path, 1 - index)
+                        let wait = ContinuousClock.now + .seconds(60)
+                        while !FileManager.default.fileExists(atPath: other.path) && ContinuousClock.now < wait {
+                            usleep(1000)
+                        }
+                    }
                     try store.complete(jobID: job.id, claimToken: job.claimToken,
                                        output: output("claimer-\(index) job"))
                 } else if enqueuersDone {
@@ -108,6 +121,11 @@ struct MultiProcessTests {
         default:
             Issue.record("unknown role")
         }
+    }
+
+    /// The file a claimer process creates once it holds its first job.
+    static func claimedMarker(_ databasePath: String, _ index: Int) -> URL {
+        URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("claimer-\(index)-claimed")
     }
 
     /// The file a claimer process creates when it starts polling.

@@ -224,7 +224,14 @@ struct TokenizerErrorTests {
         #expect(noFiles.message.contains("tokenizer.json") && noFiles.message.contains("tokenizer.model"))
 
         let nowhere = empty.appendingPathComponent("does-not-exist")
-        #expect(throws: TokenizerError.self) { try Tokenizer.load(directory: nowhere) }
+        let missingDirectory = try #require(throws: TokenizerError.self) { try Tokenizer.load(directory: nowhere) }
+        #expect(missingDirectory.message.contains("does not exist"))
+        // A file given as the directory (say, tokenizer.json itself) is named as such.
+        let file = empty.appendingPathComponent("tokenizer.json")
+        try Data("{}".utf8).write(to: file)
+        let notDirectory = try #require(throws: TokenizerError.self) { try Tokenizer.load(directory: file) }
+        #expect(notDirectory.code == .missingFile && notDirectory.file == file.path)
+        #expect(notDirectory.message.contains("not a directory") && !notDirectory.message.contains("does not exist"))
         let json = nowhere.appendingPathComponent("tokenizer.json")
         let missingJSON = try #require(throws: TokenizerError.self) { try Tokenizer.load(tokenizerJSON: json) }
         #expect(missingJSON.code == .missingFile)
