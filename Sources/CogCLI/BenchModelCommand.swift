@@ -65,6 +65,10 @@ struct BenchModelCommand: AsyncParsableCommand {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if decodeTokens < 1 { throw ValidationError("--decode-tokens must be at least 1") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let threads, threads < 1 || threads > cores {
+            throw ValidationError("--threads must be between 1 and this machine's \(cores) core(s), got \(threads)")
+        }
         if let precision, MatmulPrecision(rawValue: precision) == nil { throw ValidationError("--precision must be exact or fast") }
         for name in stages.split(separator: ",") where Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("--stages: unknown stage '\(name)' (known: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")))")

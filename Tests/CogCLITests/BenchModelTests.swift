@@ -56,4 +56,12 @@ struct BenchModelTests {
         #expect(run.status != 0)
         #expect(run.standardError.contains("warp"), "\(run)")
     }
+
+    /// More threads than cores would only oversubscribe them (100 000 used to start that many).
+    @Test func threadsAreBoundedByTheCores() throws {
+        for threads in ["0", "100000"] {
+            let run = try CLI.runBinary(["bench", "model", "--model", Fixtures.cogvlmTiny.path, "--threads", threads])
+            #expect(run.status == 64 && run.standardError.contains("--threads must be between 1 and"), "\(run)")
+        }
+    }
 }
