@@ -4,8 +4,13 @@ import Foundation
 /// (`--json`, exports) uses `TextFormat.iso8601` for times and plain numbers otherwise.
 enum TextFormat {
     /// `2025-01-31T12:00:00.000Z`: UTC with milliseconds, the same text as the SQL views' `finished`.
+    /// Rounded to the millisecond (the stored unit): a stored 53.441 s is the binary double
+    /// 53.4409…, which the fractional-seconds format style would print as .440.
     static func iso8601(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, fraction) = (milliseconds - ((milliseconds % 1000) + 1000) % 1000, ((milliseconds % 1000) + 1000) % 1000)
+        let whole = Date(timeIntervalSince1970: Double(seconds / 1000)).formatted(Date.ISO8601FormatStyle())
+        return whole.dropLast() + String(format: ".%03dZ", Int(fraction))  // whole: "…T12:00:00Z"
     }
 
     /// A duration for people: `0.4s`, `45s`, `3m 12s`, `2h 05m`, `3d 4h`.

@@ -265,3 +265,24 @@ struct ReadCommandTests {
                 "\(missingConfig)")
     }
 }
+
+/// Times print exactly as stored (Unix milliseconds), the same text as the SQL views' `finished`.
+@Suite("Time format")
+struct TimeFormatTests {
+    @Test func millisecondsPrintAsStored() {
+        let cases: [(Int64, String)] = [
+            (1_796_023_193_441, "2026-11-30T07:19:53.441Z"),  // 53.441 is the double 53.4409…: not .440
+            (0, "1970-01-01T00:00:00.000Z"), (999, "1970-01-01T00:00:00.999Z"), (1000, "1970-01-01T00:00:01.000Z"),
+            (1_796_023_193_999, "2026-11-30T07:19:53.999Z"), (1_738_324_800_000, "2025-01-31T12:00:00.000Z"),
+        ]
+        for (milliseconds, text) in cases {
+            #expect(TextFormat.iso8601(Date(timeIntervalSince1970: Double(milliseconds) / 1000)) == text, "\(milliseconds)")
+        }
+        // Every millisecond of one second round-trips.
+        let base: Int64 = 1_796_023_193_000
+        for ms in base..<(base + 1000) {
+            let text = TextFormat.iso8601(Date(timeIntervalSince1970: Double(ms) / 1000))
+            #expect(text.hasSuffix(String(format: ".%03dZ", Int(ms % 1000))), "\(ms): \(text)")
+        }
+    }
+}
