@@ -13,7 +13,7 @@ enum CSVExport {
 
     /// The line for one result.
     static func row(_ row: ResultRow) throws -> String {
-        let boxes = try JSONOutput.line(row.boxes.map(JSONRecords.Box.init))
+        let boxes = try JSONOutput.line(row.boxes)
         return line([String(row.resultID), String(row.jobID), row.imagePath, row.imageSHA256,
                      row.imageWidth.map(String.init) ?? "", row.imageHeight.map(String.init) ?? "", row.task,
                      row.prompt, row.text, row.model, String(row.generatedTokens), String(row.totalMilliseconds),

@@ -68,23 +68,6 @@ enum JSONRecords {
 
     /// A grounding box: normalized corners (0–999, thousandths of width / height) and pixel corners,
     /// named like the `v_boxes` columns.
-    struct Box: Encodable {
-        var phrase: String
-        var x0: Int, y0: Int, x1: Int, y1: Int
-        var pxX0: Double, pxY0: Double, pxX1: Double, pxY1: Double
-
-        enum CodingKeys: String, CodingKey {
-            case phrase, x0, y0, x1, y1
-            case pxX0 = "px_x0", pxY0 = "px_y0", pxX1 = "px_x1", pxY1 = "px_y1"
-        }
-
-        init(_ box: GroundingBox) {
-            phrase = box.phrase
-            x0 = box.x0; y0 = box.y0; x1 = box.x1; y1 = box.y1
-            pxX0 = box.pixelX0; pxY0 = box.pixelY0; pxX1 = box.pixelX1; pxY1 = box.pixelY1
-        }
-    }
-
     /// A job's stored result, as `show --json` prints it.
     struct StoredResult: Encodable {
         var result: CogJobStore.StoredResult
@@ -112,7 +95,7 @@ enum JSONRecords {
             try c.encode(output.decodeMilliseconds, forKey: .decodeMilliseconds)
             try c.encode(output.totalMilliseconds, forKey: .totalMilliseconds)
             try c.encode(TextFormat.iso8601(result.createdAt), forKey: .createdAt)
-            try c.encode(output.boxes.map(Box.init), forKey: .boxes)
+            try c.encode(output.boxes, forKey: .boxes)
         }
     }
 
@@ -143,7 +126,7 @@ enum JSONRecords {
             try c.encode(row.generatedTokens, forKey: .generatedTokens)
             try c.encode(row.totalMilliseconds, forKey: .totalMilliseconds)
             try c.encode(TextFormat.iso8601(row.finishedAt), forKey: .finishedAt)
-            try c.encode(row.boxes.map(Box.init), forKey: .boxes)
+            try c.encode(row.boxes, forKey: .boxes)
         }
     }
 }

@@ -158,8 +158,9 @@ public enum CogjobsDaemon {
 
         // 4. Workers.
         let settings = DaemonSettings(configuration)
+        let waitingCopies = WaitingCopies()
         let events = JobEventHandler(logger: logger, settings: settings, crash: crash, store: intakeStore,
-                                     modelIdentity: identity)
+                                     modelIdentity: identity, waitingCopies: waitingCopies)
         var poolConfiguration = WorkerPool.Configuration(workers: configuration.workers,
                                                          threadsPerWorker: configuration.effectiveBLASThreads())
         poolConfiguration.leaseDuration = configuration.leaseDuration
@@ -174,7 +175,7 @@ public enum CogjobsDaemon {
 
         // 5. Watched folders (after the pool, so the backlog starts running at once).
         let intake = FolderIntake(store: intakeStore, intake: ImageIntake(model: identity), settings: settings,
-                                  logger: logger, wakeWorkers: { pool.wake() })
+                                  logger: logger, waitingCopies: waitingCopies, wakeWorkers: { pool.wake() })
         do {
             try await intake.start()
         } catch {

@@ -42,10 +42,12 @@ enum FolderActions {
     static func afterSuccess(_ content: SidecarContent, folder: WatchedFolder) throws -> Report {
         var report = Report()
         var imagePath = content.imagePath
+        var content = content
         if let target = folder.moveDoneTo, FileManager.default.fileExists(atPath: imagePath) {
             imagePath = try move(imagePath, from: folder, to: target, jobID: content.jobID)
             report.done.append("moved to \(imagePath)")
             report.movedTo = imagePath
+            content.imagePath = imagePath  // the sidecar lies next to the moved image and names it
         }
         if folder.sidecar != .none {
             let sidecar = try writeSidecar(content, format: folder.sidecar, nextTo: imagePath)
@@ -144,13 +146,6 @@ enum FolderActions {
 
 /// The `.json` sidecar (and the `.txt` sidecar's text): one result with its job and boxes.
 struct SidecarContent: Encodable, Sendable, Equatable {
-    struct Box: Encodable, Sendable, Equatable {
-        var phrase: String
-        /// `[x0, y0, x1, y1]` in 0–999 thousandths of the image.
-        var box: [Int]
-        /// `[x0, y0, x1, y1]` in pixels of the image.
-        var pixels: [Double]
-    }
 
     var jobID: Int64
     var resultID: Int64
@@ -165,7 +160,8 @@ struct SidecarContent: Encodable, Sendable, Equatable {
     var promptTokens: Int
     var generatedTokens: Int
     var totalMilliseconds: Double
-    var boxes: [Box]
+    /// The Box record of every JSON output (`GroundingBox`'s encoding).
+    var boxes: [GroundingBox]
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", resultID = "result_id", imagePath = "image_path", imageSHA256 = "image_sha256"
@@ -204,9 +200,6 @@ struct SidecarContent: Encodable, Sendable, Equatable {
         promptTokens = output.promptTokens
         generatedTokens = output.generatedTokens
         totalMilliseconds = output.totalMilliseconds
-        boxes = output.boxes.map { box in
-            Box(phrase: box.phrase, box: [box.x0, box.y0, box.x1, box.y1],
-                pixels: [box.pixelX0, box.pixelY0, box.pixelX1, box.pixelY1])
-        }
+        boxes = output.boxes
     }
 }

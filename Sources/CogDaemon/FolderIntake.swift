@@ -35,13 +35,16 @@ final class FolderIntake: Service, Sendable {
     private let logger: Logger
     private let io = BlockingQueue(label: "cogjobs.intake")
     private let state = Mutex(State())
+    /// Copies of images whose job has not finished (see `WaitingCopies`).
+    private let waitingCopies: WaitingCopies
 
     init(store: JobStore, intake: ImageIntake, settings: DaemonSettings, logger: Logger,
-         wakeWorkers: @escaping @Sendable () -> Void) {
+         waitingCopies: WaitingCopies = WaitingCopies(), wakeWorkers: @escaping @Sendable () -> Void) {
         self.store = store
         self.intake = intake
         self.settings = settings
         self.logger = logger
+        self.waitingCopies = waitingCopies
         self.wakeWorkers = wakeWorkers
     }
 
@@ -223,6 +226,9 @@ final class FolderIntake: Service, Sendable {
                 holdEmptyFile(file)
                 return
             case .success((let inspection, .enqueued(let jobID))):
+                // The job's image path becomes the last name its content is seen under; this
+                // name keeps its folder actions if a copy arrives before the job ends.
+                waitingCopies.add(file.url.path, for: jobID)
                 wakeWorkers()
                 var line = "enqueued job \(jobID) for \(file.url.path)"
                 if let problem = inspection.headerProblem {
@@ -232,7 +238,20 @@ final class FolderIntake: Service, Sendable {
                 await supersedeOlderVersions(of: inspection.image, by: jobID, spec: spec)
                 return
             case .success((_, .duplicate(let jobID, let jobState))):
-                logger.debug("\(file.url.path) is already job \(jobID) (\(jobState.rawValue))")
+                switch jobState {
+                case .queued, .running, .retryable:
+                    // Its actions come when the job finishes (JobEventHandler takes the copy).
+                    waitingCopies.add(file.url.path, for: jobID)
+                    let line = "\(file.url.path) is already job \(jobID) (\(jobState.rawValue)); its folder actions "
+                        + "follow the job's"
+                    logger.debug("\(line)")
+                case .cancelled, .failed, .quarantined:
+                    let line = "\(file.url.path) is already job \(jobID) (\(jobState.rawValue)); run it again with "
+                        + "`cogjobs retry \(jobID)`"
+                    logger.info("\(line)")
+                case .succeeded:
+                    logger.debug("\(file.url.path) is already job \(jobID) (succeeded)")
+                }
                 await reconcile(file.url.path, jobID: jobID, state: jobState, folder: folder)
                 return
             case .failure(let error as DaemonError) where error.code == .fileMissing:
@@ -281,7 +300,7 @@ final class FolderIntake: Service, Sendable {
                       AND j.state IN ('queued', 'retryable')
                     """, [image.path, image.sha256, spec.task, spec.prompt, jobID])
                 let ids = rows.compactMap { $0.first?.int64 }
-                for id in ids { try store.cancel(jobID: id) }
+                for id in ids { try store.cancel(jobID: id, supersededBy: jobID) }
                 return ids
             }
         }

@@ -1,6 +1,7 @@
 import CogConfig
 import CogJobStore
 import CogScheduler
+import Foundation
 import Logging
 
 /// What the daemon does with the worker pool's events: log them, run the post-commit actions for
@@ -14,6 +15,8 @@ struct JobEventHandler: Sendable {
     let store: JobStore
     /// The identity of the model this daemon runs every job with (`ModelIdentity`).
     let modelIdentity: String
+    /// Other copies of a finished job's image in watched folders, which get the same actions.
+    let waitingCopies: WaitingCopies
 
     func handle(_ event: SchedulerEvent) {
         switch event {
@@ -70,8 +73,8 @@ struct JobEventHandler: Sendable {
     /// Sidecars and moves for jobs of a watched folder: the image lies in the folder and the job
     /// has the folder's task and prompt (a job enqueued by hand for another task on the same image
     /// must not move it away or overwrite the folder's sidecar).
-    private func folder(of job: ClaimedJob) -> WatchedFolder? {
-        guard let folder = FolderActions.folder(containing: job.image.path, in: settings.current.watch),
+    private func folder(of job: ClaimedJob, at path: String) -> WatchedFolder? {
+        guard let folder = FolderActions.folder(containing: path, in: settings.current.watch),
               folder.task.rawValue == job.task, (folder.prompt ?? "") == job.prompt else { return nil }
         return folder
     }
@@ -81,31 +84,47 @@ struct JobEventHandler: Sendable {
         switch finish.outcome {
         case .succeeded(let resultID, let output):
             crash.reached(.afterCommitBeforeSidecar)
-            guard let folder = folder(of: job) else { return }
-            let content = SidecarContent(jobID: job.id, resultID: resultID, imagePath: job.image.path,
-                                         imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt,
-                                         output: output)
-            perform(job) { try FolderActions.afterSuccess(content, folder: folder) }
+            for path in paths(of: job) {
+                guard let folder = folder(of: job, at: path) else { continue }
+                let content = SidecarContent(jobID: job.id, resultID: resultID, imagePath: path,
+                                             imageSHA256: job.image.sha256, task: job.task, prompt: job.prompt,
+                                             output: output)
+                perform(job, path) { try FolderActions.afterSuccess(content, folder: folder) }
+            }
         case .failed:
-            guard let folder = folder(of: job) else { return }
-            perform(job) { try FolderActions.afterFailure(imagePath: job.image.path, jobID: job.id, folder: folder) }
-        case .willRetry, .cancelled, .requeued, .abandoned:
-            return
+            for path in paths(of: job) {
+                guard let folder = folder(of: job, at: path) else { continue }
+                perform(job, path) { try FolderActions.afterFailure(imagePath: path, jobID: job.id, folder: folder) }
+            }
+        case .cancelled:
+            _ = waitingCopies.take(for: job.id)
+        case .willRetry, .requeued, .abandoned:
+            return  // copies wait for the job's end
         }
     }
 
-    private func perform(_ job: ClaimedJob, _ actions: () throws -> FolderActions.Report) {
+    /// The job's image path, then the other copies of its content that arrived while it waited
+    /// (still holding that content: a copy rewritten since belongs to a newer job).
+    private func paths(of job: ClaimedJob) -> [String] {
+        let copies = waitingCopies.take(for: job.id).filter { path in
+            guard path != job.image.path else { return false }
+            return (try? ImageIntake.inspect(URL(fileURLWithPath: path)).image.sha256) == job.image.sha256
+        }
+        return [job.image.path] + copies
+    }
+
+    private func perform(_ job: ClaimedJob, _ path: String, _ actions: () throws -> FolderActions.Report) {
         let report: FolderActions.Report
         do {
             report = try actions()
         } catch {
-            logger.error("job \(job.id): post-commit action failed (the result is stored): \(error)")
+            logger.error("job \(job.id): post-commit action for \(path) failed (the result is stored): \(error)")
             return
         }
         if !report.done.isEmpty { logger.info("job \(job.id): \(report.done.joined(separator: "; "))") }
         if let movedTo = report.movedTo {
             do {
-                try store.imageMoved(sha256: job.image.sha256, from: job.image.path, to: movedTo)
+                try store.imageMoved(sha256: job.image.sha256, from: path, to: movedTo)
             } catch {
                 logger.error("job \(job.id): moved its image to \(movedTo) but cannot record the new path: \(error)")
             }

@@ -69,3 +69,12 @@ public struct GroundingBox: Sendable, Equatable {
         return nil
     }
 }
+
+extension GroundingBox: Encodable {
+    /// The Box record of every JSON output (`--json`, exports, the daemon's `.json` sidecars):
+    /// `phrase`, `x0`…`y1` in 0–999 thousandths of the image, `px_x0`…`px_y1` in its pixels.
+    enum CodingKeys: String, CodingKey {
+        case phrase, x0, y0, x1, y1
+        case pixelX0 = "px_x0", pixelY0 = "px_y0", pixelX1 = "px_x1", pixelY1 = "px_y1"
+    }
+}

@@ -5,18 +5,23 @@ extension JobStore {
     /// Cancels a job. A waiting job (`queued`, `retryable`) is `cancelled` at once; a running job gets
     /// its `cancel_requested` flag set and its worker stops at its next `isCancelRequested` check;
     /// a finished job is left alone.
+    ///
+    /// `supersededBy`: the daemon cancels a waiting job whose watched file changed before it ran;
+    /// the job then records `job.superseded` and the newer job instead of a user's cancel.
     @discardableResult
-    public func cancel(jobID: Int64) throws -> CancelOutcome {
+    public func cancel(jobID: Int64, supersededBy newer: Int64? = nil) throws -> CancelOutcome {
         try write(jobID: jobID) { db, now in
             guard let stateText = try db.rows("SELECT state FROM jobs WHERE id = ?", [jobID]).first?.first?.string,
                   let state = JobState(rawValue: stateText) else { throw notFound(jobID) }
+            let (code, message) = newer.map {
+                ("job.superseded", "its image file changed before it ran; job \($0) is for the new content")
+            } ?? ("job.cancelled", "cancelled by a user before it ran")
             switch state {
             case .queued, .retryable:
                 try db.run("""
-                    UPDATE jobs SET state = 'cancelled', finished_at = ?, last_error_code = 'job.cancelled',
-                                    last_error_message = 'cancelled by a user before it ran'
+                    UPDATE jobs SET state = 'cancelled', finished_at = ?, last_error_code = ?, last_error_message = ?
                     WHERE id = ?
-                    """, [now, jobID])
+                    """, [now, code, message, jobID])
                 return .cancelled
             case .running:
                 try db.run("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", [jobID])

@@ -338,6 +338,48 @@ extension DaemonProcessTests {
             #expect(free.stdout.hasPrefix("enqueued job 1: "))
         }
 
+        @Test("copies of a waiting job's image get its folder actions too; a file rewritten before its job ran supersedes it")
+        func copiesAndRewrites() throws {
+            let daemon = try DaemonHarness("copies")
+            defer { daemon.remove() }
+            let done = daemon.directory.appendingPathComponent("done", isDirectory: true)
+            try daemon.writeConfig(["log_level": "debug"],
+                                   watch: [["path": daemon.inbox.path, "task": "caption", "move_done_to": done.path,
+                                            "sidecar": "json"]])
+            try daemon.startAndWait(environment: ["COGJOBS_TEST_EXECUTOR": "echo"])
+            #expect(try daemon.cli(["pause", "--config", daemon.configFile.path]).status == 0)
+            // One content under two names while its job waits.
+            let content = try TestImages.jpeg(11)
+            try content.write(to: daemon.inbox.appendingPathComponent("pa.jpg"))
+            #expect(daemon.waitForJobs(1, "queued"), "\(daemon.log)")
+            try content.write(to: daemon.inbox.appendingPathComponent("pb.jpg"))
+            #expect(daemon.waitForLog("pb.jpg is already job"), "\(daemon.log)")
+            // A file rewritten before its job ran.
+            let changing = daemon.inbox.appendingPathComponent("changing.jpg")
+            try TestImages.jpeg(12).write(to: changing)
+            #expect(daemon.waitForJobs(2, "queued"), "\(daemon.log)")
+            try TestImages.jpeg(13).write(to: changing)
+            let superseded = try poll(timeout: .seconds(10)) {
+                try daemon.count("SELECT count(*) FROM jobs WHERE last_error_code = 'job.superseded'") == 1
+            }
+            #expect(superseded, "\(daemon.log)")
+            #expect(try daemon.cli(["resume", "--config", daemon.configFile.path]).status == 0)
+            #expect(daemon.waitForJobs(2, "succeeded"), "\(daemon.log)")
+            // Both copies moved, each with its sidecar; nothing left in the inbox but nothing lost.
+            let movedBoth = poll(timeout: .seconds(10)) {
+                ["pa.jpg", "pb.jpg", "pa.jpg.json", "pb.jpg.json", "changing.jpg", "changing.jpg.json"].allSatisfy {
+                    FileManager.default.fileExists(atPath: done.appendingPathComponent($0).path)
+                }
+            }
+            let moved = (try? FileManager.default.contentsOfDirectory(atPath: done.path)) ?? []
+            #expect(movedBoth, "\(moved) \(daemon.log)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: daemon.inbox.path).isEmpty)
+            let message = try daemon.query("SELECT last_error_message FROM jobs WHERE last_error_code = 'job.superseded'")
+            #expect(message.first?.first?.string?.contains("changed before it ran") == true, "\(message)")
+            #expect(try daemon.count("SELECT count(*) FROM results") == 2)
+            #expect(daemon.stop()?.status == 0)
+        }
+
         @Test("a job enqueued for another model runs with the daemon's, logs a notice, and its result says so")
         func jobForAnotherModel() throws {
             let daemon = try DaemonHarness("other-model")

@@ -156,7 +156,12 @@ struct IntakeTests {
             as? [String: Any]
         #expect(json?["job_id"] as? Int == 7 && json?["text"] as? String == "a cat")
         #expect(json?["prompt"] is NSNull, "the task's default prompt is null, not \"\"")
-        #expect((json?["boxes"] as? [[String: Any]])?.first?["box"] as? [Int] == [100, 100, 500, 500])
+        // The Box record of every JSON output; image_path names the image where it now is.
+        let first = (json?["boxes"] as? [[String: Any]])?.first
+        #expect(["x0", "y0", "x1", "y1"].compactMap { first?[$0] as? Int } == [100, 100, 500, 500])
+        #expect(["px_x0", "px_y0", "px_x1", "px_y1"].compactMap { first?[$0] as? Double } == [1.6, 1.6, 8, 8])
+        #expect(first?["phrase"] as? String == "a cat")
+        #expect(json?["image_path"] as? String == "\(done)/a.jpg")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: done).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "no temporary files left behind")
 
