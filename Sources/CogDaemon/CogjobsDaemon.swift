@@ -42,7 +42,8 @@ public struct DaemonOptions: Sendable {
 ///
 /// Start-up, in order (any failure stops the daemon with a `DaemonError` and its exit status
 /// before systemd hears `READY=1`):
-/// 1. load and validate the configuration (an invalid key → exit 78, the message names the key);
+/// 1. load and validate the configuration (an invalid key, or a watched folder that does not
+///    exist → exit 78, the message names the key);
 /// 2. open the job database, apply migrations, `PRAGMA quick_check`, and rescue orphans: every
 ///    `running` job whose owner process is gone (same host, dead pid or other boot) is put back
 ///    (or failed / quarantined, see `JobStore.rescueOrphans`) at once;
@@ -90,6 +91,22 @@ public enum CogjobsDaemon {
         }
     }
 
+    /// Every watched folder must exist at start (the watcher refuses a missing root): checked
+    /// before the database and the model, so the error is a configuration error naming the key
+    /// (exit 78), not a start-up failure after minutes of loading.
+    static func requireWatchedFolders(_ configuration: CogjobsConfiguration) throws(DaemonError) {
+        for (index, folder) in configuration.watch.enumerated() {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                throw DaemonError(code: .invalidConfiguration,
+                                  message: "`watch[\(index)].path`: \(folder.path) is not an existing folder; create "
+                                      + "it (systemd/cogjobs.tmpfiles.conf creates the example's) or fix the path",
+                                  subject: "watch[\(index)].path")
+            }
+        }
+    }
+
     /// Runs the daemon until it is told to stop. Returns normally after a graceful shutdown.
     public static func run(options: DaemonOptions, logger: Logger) async throws(DaemonError) {
         // Trap SIGTERM/SIGINT first: a stop request during start-up is then queued (and served as a
@@ -100,6 +117,7 @@ public enum CogjobsDaemon {
             logger.warning("TEST-ONLY switches are set: \(switches.activeVariables.joined(separator: ", "))")
         }
         let configuration = try options.loadConfiguration()
+        try requireWatchedFolders(configuration)
         let notifier = SystemdNotifier()
         let crash = CrashInjector(switches: switches)  // before any database connection opens
         let startup = Task { await keepStartAlive(notifier, logger: logger) }

@@ -88,8 +88,9 @@ public final class JobStore: Sendable {
             let pending = try migrator.pendingMigrations(in: db)
             if let first = pending.first {
                 throw JobStoreError(code: .schemaOutdated,
-                                    message: "the job database needs migration \(first.fileName) "
-                                        + "(and \(pending.count - 1) more); run `cogjobs migrate` or start the daemon",
+                                    message: "the job database needs migration \(first.fileName)"
+                                        + (pending.count > 1 ? " and \(pending.count - 1) more" : "")
+                                        + "; run `cogjobs migrate` or start the daemon",
                                     databasePath: path)
             }
         }

@@ -270,6 +270,12 @@ extension DaemonProcessTests {
             try daemon.start()
             #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 78)
             #expect(daemon.log.contains("watch[0].task"), "\(daemon.log)")
+            // A watched folder that does not exist: refused before the database and the model.
+            let missing = daemon.directory.appendingPathComponent("not-there").path
+            try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "caption"], ["path": missing, "task": "caption"]])
+            try daemon.start()
+            #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 78)
+            #expect(daemon.log.contains("watch[1].path") && !daemon.log.contains("loading the model"), "\(daemon.log)")
             print("invalid configuration: \(daemon.log.trimmingCharacters(in: .whitespacesAndNewlines))")
 
             // The same value on the command line is a usage error (64), like a malformed --log-level;
