@@ -352,13 +352,35 @@ public enum CogjobsDaemon {
             return
         }
         settings.replace(with: new)
-        var restartOnly = old
-        restartOnly.watch = new.watch
-        restartOnly.generation = new.generation
-        if restartOnly != new {
-            logger.notice("reload applied to `watch` and `generation`; other changed keys take effect after a restart")
+        let waiting = changedKeys(old, new).filter { $0 != "watch" && $0 != "generation" }
+        if !waiting.isEmpty {
+            let keys = waiting.map { "`\($0)`" }.joined(separator: ", ")
+            let line = "reload applied to `watch` and `generation`; \(keys) changed and take(s) effect only after a "
+                + "restart (until then this daemon keeps the old values, while the CLI reads the new file)"
+            logger.warning("\(line)")
         } else {
             logger.notice("reload applied")
+        }
+    }
+
+    /// The top-level configuration keys whose values differ between `a` and `b` (as encoded).
+    static func changedKeys(_ a: CogjobsConfiguration, _ b: CogjobsConfiguration) -> [String] {
+        func object(_ configuration: CogjobsConfiguration) -> [String: Any] {
+            // Encoding a decoded configuration cannot fail; an empty object would only hide names.
+            guard let data = try? JSONEncoder().encode(configuration),
+                  let value = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            return value
+        }
+        /// One value as sorted-key JSON bytes, for comparison.
+        func canonical(_ value: Any) -> Data? { try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys]) }
+        let (x, y) = (object(a), object(b))
+        let keys = (x.keys.map { $0 } + y.keys.filter { x[$0] == nil }).sorted()
+        return keys.filter { key in
+            switch (x[key], y[key]) {
+            case (nil, nil): return false
+            case (let p?, let q?): return canonical(p) != canonical(q)
+            default: return true
+            }
         }
     }
 

@@ -153,10 +153,14 @@ extension DaemonProcessTests {
             try TestImages.jpeg(1).write(to: daemon.inbox.appendingPathComponent("after-bad-reload.jpg"))
             #expect(daemon.waitForJobs(1, "succeeded", timeout: .seconds(10)))
 
-            try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "caption"],
+            try daemon.writeConfig(["workers": 1, "max_attempts": 5],
+                                   watch: [["path": daemon.inbox.path, "task": "caption"],
                                            ["path": second.path, "task": "vqa", "prompt": "How many?"]])
             daemon.signal(SIGHUP)
             #expect(daemon.waitForLog("now watching 2 folder(s)"), "\(daemon.log)")
+            // The keys that wait for a restart are named.
+            #expect(daemon.waitForLog("`max_attempts`, `workers` changed and take(s) effect only after a restart"),
+                    "\(daemon.log)")
             try TestImages.jpeg(2).write(to: second.appendingPathComponent("question.jpg"))
             #expect(daemon.waitForJobs(2, "succeeded", timeout: .seconds(10)))
             #expect(try daemon.query("SELECT task, prompt FROM jobs ORDER BY id DESC LIMIT 1")
