@@ -63,8 +63,9 @@ final class StatusReporter: Service, Sendable {
             case .success(let queue):
                 let counts = queue.counts
                 line = "queued \(counts[.queued] ?? 0), running \(counts[.running] ?? 0), "
-                    + "retrying \(counts[.retryable] ?? 0), succeeded \(counts[.succeeded] ?? 0), "
-                    + "failed \(counts[.failed] ?? 0)"
+                    + "retryable \(counts[.retryable] ?? 0), succeeded \(counts[.succeeded] ?? 0), "
+                    + "failed \(counts[.failed] ?? 0), cancelled \(counts[.cancelled] ?? 0), "
+                    + "quarantined \(counts[.quarantined] ?? 0)"
                 if queue.paused { line += " (paused)" }
             case .failure(let error):
                 line = "queue counts unavailable (\(error))"

@@ -186,10 +186,11 @@ extension JobStore {
             let cancelled = row[0].int64 == 1
             try db.run("""
                 UPDATE jobs
-                SET state = ?, attempt = CASE WHEN ? THEN attempt ELSE max(attempt - 1, 0) END,
-                    finished_at = ?, lease_owner = NULL, lease_expires_at = NULL, claim_token = NULL,
+                SET state = ?1, attempt = CASE WHEN ?2 THEN attempt ELSE max(attempt - 1, 0) END,
+                    started_at = CASE WHEN NOT ?2 AND attempt <= 1 THEN NULL ELSE started_at END,
+                    finished_at = ?3, lease_owner = NULL, lease_expires_at = NULL, claim_token = NULL,
                     progress_phase = NULL, tokens_generated = 0
-                WHERE id = ?
+                WHERE id = ?4
                 """, [cancelled ? JobState.cancelled.rawValue : JobState.queued.rawValue, cancelled,
                       cancelled ? now : nil, jobID])
             return cancelled ? .cancelled : .queued

@@ -395,9 +395,11 @@ struct QueueSemanticsTests {
         let detail = try #require(try store.job(id: id))
         #expect(detail.job.state == .queued)
         #expect(detail.job.attempt == 0)
+        #expect(detail.job.startedAt == nil, "no counted attempt: never started, as far as SQL can tell")
         #expect(detail.errors.isEmpty)
         let second = try #require(try store.claim(owner: owner, leaseDuration: .seconds(30)))
         #expect(second.attempt == 1)
+        #expect(try store.job(id: id)?.job.startedAt != nil)
         // A cancel requested before the shutdown wins.
         try store.cancel(jobID: id)
         #expect(try store.requeue(jobID: id, claimToken: second.claimToken) == .cancelled)
