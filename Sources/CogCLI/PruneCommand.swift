@@ -15,8 +15,9 @@ struct PruneCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Option(name: .long, help: ArgumentHelp("Prune jobs that finished longer ago than this (e.g. 7d).",
-                                            valueName: "span"))
+    // .unconditional: `--older-than -5d` reports the bad span instead of a missing value.
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("Prune jobs that finished longer ago than this (e.g. 7d).", valueName: "span"))
     var olderThan: TimeSpan
 
     @Flag(name: .long, help: "Only count what would be deleted.")

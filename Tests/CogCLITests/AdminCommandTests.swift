@@ -85,5 +85,8 @@ struct AdminCommandTests {
 
         let bad = await CLI.run(["prune", "--database", db.path, "--older-than", "7"])
         #expect(bad.status == 64, "\(bad)")
+        // A negative span is a bad value, not a missing one.
+        let negative = await CLI.run(["prune", "--database", db.path, "--older-than", "-5d"])
+        #expect(negative.status == 64 && negative.standardError.contains("'-5d' is invalid"), "\(negative)")
     }
 }
