@@ -216,10 +216,14 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     static func jsonLine(path: String?, output: InferenceOutput, task: String) throws -> String {
+        // `box` / `pixels` as arrays, and the same values under the Box record's keys of every
+        // other JSON output (`x0`…`y1`, `px_x0`…`px_y1`).
         let boxes: [[String: Any]] = output.boxes.map { b in
             ["phrase": b.phrase,
              "box": [b.box.x0, b.box.y0, b.box.x1, b.box.y1],
-             "pixels": [b.pixels.x0, b.pixels.y0, b.pixels.x1, b.pixels.y1]]
+             "pixels": [b.pixels.x0, b.pixels.y0, b.pixels.x1, b.pixels.y1],
+             "x0": b.box.x0, "y0": b.box.y0, "x1": b.box.x1, "y1": b.box.y1,
+             "px_x0": b.pixels.x0, "px_y0": b.pixels.y0, "px_x1": b.pixels.x1, "px_y1": b.pixels.y1]
         }
         let object: [String: Any] = [
             "image": path ?? NSNull(), "task": task, "text": output.text, "token_ids": output.tokenIDs,

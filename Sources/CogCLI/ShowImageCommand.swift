@@ -75,9 +75,11 @@ struct DrawCommand: AsyncParsableCommand {
             // try?: not JSON means the model notation below.
             let entries = object["boxes"] as? [[String: Any]] ?? []
             return try entries.enumerated().map { index, entry in
-                guard let raw = entry["box"] as? [Any], raw.count == 4,
-                      let values = Optional(raw.compactMap { ($0 as? NSNumber)?.intValue }), values.count == 4 else {
-                    throw CLIError(PipelineError(.badBox, "has no \"box\": [x0, y0, x1, y1]"),
+                // `run --json`'s "box": [x0, y0, x1, y1], or the Box record's x0…y1 (show, results, export).
+                let raw = entry["box"] as? [Any] ?? ["x0", "y0", "x1", "y1"].compactMap { entry[$0] }
+                let values = raw.compactMap { ($0 as? NSNumber)?.intValue }
+                guard raw.count == 4, values.count == 4 else {
+                    throw CLIError(PipelineError(.badBox, "has neither \"box\": [x0, y0, x1, y1] nor x0, y0, x1, y1"),
                                    subject: "--boxes: entry \(index)")
                 }
                 let box: GroundingBox

@@ -148,6 +148,15 @@ struct RunCommandTests {
         #expect(bad.status == 1, "\(bad.stderr)")
         #expect(bad.stderr.hasPrefix("Error: pipeline.bad_box: --boxes: expected 4 coordinates, found 3"), "\(bad.stderr)")
         #expect(!bad.stderr.contains("wrong_coordinate_count"), "\(bad.stderr)")
+        // JSON boxes: run --json's "box" arrays, or the Box record of show / results / export.
+        let image = Fixtures.cogvlmTiny.appendingPathComponent("test_image.png").path
+        for json in [#"{"boxes":[{"phrase":"a","box":[100,200,500,800]}]}"#,
+                     #"{"boxes":[{"phrase":"a","x0":100,"y0":200,"x1":500,"y1":800,"px_x0":1.0}]}"#] {
+            let drawn = try Fixtures.runCogjobs(["draw", image, "--boxes", json, "--output", tmp.appendingPathComponent("j.jpg").path])
+            #expect(drawn.status == 0, "\(json): \(drawn.stderr)")
+        }
+        let noBox = try Fixtures.runCogjobs(["draw", image, "--boxes", #"{"boxes":[{"phrase":"a"}]}"#, "--output", out.path])
+        #expect(noBox.status == 1 && noBox.stderr.contains("entry 0"), "\(noBox.stderr)")
     }
 
     /// draw writes JPEG into a new .jpg / .jpeg file only, and says why it cannot write.
