@@ -230,6 +230,7 @@ final class FolderIntake: Service, Sendable {
                 // name keeps its folder actions if a copy arrives before the job ends.
                 waitingCopies.add(file.url.path, for: jobID)
                 wakeWorkers()
+                await forgetEndedCopies()
                 var line = "enqueued job \(jobID) for \(file.url.path)"
                 if let problem = inspection.headerProblem {
                     line += " (header unreadable, the job will fail: \(problem))"
@@ -313,6 +314,26 @@ final class FolderIntake: Service, Sendable {
             break
         case .failure(let error):
             logger.warning("cannot cancel the superseded jobs of \(image.path): \(error)")
+        }
+    }
+
+    /// Keeps `waitingCopies` bounded: once it holds more than `WaitingCopies.checkAbove` jobs, the
+    /// ones that are no longer waiting or running (ended without a finish event here) are dropped.
+    private func forgetEndedCopies() async {
+        let ids = waitingCopies.jobIDs
+        guard ids.count > WaitingCopies.checkAbove else { return }
+        let result = await io.run { [store] () -> Result<[Int64], any Error> in
+            Result {
+                var pending = Swift.Set<Int64>()
+                for row in try store.query("SELECT id FROM jobs WHERE state IN ('queued', 'running', 'retryable')") {
+                    if let id = row.first?.int64 { pending.insert(id) }
+                }
+                return ids.filter { !pending.contains($0) }
+            }
+        }
+        switch result {
+        case .success(let ended): waitingCopies.forget(ended)
+        case .failure(let error): logger.warning("cannot check which jobs ended: \(error)")
         }
     }
 

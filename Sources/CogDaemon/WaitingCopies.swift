@@ -24,4 +24,16 @@ final class WaitingCopies: Sendable {
     func take(for jobID: Int64) -> [String] {
         paths.withLock { $0.removeValue(forKey: jobID) ?? [] }
     }
+
+    /// Jobs with recorded copies.
+    var jobIDs: [Int64] { paths.withLock { Array($0.keys) } }
+
+    /// Forgets the copies of jobs that ended without this daemon seeing it (cancelled from the
+    /// CLI while waiting, or run by another daemon on the same database).
+    func forget(_ jobIDs: some Sequence<Int64>) {
+        paths.withLock { paths in for id in jobIDs { paths[id] = nil } }
+    }
+
+    /// Above this many jobs, `FolderIntake` asks the store which of them ended and forgets those.
+    static let checkAbove = 1024
 }

@@ -193,3 +193,21 @@ struct IntakeTests {
         #expect(try TestSwitches.from(environment: [:]) == TestSwitches())
     }
 }
+
+@Suite("Waiting copies")
+struct WaitingCopiesTests {
+    @Test("copies are kept per job once each, taken once, and forgotten on request")
+    func bookkeeping() {
+        let copies = WaitingCopies()
+        copies.add("/in/a.jpg", for: 1)
+        copies.add("/in/b.jpg", for: 1)
+        copies.add("/in/a.jpg", for: 1)
+        copies.add("/in/c.jpg", for: 2)
+        copies.add("/in/d.jpg", for: 3)
+        #expect(copies.jobIDs.sorted() == [1, 2, 3])
+        #expect(copies.take(for: 1) == ["/in/a.jpg", "/in/b.jpg"])
+        #expect(copies.take(for: 1).isEmpty)
+        copies.forget([2, 99])
+        #expect(copies.jobIDs == [3])
+    }
+}
