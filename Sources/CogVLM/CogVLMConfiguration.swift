@@ -62,14 +62,49 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         return tokens + 2
     }
 
-    /// Reads `config.json`. `version` is decided by the caller from the checkpoint's tensors
-    /// (the released v2 config.json does not say which family it is).
+    /// Reads `config.json`, and the stop tokens of `generation_config.json` next to it when that
+    /// file names `eos_token_id`: Hugging Face `generate` takes them from there (its
+    /// `GenerationConfig`), falling back to config.json's. `version` is decided by the caller from
+    /// the checkpoint's tensors (the released v2 config.json does not say which family it is).
     public static func load(from url: URL, version: CogVLMVersion) throws -> CogVLMConfiguration {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw WeightsError(.missingFile, "cannot read config.json: \(error.localizedDescription)", file: url.path)
         }
-        return try parse(data, version: version, path: url.path)
+        var config = try parse(data, version: version, path: url.path)
+        let generation = url.deletingLastPathComponent().appendingPathComponent("generation_config.json")
+        if FileManager.default.fileExists(atPath: generation.path) {
+            let path = generation.path
+            let root: [String: Any]
+            do {
+                guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: generation)) as? [String: Any]
+                else { throw WeightsError(.badConfig, "generation_config.json is not a JSON object", file: path) }
+                root = object
+            } catch let error as WeightsError {
+                throw error
+            } catch {
+                throw WeightsError(.badConfig, "generation_config.json cannot be read as JSON: "
+                                   + "\(error.localizedDescription)", file: path)
+            }
+            if root["eos_token_id"] != nil {
+                config.eosTokenIDs = try eosTokenIDs(root, path: path)
+                try config.validate(path: path)
+            }
+        }
+        return config
+    }
+
+    /// `eos_token_id` of a config object: an integer (v1) or a list of integers (v2).
+    static func eosTokenIDs(_ root: [String: Any], path: String) throws -> [Int] {
+        if let list = root["eos_token_id"] as? [Any] {
+            return try list.enumerated().map { index, element in
+                guard let n = Keys.integer(element) else {
+                    throw WeightsError(.badConfig, "must be integers", file: path, key: "eos_token_id[\(index)]")
+                }
+                return n
+            }
+        }
+        return [try Keys(object: root, prefix: "", path: path).int("eos_token_id")]
     }
 
     /// Parses config.json bytes (see `load`).
@@ -92,17 +127,7 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         }
         let v = Keys(object: visionObject, prefix: "vision_config.", path: path)
         let heads = try top.int("num_attention_heads")
-        let eos: [Int]
-        if let list = root["eos_token_id"] as? [Any] {
-            eos = try list.enumerated().map { index, element in
-                guard let n = Keys.integer(element) else {
-                    throw WeightsError(.badConfig, "must be integers", file: path, key: "eos_token_id[\(index)]")
-                }
-                return n
-            }
-        } else {
-            eos = [try top.int("eos_token_id")]
-        }
+        let eos = try eosTokenIDs(root, path: path)
         var config = CogVLMConfiguration(
             version: version,
             hiddenSize: try top.int("hidden_size"),
