@@ -200,8 +200,6 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// The error of one image: its code, and its message naming the image (`image.*` errors
-    /// already name the file).
     /// The error's message for `--json`, whose `image` already names the file: an image error's
     /// own file prefix is left out.
     static func messageWithoutFile(_ error: any Error) -> String {
@@ -210,6 +208,8 @@ struct RunCommand: AsyncParsableCommand {
         return imageError.detail
     }
 
+    /// The error of one image: its code, and its message naming the image once (`image.*` errors
+    /// already name the file).
     static func report(_ error: any Error, path: String?) -> ErrorReport {
         if let imageError = error as? ImageError, imageError.file != nil { return ErrorReport(error) }
         return ErrorReport(CLIError(error, subject: path ?? "(text only)"))

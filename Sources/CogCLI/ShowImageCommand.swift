@@ -1,6 +1,7 @@
 import ArgumentParser
 import CogImage
 import CogPipeline
+import CogWeights
 import Foundation
 
 /// `cogjobs draw`: draws grounding boxes onto an image — people would rather look at boxes than
@@ -37,7 +38,7 @@ struct DrawCommand: AsyncParsableCommand {
         guard Self.outputExtensions.contains(outputURL.pathExtension.lowercased()) else {
             throw ValidationError("--output \(output): draw writes JPEG only; name the file .jpg or .jpeg")
         }
-        if Self.sameFile(outputURL, URL(fileURLWithPath: image)) {
+        if FileIdentity.same(outputURL, URL(fileURLWithPath: image)) {
             throw ValidationError("--output \(output) is the input image; write the drawing to another file")
         }
     }
@@ -54,17 +55,6 @@ struct DrawCommand: AsyncParsableCommand {
                            + "the folder exists and is writable")
         }
         print("drew \(labeled.count) box\(labeled.count == 1 ? "" : "es") into \(output)")
-    }
-
-    /// `true` when `a` and `b` name the same file: the same path once `.`, `..` and symbolic links
-    /// are resolved, or (for existing files) the same device and inode, which also catches hard links.
-    static func sameFile(_ a: URL, _ b: URL) -> Bool {
-        if a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path {
-            return true
-        }
-        var statA = stat(), statB = stat()
-        guard stat(a.path, &statA) == 0, stat(b.path, &statB) == 0 else { return false }
-        return statA.st_dev == statB.st_dev && statA.st_ino == statB.st_ino
     }
 
     /// Boxes in pixels with their labels, from model notation or `run --json` output.

@@ -80,21 +80,12 @@ public enum ModelConverter {
                            file: source.path, key: quantized)
     }
 
-    /// Whether `a` and `b` name one directory: the same file system object when both exist (symbolic
-    /// links, `..`, bind mounts and hard-linked paths included), else the same path once symbolic
-    /// links in the existing part are resolved.
-    static func sameDirectory(_ a: URL, _ b: URL) -> Bool {
-        var sa = stat(), sb = stat()
-        if stat(a.path, &sa) == 0 && stat(b.path, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
-        return a.resolvingSymlinksInPath().standardizedFileURL.path == b.resolvingSymlinksInPath().standardizedFileURL.path
-    }
-
     /// Converts `source` into `destination` (created; must not be the source; a checkpoint already
     /// there is refused unless `options.overwrite`, see `CheckpointDestination`).
     public static func convert(from source: URL, to destination: URL, options: Options,
                                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws {
         let fm = FileManager.default
-        guard !sameDirectory(source, destination) else {
+        guard !FileIdentity.same(source, destination) else {
             throw WeightsError(.io, "the output directory is the model directory (\(source.path)): converting in "
                                    + "place would delete the weights it reads; choose another output directory",
                                file: destination.path)
