@@ -54,8 +54,9 @@ struct ConvertCommand: AsyncParsableCommand {
                                              overwrite: overwrite)
         let bar = ProgressBar(label: "converting")
         let started = Date()
+        let summary: ModelConverter.Summary
         do {
-            try ModelConverter.convert(from: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output), options: options) { done, total in
+            summary = try ModelConverter.convert(from: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output), options: options) { done, total in
                 bar.update(Double(done), of: Double(total), unit: "GB", scale: 1e-9)
             }
         } catch {
@@ -64,5 +65,20 @@ struct ConvertCommand: AsyncParsableCommand {
         }
         bar.finish()
         print(String(format: "wrote %@ (%@, vision %@, lm_head %@) in %.1f s", output, format.rawValue, visionFormat, lmHeadFormat, Date().timeIntervalSince(started)))
+        print(Self.describe(summary))
+    }
+
+    /// "577 matrices quantized (q8 257, q4 320), 1 kept as stored: width not a multiple of 32 (…); 12.39 GB of tensors".
+    static func describe(_ summary: ModelConverter.Summary) -> String {
+        let total = summary.quantized.values.reduce(0, +)
+        let perFormat = QuantizedFormat.allCases.compactMap { f in summary.quantized[f].map { "\(f.rawValue) \($0)" } }
+        var line = "\(total) \(total == 1 ? "matrix" : "matrices") quantized"
+        if !perFormat.isEmpty { line += " (\(perFormat.joined(separator: ", ")))" }
+        let kept = summary.keptUnaligned
+        if !kept.isEmpty {
+            let named = kept.prefix(3).joined(separator: ", ") + (kept.count > 3 ? ", …" : "")
+            line += ", \(kept.count) kept as stored: width not a multiple of \(QuantizedFormat.blockSize) (\(named))"
+        }
+        return line + String(format: "; %.2f GB of tensors", Double(summary.bytes) / 1e9)
     }
 }

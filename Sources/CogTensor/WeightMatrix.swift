@@ -303,7 +303,7 @@ public struct WeightMatrix: Sendable {
             _ = n == 1 ? ck_gemv_q4(q, s, k, x, y, m0, m1) : ck_gemm_small_q4(q, s, k, x, n, y, m, m0, m1)
         case .f16(let p):
             // No f16 kernel: widen one row at a time (f16 checkpoints are rare).
-            var row = [Float](repeating: 0, count: k)
+            var row = [Float](repeating: 0, count: k)  // [K] one weight row, widened
             row.withUnsafeMutableBufferPointer { buf in
                 guard let w = buf.baseAddress else { return }
                 for i in m0..<m1 {

@@ -31,6 +31,17 @@ public enum ModelConverter {
         }
     }
 
+    /// What a conversion wrote, for the command's last line.
+    public struct Summary: Sendable, Equatable {
+        /// Matrices quantized, per format (`q8`, `q4`).
+        public var quantized: [QuantizedFormat: Int] = [:]
+        /// Weight matrices of a quantized group kept as stored because their width is not a
+        /// multiple of the 32-element block (e.g. the patch embedding, K = 588), by tensor name.
+        public var keptUnaligned: [String] = []
+        /// Bytes of tensor data written.
+        public var bytes = 0
+    }
+
     /// One output tensor and where its bytes come from.
     private struct Output {
         let name: String
@@ -42,21 +53,40 @@ public enum ModelConverter {
         var byteCount: Int { shape.reduce(1, *) * dtype.size }
     }
 
-    /// The format a source tensor is converted to, or nil to copy it unchanged.
-    static func target(for view: TensorView, options: Options) -> (QuantizedFormat, rows: Int, cols: Int)? {
-        target(name: view.name, dtype: view.dtype, shape: view.shape, options: options)
-    }
-
     /// The format a tensor of this name, type and shape is converted to, or nil to copy it.
     static func target(name: String, dtype: DType, shape: [Int], options: Options) -> (QuantizedFormat, rows: Int, cols: Int)? {
-        guard name.hasSuffix(".weight"), dtype.isFloat, shape.count >= 2 else { return nil }
-        if name == "model.embed_tokens.weight" || name.hasSuffix("position_embedding.weight") { return nil }
+        if case .quantize(let format, let rows, let cols) = plan(name: name, dtype: dtype, shape: shape, options: options) {
+            return (format, rows, cols)
+        }
+        return nil
+    }
+
+    /// What becomes of one source tensor.
+    enum Plan: Equatable {
+        case quantize(QuantizedFormat, rows: Int, cols: Int)
+        /// Not a matrix the options quantize (norms, biases, embeddings, a group kept as stored).
+        case copy
+        /// A matrix of a group the options quantize, copied because its width is not a whole
+        /// number of 32-element blocks (e.g. the patch embedding, K = 588).
+        case copyUnaligned
+    }
+
+    static func plan(name: String, dtype: DType, shape: [Int], options: Options) -> Plan {
+        guard name.hasSuffix(".weight"), dtype.isFloat, shape.count >= 2 else { return .copy }
+        if name == "model.embed_tokens.weight" || name.hasSuffix("position_embedding.weight") { return .copy }
         let rows = shape[0]
         let cols = shape.dropFirst().reduce(1, *)
-        guard cols % QuantizedFormat.blockSize == 0, cols % 2 == 0 else { return nil }  // e.g. patch_embedding (K = 588)
-        if name == "lm_head.weight" { return options.lmHeadFormat.map { ($0, rows, cols) } }
-        if name.hasPrefix("model.vision.") { return options.visionFormat.map { ($0, rows, cols) } }
-        return (options.format, rows, cols)
+        let format: QuantizedFormat?
+        if name == "lm_head.weight" {
+            format = options.lmHeadFormat
+        } else if name.hasPrefix("model.vision.") {
+            format = options.visionFormat
+        } else {
+            format = options.format
+        }
+        guard let format else { return .copy }
+        guard cols % QuantizedFormat.blockSize == 0, cols % 2 == 0 else { return .copyUnaligned }
+        return .quantize(format, rows: rows, cols: cols)
     }
 
     /// The file metadata of a converted checkpoint.
@@ -82,8 +112,11 @@ public enum ModelConverter {
 
     /// Converts `source` into `destination` (created; must not be the source; a checkpoint already
     /// there is refused unless `options.overwrite`, see `CheckpointDestination`).
+    /// - Returns: how many matrices were quantized in each format, which matrices stayed as stored
+    ///   for their width, and the bytes written.
+    @discardableResult
     public static func convert(from source: URL, to destination: URL, options: Options,
-                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws {
+                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> Summary {
         let fm = FileManager.default
         guard !FileIdentity.same(source, destination) else {
             throw WeightsError(.io, "the output directory is the model directory (\(source.path)): converting in "
@@ -96,17 +129,22 @@ public enum ModelConverter {
         // Source tensors in file order (sequential reads of the mapped shards).
         let sources = checkpoint.shards.flatMap { shard in shard.tensors.values.sorted { $0.offset < $1.offset } }
         var outputs: [Output] = []
+        var summary = Summary()
         for view in sources {
-            if let (format, rows, cols) = target(for: view, options: options) {
+            let plan = plan(name: view.name, dtype: view.dtype, shape: view.shape, options: options)
+            if case .quantize(let format, let rows, let cols) = plan {
+                summary.quantized[format, default: 0] += 1
                 let (qType, qShape) = format.quantsLayout(rows: rows, cols: cols)
                 outputs.append(Output(name: format.quantsName(view.name), dtype: qType, shape: qShape, source: view,
                                       role: .quants(format, rows: rows, cols: cols)))
                 outputs.append(Output(name: format.scalesName(view.name), dtype: .f16, shape: format.scalesShape(rows: rows, cols: cols),
                                       source: view, role: .scales(format, rows: rows, cols: cols)))
             } else {
+                if plan == .copyUnaligned { summary.keptUnaligned.append(view.name) }
                 outputs.append(Output(name: view.name, dtype: view.dtype, shape: view.shape, source: view, role: .copy))
             }
         }
+        summary.bytes = outputs.reduce(0) { $0 + $1.byteCount }
         // Greedy sharding in order.
         var shards: [[Output]] = [[]]
         var size = 0
@@ -163,7 +201,8 @@ public enum ModelConverter {
         } catch {
             throw WeightsError(.io, "cannot copy the config and tokenizer files: \(error.localizedDescription)", file: destination.path)
         }
-        try output.finish(weightMap: weightMap, totalBytes: outputs.reduce(0) { $0 + $1.byteCount })
+        try output.finish(weightMap: weightMap, totalBytes: summary.bytes)
+        return summary
     }
 
     /// Streams the quantized values of one matrix to `writer` in row chunks (≈ 4 MiB of f32 at a

@@ -42,6 +42,9 @@ struct RunCommandTests {
             let converted = dir.appendingPathComponent("q8").path
             let conversion = try Fixtures.runCogjobs(["convert", Fixtures.cogvlmTiny.path, converted, "--format", "q8"])
             #expect(conversion.status == 0, "\(conversion.stderr)")
+            #expect(conversion.stdout.contains("matrices quantized (q8 ")
+                    && conversion.stdout.contains("6 kept as stored: width not a multiple of 32 (model."),
+                    "\(conversion.stdout)")
             let args = ["--model", converted, "--tokenizer", Fixtures.llama2Tokenizer.path, "--max-new-tokens", "2"]
             let auto = try Fixtures.runCogjobs(["run"] + args + [image])
             #expect(auto.status == 0 && auto.stderr.contains("precision fast for a quantized model)"), "\(auto.stderr)")

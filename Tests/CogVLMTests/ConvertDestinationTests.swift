@@ -78,3 +78,44 @@ struct ConvertDestinationTests {
         }
     }
 }
+
+/// What `convert` reports it did: `cogjobs convert` prints it as its last line.
+@Suite("Conversion summary")
+struct ConversionSummaryTests {
+    /// The tiny fixture's down projections: K = intermediate size 176.
+    static let downProjections = (0..<2).flatMap { l in
+        ["language_mlp", "vision_mlp"].map { "model.layers.\(l).mlp.\($0).down_proj.weight" }
+    }
+
+    @Test("counts the matrices per format and names those kept as stored for their width")
+    func summaryMatchesTheWrittenCheckpoint() throws {
+        try Fixtures.withTemporaryDirectory("convert-summary") { out in
+            let summary = try ModelConverter.convert(from: Fixtures.cogvlmTiny, to: out,
+                                                     options: .init(format: .q4, visionFormat: .q8, lmHeadFormat: .q8))
+            let written = try Checkpoint(directory: out).tensors
+            for format in QuantizedFormat.allCases {
+                let stored = written.keys.filter { $0.hasSuffix(".\(format.rawValue)") }.count
+                #expect(summary.quantized[format, default: 0] == stored, "\(format): \(summary.quantized)")
+            }
+            #expect(summary.quantized[.q4, default: 0] > 0 && summary.quantized[.q8, default: 0] > 0)
+            // Widths that are not multiples of 32 here: the patch embedding's 3·14·14 = 588 and the
+            // tiny model's MLP inner width 176 (every down_proj, and the adapter's dense_4h_to_h).
+            let unaligned = Self.downProjections + ["model.vision.linear_proj.dense_4h_to_h.weight",
+                                                    "model.vision.patch_embedding.proj.weight"]
+            #expect(summary.keptUnaligned.sorted() == unaligned.sorted())
+            for name in unaligned { #expect(written[name]?.dtype == .bf16, "\(name)") }
+            #expect(summary.bytes == written.values.reduce(0) { $0 + $1.byteCount })
+        }
+    }
+
+    @Test("a group kept as stored (vision, lm_head) is not reported as kept for its width")
+    func keptGroupIsNotUnaligned() throws {
+        try Fixtures.withTemporaryDirectory("convert-summary") { out in
+            let summary = try ModelConverter.convert(from: Fixtures.cogvlmTiny, to: out,
+                                                     options: .init(format: .q8, visionFormat: nil, lmHeadFormat: nil))
+            #expect(summary.keptUnaligned.sorted() == Self.downProjections.sorted())
+            #expect(summary.quantized[.q4] == nil)
+            #expect(try Checkpoint(directory: out).tensors.keys.allSatisfy { !$0.hasPrefix("model.vision.") || QuantizedFormat.of(storedName: $0) == nil })
+        }
+    }
+}
