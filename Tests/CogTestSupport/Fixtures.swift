@@ -13,6 +13,11 @@ public enum Fixtures {
     public static var cogvlmTiny: URL { root.appendingPathComponent("cogvlm-tiny", isDirectory: true) }
     /// The tiny random CogVLM2 (cogvlm2-llama3-chat-19B layout) model directory.
     public static var cogvlm2Tiny: URL { root.appendingPathComponent("cogvlm2-tiny", isDirectory: true) }
+    /// Tiny random checkpoints of other shapes than the two above, with a numpy reference's
+    /// outputs (`Tests/Fixtures/shapes/README.md`): `cogvlm-d40h5` (v1), `cogvlm2-d64gqa4` (v2).
+    public static func shapes(_ name: String) -> URL {
+        root.appendingPathComponent("shapes", isDirectory: true).appendingPathComponent(name, isDirectory: true)
+    }
     /// The LLaMA-2 / Vicuna SentencePiece tokenizer files and test vectors.
     public static var llama2Tokenizer: URL { root.appendingPathComponent("tokenizers/llama2-spm", isDirectory: true) }
     /// The Llama-3 byte-level BPE tokenizer files and test vectors.

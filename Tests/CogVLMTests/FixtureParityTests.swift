@@ -22,18 +22,8 @@ struct FixtureParityTests {
         let dir = dir(fixture)
         let pre = try ExpectedTensors(dir.appendingPathComponent("expected/preprocess.safetensors"))
         let vision = try ExpectedTensors(dir.appendingPathComponent("expected/vision.safetensors"))
-        var got: [String: [Float]] = [:]
-        let features = try model.encodeImage(pixelValues: try pre.floats("pixel_values")) { name, _, values in
-            got[name] = Array(values)
-        }
-        for name in vision.names {
-            let want = try vision.floats(name)
-            let have = try #require(got[name], "no trace for \(name)")
-            let err = maxAbsDifference(have, want)
-            print("[\(fixture)] \(name): max abs error \(err) (tolerance \(Tolerance.forward))")
-            #expect(err <= Tolerance.forward, "\(fixture) \(name): \(err)")
-        }
-        return features
+        return try ParityChecks.checkedImageFeatures(model, pixelValues: try pre.floats("pixel_values"),
+                                                     expected: vision, label: fixture)
     }
 
     @Test("vision tower intermediates", arguments: ["cogvlm-tiny", "cogvlm2-tiny"])
@@ -46,66 +36,8 @@ struct FixtureParityTests {
     func prompt(fixture: String, prompt: String) throws {
         let model = try CogVLMModel.load(directory: Self.dir(fixture))
         let expected = try ExpectedTensors(Self.dir(fixture).appendingPathComponent("expected/\(prompt).safetensors"))
-        let ids = try expected.ints("input_ids")
-        let types = try expected.ints("token_type_ids").map { TokenType(rawValue: $0) ?? .language }
-        #expect(SequenceLayout.positionIDs(tokenTypes: types) == (try expected.ints("position_ids")))
-        #expect(SequenceLayout.visionExpertMask(tokenTypes: types).map { $0 ? 1 : 0 } == (try expected.ints("vision_expert_mask")))
-
-        let features = types.contains(.vision) ? try Self.checkedImageFeatures(model, fixture: fixture) : nil
-        let session = model.makeSession()
-        var got: [String: [Float]] = [:]
-        let logits = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features, allLogits: true) { name, _, v in
-            got[name] = Array(v)
-        }
-        #expect(got["logits"] == logits)
-        let traced = expected.names.filter { $0.hasPrefix("lm.") } + ["logits"]
-        for name in traced {
-            let err = maxAbsDifference(try #require(got[name], "no trace for \(name)"), try expected.floats(name))
-            print("[\(fixture)/\(prompt)] \(name): max abs error \(err)")
-            #expect(err <= Tolerance.forward, "\(fixture)/\(prompt) \(name): \(err)")
-        }
-
-        // Greedy generation with the KV cache: step 0 is the prompt's last row.
-        guard expected.shape("gen.new_token_ids") != nil else { return }
-        let wantTokens = try expected.ints("gen.new_token_ids")
-        let wantSteps = try expected.floats("gen.step_logits")
-        let vocab = model.config.vocabSize
-        var step = Array(logits.suffix(vocab))
-        var tokens: [Int] = []
-        var worstStep: Float = 0
-        for i in 0..<wantTokens.count {
-            worstStep = max(worstStep, maxAbsDifference(step, Array(wantSteps[(i * vocab)..<((i + 1) * vocab)])))
-            let next = Greedy.argmax(step)
-            tokens.append(next)
-            if i + 1 < wantTokens.count { step = try session.decode(token: next) }
-        }
-        print("[\(fixture)/\(prompt)] gen.step_logits: max abs error \(worstStep); tokens \(tokens)")
-        #expect(tokens == wantTokens)
-        #expect(worstStep <= Tolerance.forward)
-        let positions = try expected.ints("gen.position_ids_full")
-        // Generated tokens continue +1 from the last position (HF appends LANGUAGE types).
-        #expect(SequenceLayout.positionIDs(tokenTypes: types + Array(repeating: .language, count: wantTokens.count)) == positions)
-        #expect(session.lastPositionID == positions[ids.count + wantTokens.count - 2])
-
-        // Without the cache: re-run the whole sequence for each new token; same tokens, and the
-        // logits agree with the cached ones.
-        if let noCache = try? expected.ints("gen_nocache.new_token_ids") {
-            var seqIDs = ids, seqTypes = types
-            var uncached: [Int] = []
-            var worstAgreement: Float = 0
-            for i in 0..<noCache.count {
-                let fresh = model.makeSession()
-                let row = try fresh.prefill(inputIDs: seqIDs, tokenTypes: seqTypes, imageFeatures: features)
-                worstAgreement = max(worstAgreement, maxAbsDifference(row, Array(wantSteps[(i * vocab)..<((i + 1) * vocab)])))
-                let next = Greedy.argmax(row)
-                uncached.append(next)
-                seqIDs.append(next)
-                seqTypes.append(.language)
-            }
-            print("[\(fixture)/\(prompt)] uncached vs cached step logits: max abs error \(worstAgreement)")
-            #expect(uncached == noCache)
-            #expect(uncached == tokens)
-            #expect(worstAgreement <= Tolerance.forward)
+        try ParityChecks.checkPrompt(model, expected: expected, label: "\(fixture)/\(prompt)") {
+            try Self.checkedImageFeatures(model, fixture: fixture)
         }
     }
 
