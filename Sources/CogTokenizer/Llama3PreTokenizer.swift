@@ -12,6 +12,7 @@
 ///
 /// Classes: `\p{L}` is general category L (Lu Ll Lt Lm Lo), `\p{N}` is N (Nd Nl No), `\s` is `White_Space`;
 /// `(?i:…)` folds ASCII case plus U+017F LATIN SMALL LETTER LONG S, which simple case folding maps to `s`.
+/// The categories are those of Unicode ``unicodeVersion`` (see there), not of the Swift runtime's newer tables.
 // ref: huggingface/tokenizers pre_tokenizers/split.rs (Isolated); openai/tiktoken cl100k pattern (same regex)
 struct Llama3PreTokenizer: Sendable {
     /// The `Split` pattern this matcher implements, exactly as written in `tokenizer.json`.
@@ -38,10 +39,19 @@ struct Llama3PreTokenizer: Sendable {
     /// Class bits for ASCII, computed once.  // [128] CharacterClass bits
     private static let asciiClasses: [UInt8] = (0..<128).map { classify(UInt32($0)).rawValue }
 
+    /// The Unicode version whose letters and numbers `\p{L}` and `\p{N}` match: 14.0, the tables of the Oniguruma
+    /// that tokenizers 0.19 bundles (with transformers 4.44: the fixture vectors' reference). A scalar
+    /// assigned later, such as CJK Extension I or the Kawi digits, is unassigned there and so "other"; Swift's own
+    /// tables (Unicode 17 in Swift 6.3) would make it a letter or number and cut the text elsewhere
+    /// (`"\u{1E030}'ll"`, `" \u{11F50}123"`). No `White_Space` scalar was added after 14.0. Later tokenizers
+    /// releases bundle newer tables (0.23.3: Unicode 16.0); change this to match one of them instead.
+    static let unicodeVersion: Unicode.Version = (major: 14, minor: 0)
+
     private static func classify(_ value: UInt32) -> CharacterClass {
         guard let scalar = Unicode.Scalar(value) else { return [] }
         var result: CharacterClass = []
-        switch scalar.properties.generalCategory {
+        let assigned = scalar.properties.age.map { ($0.major, $0.minor) <= unicodeVersion } ?? false
+        switch assigned ? scalar.properties.generalCategory : .unassigned {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             result.insert(.letter)
         case .decimalNumber, .letterNumber, .otherNumber:

@@ -77,3 +77,33 @@ struct Llama3PreTokenizerTests {
         #expect(Self.split("'x") == ["'x"])
     }
 }
+
+/// `\p{L}` and `\p{N}` follow Unicode 14.0, the tables of the Oniguruma in tokenizers 0.19.1 (transformers
+/// 4.44.2), not the Swift runtime's newer ones: a scalar assigned after 14.0 is "other" there. Pre-tokens and ids
+/// were recorded with tokenizers 0.19.1 (`Split(Regex(pattern), "isolated")` and `encode(add_special_tokens=False)`
+/// on the fixture `tokenizer.json`).
+@Suite("Llama-3 pre-tokenizer: Unicode version")
+struct Llama3UnicodeVersionTests {
+    @Test("scalars assigned after Unicode 14.0 are neither letters nor numbers")
+    func newerScalarsAreOther() throws {
+        let cases: [(text: String, preTokens: [String], ids: [Int])] = [
+            // U+1E030 MODIFIER LETTER CYRILLIC SMALL A (Unicode 15.0): punctuation-like, so it takes the apostrophe.
+            ("\u{1E030}'ll", ["\u{1E030}'", "ll"], [172, 252, 222, 108, 6, 657]),
+            ("I\u{1E030}'m", ["I", "\u{1E030}'", "m"], [40, 172, 252, 222, 108, 6, 76]),
+            // U+2EBF0, CJK Unified Ideographs Extension I (Unicode 15.1).
+            ("\u{2EBF0}'s", ["\u{2EBF0}'", "s"], [172, 106, 107, 108, 6, 82]),
+            // U+11F50 KAWI DIGIT ZERO (Unicode 15.0) and U+16130 GURUNG KHEMA DIGIT ZERO (Unicode 16.0) do not
+            // join the groups of three digits.
+            (" \u{11F50}123", [" \u{11F50}", "123"], [109697, 239, 121, 238, 4513]),
+            ("\u{16130}1234", ["\u{16130}", "123", "4"], [172, 244, 226, 108, 4513, 19]),
+            // Older letters and digits are unchanged.
+            ("\u{4E00}'ll", ["\u{4E00}", "'ll"], [15120, 3358]),
+            (" \u{661}123", [" ", "\u{661}12", "3"], [220, 109610, 717, 18]),
+        ]
+        let tokenizer = try FixtureTokenizers.llama3()
+        for (text, preTokens, ids) in cases {
+            #expect(Llama3PreTokenizerTests.split(text).map(Exact.init) == preTokens.map(Exact.init))
+            #expect(tokenizer.encode(text, addSpecialTokens: false) == ids)
+        }
+    }
+}
