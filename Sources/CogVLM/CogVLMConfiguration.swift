@@ -185,8 +185,28 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         }
         if vision.hiddenSize % vision.numHeads != 0 { throw fail("vision_config.num_heads", "must divide vision_config.hidden_size") }
         if vision.imageSize % vision.patchSize != 0 { throw fail("vision_config.patch_size", "must divide vision_config.image_size") }
-        if vision.numPositions != vision.gridSize * vision.gridSize + 1 {
-            throw fail("vision_config.num_positions", "must be (image_size / patch_size)² + 1 = \(vision.gridSize * vision.gridSize + 1)")
+        // The sizes derived from the vision geometry must fit in an Int (each value alone is
+        // below 2^53): the position count, a patch's length and the pixel values per image.
+        func product(_ factors: Int...) -> Int? {
+            var result = 1
+            for factor in factors {
+                let (m, overflow) = result.multipliedReportingOverflow(by: factor)
+                if overflow { return nil }
+                result = m
+            }
+            return result
+        }
+        guard let gridSquared = product(vision.gridSize, vision.gridSize), gridSquared < Int.max else {
+            throw fail("vision_config.image_size", "(image_size / patch_size)² overflows: a patch grid of \(vision.gridSize) per side")
+        }
+        guard product(vision.inChannels, vision.patchSize, vision.patchSize) != nil else {
+            throw fail("vision_config.in_channels", "in_channels × patch_size² overflows")
+        }
+        guard product(vision.inChannels, vision.imageSize, vision.imageSize) != nil else {
+            throw fail("vision_config.image_size", "in_channels × image_size² overflows")
+        }
+        if vision.numPositions != gridSquared + 1 {
+            throw fail("vision_config.num_positions", "must be (image_size / patch_size)² + 1 = \(gridSquared + 1)")
         }
         if version == .v2 && vision.gridSize % 2 != 0 {
             throw fail("vision_config.image_size", "CogVLM2's 2×2 downsample needs an even patch grid, got \(vision.gridSize)")

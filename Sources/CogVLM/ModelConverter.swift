@@ -72,7 +72,9 @@ public enum ModelConverter {
     }
 
     static func plan(name: String, dtype: DType, shape: [Int], options: Options) -> Plan {
-        guard name.hasSuffix(".weight"), dtype.isFloat, shape.count >= 2 else { return .copy }
+        // A tensor with a zero dimension has no values to quantize (and its other dimensions
+        // may be anything: [0, 2^52] is a valid 0-byte tensor), so it is copied as it is.
+        guard name.hasSuffix(".weight"), dtype.isFloat, shape.count >= 2, shape.allSatisfy({ $0 > 0 }) else { return .copy }
         if name == "model.embed_tokens.weight" || name.hasSuffix("position_embedding.weight") { return .copy }
         let rows = shape[0]
         let cols = shape.dropFirst().reduce(1, *)

@@ -87,17 +87,28 @@ public struct SafetensorsFile: Sendable {
                     "data_offsets [\(begin), \(end)] fall outside the \(dataSize)-byte data section" +
                     (end > dataSize ? " (the file is truncated)" : ""), file: path, key: name)
             }
+            // The element count, and its byte size, must fit in an Int. The product of the
+            // non-zero dimensions is checked too: a zero-sized tensor such as [0, 2^62, 2^62]
+            // would otherwise pass, and any product of some of its dimensions (a matrix view's
+            // columns, say) would overflow later.
             var count = 1
+            var nonZeroProduct = 1
             for d in shape {
                 let (m, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow else {
+                let (p, pOverflow) = nonZeroProduct.multipliedReportingOverflow(by: max(d, 1))
+                guard !overflow, !pOverflow else {
                     throw WeightsError(.badOffsets, "shape \(shape) overflows", file: path, key: name)
                 }
                 count = m
+                nonZeroProduct = p
             }
-            guard end - begin == count * dtype.size else {
+            let (bytes, bytesOverflow) = count.multipliedReportingOverflow(by: dtype.size)
+            guard !bytesOverflow else {
+                throw WeightsError(.badOffsets, "shape \(shape) × \(dtype.rawValue) overflows", file: path, key: name)
+            }
+            guard end - begin == bytes else {
                 throw WeightsError(.badOffsets,
-                    "data_offsets span \(end - begin) bytes but shape \(shape) × \(dtype.rawValue) needs \(count * dtype.size)",
+                    "data_offsets span \(end - begin) bytes but shape \(shape) × \(dtype.rawValue) needs \(bytes)",
                     file: path, key: name)
             }
             spans.append((begin, end, name))

@@ -1,0 +1,83 @@
+import CogTestSupport
+import CogVLM
+import CogWeights
+import Foundation
+import Testing
+
+/// Sizes in a checkpoint or config.json whose products do not fit in an Int: each is an error
+/// with its code, never an arithmetic-overflow trap or a huge allocation (found by fuzzing
+/// `cogjobs check`, `run` and `convert`).
+@Suite("Checkpoint sizes that overflow")
+struct OverflowInputTests {
+    @Test("a shape whose element count fits but whose byte size does not is bad_offsets")
+    func byteSizeOverflows() {
+        // 4e15 × 1000 = 4e18 elements fit in an Int; × 4 bytes do not.
+        let header = #"{"a": {"dtype": "F32", "shape": [4000000000000000, 1000], "data_offsets": [0, 0]}}"#
+        BadInputTests.expectError(.badOffsets, key: "a") { _ = try BadInputTests.open(BadInputTests.rawFile(header: header)) }
+    }
+
+    @Test("a zero-sized tensor whose other dimensions overflow is bad_offsets")
+    func zeroSizedTensorWithOverflowingDimensions() {
+        // 0 elements, but [2^52, 2^52] (a matrix view's columns, say) overflows.
+        let header = #"{"a": {"dtype": "BF16", "shape": [0, 4000000000000000, 4000000000000000], "data_offsets": [0, 0]}}"#
+        BadInputTests.expectError(.badOffsets, key: "a") { _ = try BadInputTests.open(BadInputTests.rawFile(header: header)) }
+    }
+
+    @Test("convert copies zero-sized weight matrices instead of quantizing them", arguments: [[5, 0], [0, 5], [0, 4_000_000_000_000_000]])
+    func convertCopiesZeroSizedMatrices(shape: [Int]) throws {
+        try BadInputTests.withFixtureCopy { dir in
+            try BadInputTests.rewriteShard2(dir) { $0["extra.weight"] = (.bf16, shape, Data()) }
+            try Fixtures.withTemporaryDirectory("convert-zero") { out in
+                try ModelConverter.convert(from: dir, to: out, options: .init(format: .q4))
+                let converted = try Checkpoint(directory: out)
+                #expect(converted.tensors["extra.weight"]?.shape == shape)
+                #expect(converted.tensors["extra.weight"]?.byteCount == 0)
+            }
+        }
+    }
+
+    /// The tiny fixture's config.json with `edit` applied to its vision_config.
+    static func configData(vision edit: (inout [String: Any]) -> Void) throws -> Data {
+        var config = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("config.json"))) as! [String: Any]
+        var vision = config["vision_config"] as! [String: Any]
+        edit(&vision)
+        config["vision_config"] = vision
+        return try JSONSerialization.data(withJSONObject: config)
+    }
+
+    static func expectBadConfig(key: String, vision edit: (inout [String: Any]) -> Void) throws {
+        let data = try configData(vision: edit)
+        let error = #expect(throws: WeightsError.self) { _ = try CogVLMConfiguration.parse(data, version: .v1) }
+        #expect(error?.code == .badConfig, "\(String(describing: error))")
+        #expect(error?.key == key, "\(String(describing: error))")
+    }
+
+    @Test("a patch grid whose square overflows is bad_config")
+    func gridSquareOverflows() throws {
+        try Self.expectBadConfig(key: "vision_config.image_size") { v in
+            v["image_size"] = 1 << 40
+            v["patch_size"] = 1
+        }
+    }
+
+    @Test("in_channels × patch_size² overflowing is bad_config")
+    func patchLengthOverflows() throws {
+        try Self.expectBadConfig(key: "vision_config.in_channels") { v in
+            v["image_size"] = 1 << 20
+            v["patch_size"] = 1 << 20
+            v["num_positions"] = 2
+            v["in_channels"] = 1 << 30
+        }
+    }
+
+    @Test("in_channels × image_size² overflowing is bad_config")
+    func pixelCountOverflows() throws {
+        try Self.expectBadConfig(key: "vision_config.image_size") { v in
+            v["image_size"] = 1 << 31
+            v["patch_size"] = 1 << 16
+            v["num_positions"] = (1 << 30) + 1
+            v["in_channels"] = 3
+        }
+    }
+}
