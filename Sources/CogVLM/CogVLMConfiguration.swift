@@ -164,6 +164,11 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         return config
     }
 
+    /// The largest `vision_config.image_size` accepted (CogVLM2 uses 1344).
+    public static let maxImageSize = 4096
+    /// The largest patch grid per side accepted (CogVLM2: 96, i.e. 9216 patches).
+    public static let maxPatchGrid = 128
+
     /// Checks the relations the forward pass relies on.
     func validate(path: String) throws {
         func fail(_ key: String, _ message: String) -> WeightsError {
@@ -176,6 +181,7 @@ public struct CogVLMConfiguration: Sendable, Equatable {
             ("vision_config.in_channels", vision.inChannels), ("vision_config.hidden_size", vision.hiddenSize),
             ("vision_config.num_hidden_layers", vision.numHiddenLayers), ("vision_config.num_heads", vision.numHeads),
             ("vision_config.intermediate_size", vision.intermediateSize), ("vision_config.num_positions", vision.numPositions),
+            ("max_position_embeddings", maxPositionEmbeddings),
         ]
         for (key, value) in positives where value <= 0 { throw fail(key, "must be a positive integer, got \(value)") }
         if hiddenSize % numAttentionHeads != 0 { throw fail("num_attention_heads", "must divide hidden_size \(hiddenSize)") }
@@ -204,6 +210,17 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         }
         guard product(vision.inChannels, vision.imageSize, vision.imageSize) != nil else {
             throw fail("vision_config.image_size", "in_channels × image_size² overflows")
+        }
+        // A working-memory bound: one image's pixels (in_channels × image_size² floats) and
+        // activations (patches × the vision widths) are allocated whole, so a config naming a
+        // 90 000-pixel square or a 300 × 300 patch grid would exhaust memory while running, long
+        // after it loaded. The releases use 490 px / 35² patches and 1344 px / 96².
+        if vision.imageSize > Self.maxImageSize {
+            throw fail("vision_config.image_size", "\(vision.imageSize) px is above the supported \(Self.maxImageSize) px")
+        }
+        if vision.gridSize > Self.maxPatchGrid {
+            throw fail("vision_config.patch_size", "a patch grid of \(vision.gridSize) per side is above the supported "
+                       + "\(Self.maxPatchGrid) (\(Self.maxPatchGrid * Self.maxPatchGrid) image tokens)")
         }
         if vision.numPositions != gridSquared + 1 {
             throw fail("vision_config.num_positions", "must be (image_size / patch_size)² + 1 = \(gridSquared + 1)")

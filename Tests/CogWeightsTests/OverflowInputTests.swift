@@ -80,4 +80,40 @@ struct OverflowInputTests {
             v["in_channels"] = 3
         }
     }
+
+    @Test("a vision geometry past the working-memory bounds is bad_config before anything runs")
+    func hugeVisionGeometryIsRefused() throws {
+        // Consistent but huge: 300 patches of 300 px per side (the fuzzer's 53 MB checkpoint
+        // asked `run` for 24 GB).
+        try Self.expectBadConfig(key: "vision_config.image_size") { v in
+            v["image_size"] = 90_000
+            v["patch_size"] = 300
+            v["num_positions"] = 300 * 300 + 1
+        }
+        try Self.expectBadConfig(key: "vision_config.patch_size") { v in
+            v["image_size"] = 4096
+            v["patch_size"] = 16
+            v["num_positions"] = 256 * 256 + 1
+        }
+        // The largest accepted grid still loads.
+        let data = try Self.configData { v in
+            v["image_size"] = CogVLMConfiguration.maxPatchGrid * 7
+            v["patch_size"] = 7
+            v["num_positions"] = CogVLMConfiguration.maxPatchGrid * CogVLMConfiguration.maxPatchGrid + 1
+        }
+        #expect(try CogVLMConfiguration.parse(data, version: .v1).vision.gridSize == CogVLMConfiguration.maxPatchGrid)
+    }
+
+    @Test("max_position_embeddings must be positive")
+    func contextLengthMustBePositive() throws {
+        for value in [0, -5] {
+            var config = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("config.json"))) as! [String: Any]
+            config["max_position_embeddings"] = value
+            let error = #expect(throws: WeightsError.self) {
+                _ = try CogVLMConfiguration.parse(try JSONSerialization.data(withJSONObject: config), version: .v1)
+            }
+            #expect(error?.code == .badConfig && error?.key == "max_position_embeddings", "\(String(describing: error))")
+        }
+    }
 }
