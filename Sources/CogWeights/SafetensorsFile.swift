@@ -115,8 +115,11 @@ public struct SafetensorsFile: Sendable {
             tensors[name] = TensorView(name: name, dtype: dtype, shape: shape, file: file,
                                        offset: dataStart + begin, byteCount: end - begin)
         }
+        // Sorted by start, two non-empty spans overlap only if some neighbours do; an empty span
+        // (a zero-sized tensor) overlaps nothing and must not sit between two that overlap.
+        spans.removeAll { $0.end == $0.begin }
         spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for i in spans.indices.dropFirst() where spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin {
+        for i in spans.indices.dropFirst() where spans[i].begin < spans[i - 1].end {
             throw WeightsError(.badOffsets,
                 "data of '\(spans[i].name)' [\(spans[i].begin), \(spans[i].end)) overlaps '\(spans[i - 1].name)' [\(spans[i - 1].begin), \(spans[i - 1].end))",
                 file: path, key: spans[i].name)

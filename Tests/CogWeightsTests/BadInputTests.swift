@@ -95,6 +95,12 @@ struct BadInputTests {
         Self.expectError(.badOffsets) { _ = try Self.open(Self.rawFile(header: header, data: Array(repeating: 0, count: 12))) }
     }
 
+    /// A zero-sized tensor sorted between two overlapping ones does not hide the overlap (found by fuzzing).
+    @Test func overlapBehindAnEmptyTensor() {
+        let header = #"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}"#
+        Self.expectError(.badOffsets, key: "b") { _ = try Self.open(Self.rawFile(header: header, data: Array(repeating: 0, count: 16))) }
+    }
+
     // MARK: Whole checkpoints (a copy of the tiny fixture, then one thing broken)
 
     /// Runs `body` on a writable copy of the tiny v1 fixture's model files, removed afterwards.
