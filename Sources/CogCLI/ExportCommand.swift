@@ -46,7 +46,8 @@ struct ExportCommand: ParsableCommand {
             let jobStore = try store.openStore()
             let sinceDate = since?.date(now: context.clock())
             let latestIDs = latest ? try ResultQueries.latestResultIDs(in: jobStore, task: task) : nil
-            let destination = try ExportDestination(path: output, context: context)
+            let databaseFiles = ["", "-wal", "-shm", "-journal"].map { jobStore.path + $0 }
+            let destination = try ExportDestination(path: output, protecting: databaseFiles, context: context)
             var coco = COCOExport()
             var exported = 0, boxes = 0
             if format == .csv { try destination.write(CSVExport.header) }

@@ -1,3 +1,4 @@
+import CogWeights
 import Foundation
 
 #if canImport(Glibc)
@@ -15,8 +16,10 @@ final class ExportDestination {
     /// Set once the file is renamed into place.
     private var finished = false
 
-    /// Standard output of `context` when `path` is nil, else a new file at `path`.
-    init(path: String?, context: CommandContext) throws {
+    /// Standard output of `context` when `path` is nil, else a new file at `path`. Refuses a `path`
+    /// that names one of `protected` (the job database the export reads and its SQLite side files):
+    /// renaming the export over it would replace the live database.
+    init(path: String?, protecting protected: [String] = [], context: CommandContext) throws {
         self.context = context
         guard let path else {
             finalPath = nil
@@ -25,6 +28,10 @@ final class ExportDestination {
             return
         }
         let absolute = path.hasPrefix("/") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
+        for input in protected where FileIdentity.same(URL(fileURLWithPath: absolute), URL(fileURLWithPath: input)) {
+            throw CLIError(.outputFailed, "--output \(path) is the job database the export reads (\(input)); "
+                           + "choose another file")
+        }
         let temporary = absolute + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary) else {

@@ -122,6 +122,27 @@ struct ResultsExportTests {
         #expect(field(annotations[1], "result_id", as: Int64.self) != nil)
     }
 
+    /// `--output` naming the database (directly, through a symbolic link, or its WAL file) is refused
+    /// before anything is written: renaming the export over it replaced the live job database.
+    @Test func exportRefusesToWriteOverTheDatabase() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let before = try Data(contentsOf: URL(fileURLWithPath: db.path))
+        let link = db.directory.appendingPathComponent("link.sqlite3")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: db.path)
+        for output in [db.path, link.path, db.path + "-wal"] {
+            let run = await CLI.run(["export", "--database", db.path, "--output", output])
+            #expect(run.status != 0, "\(output): \(run)")
+            #expect(run.standardError.contains("cli.output_failed"), "\(run)")
+            #expect(run.standardError.contains("is the job database"), "\(run)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db.path)) == before)
+        let after = await CLI.run(["results", "--database", db.path])
+        #expect(after.status == 0, "\(after)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: db.directory.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
     @Test func cocoLeavesOutImagesOfUnknownSizeAndNamesThem() {
         var coco = COCOExport()
         let box = GroundingBox(phrase: "  ", x0: 1, y0: 2, x1: 3, y1: 4, pixelX0: 1, pixelY0: 2, pixelX1: 3, pixelY1: 4)
