@@ -51,9 +51,11 @@ public struct DaemonOptions: Sendable {
 /// 4. start the worker pool (N workers sharing the model; `workers × BLAS threads ≤ cores`);
 /// 5. watch the configured folders, then scan them for files that arrived while stopped;
 /// 6. `READY=1`.
-/// Then a `ServiceGroup` runs, in this order: worker pool, folder intake, SIGHUP reload, status
-/// reporter. SIGTERM/SIGINT shut it down in reverse: `STOPPING=1`, stop reloading, stop watching,
-/// drain the workers (`shutdown_drain_seconds`), checkpoint the WAL, exit 0. Both signals are
+/// Then a `ServiceGroup` runs, in this order: worker pool, folder intake, SIGHUP reload, database
+/// file guard, status reporter. SIGTERM/SIGINT shut it down in reverse: `STOPPING=1`, stop
+/// reloading, stop watching, drain the workers (`shutdown_drain_seconds`), checkpoint the WAL,
+/// exit 0. The guard stops it the same way, with exit 74, when the database path no longer names
+/// the file the daemon opened (deleted or replaced) or SQLite reports it corrupt. Both signals are
 /// trapped from the first instruction on, so one that arrives during start-up is served right
 /// after it (no window in which it would kill the process).
 ///
@@ -127,6 +129,11 @@ public enum CogjobsDaemon {
         // 2. Database.
         status(notifier, "opening the job database", logger)
         let (store, intakeStore) = try await openDatabase(configuration, io: io, logger: logger)
+        guard let databaseFile = DatabaseFileGuard.FileIdentity.of(path: configuration.databasePath) else {
+            throw DaemonError(code: .database, message: "the job database disappeared right after it was opened",
+                              subject: configuration.databasePath)
+        }
+        let databaseGuard = DatabaseFileGuard(path: configuration.databasePath, opened: databaseFile, logger: logger)
 
         // 3. Model.
         let modelDirectory = URL(fileURLWithPath: configuration.modelDirectory, isDirectory: true)
@@ -178,7 +185,8 @@ public enum CogjobsDaemon {
         let settings = DaemonSettings(configuration)
         let waitingCopies = WaitingCopies()
         let events = JobEventHandler(logger: logger, settings: settings, crash: crash, store: intakeStore,
-                                     modelIdentity: identity, waitingCopies: waitingCopies)
+                                     modelIdentity: identity, waitingCopies: waitingCopies,
+                                     databaseGuard: databaseGuard)
         var poolConfiguration = WorkerPool.Configuration(workers: configuration.workers,
                                                          threadsPerWorker: configuration.effectiveBLASThreads())
         poolConfiguration.leaseDuration = configuration.leaseDuration
@@ -218,6 +226,7 @@ public enum CogjobsDaemon {
                                              logger: logger)),
             .init(service: intake),
             .init(service: reload),
+            .init(service: databaseGuard),
             .init(service: StatusReporter(notifier: notifier, pool: pool, store: intakeStore,
                                           statusInterval: options.statusInterval, logger: logger)),
         ]
@@ -242,8 +251,9 @@ public enum CogjobsDaemon {
         do {
             try await group.run()
         } catch {
-            logger.error("a service failed: \(error)")
             await pool.drain(budget: configuration.shutdownDrain)
+            if let error = error as? DaemonError { throw error }  // the database guard's reason, exit 74
+            logger.error("a service failed: \(error)")
             throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed",
                               cause: "\(error)")
         }

@@ -17,6 +17,8 @@ struct JobEventHandler: Sendable {
     let modelIdentity: String
     /// Other copies of a finished job's image in watched folders, which get the same actions.
     let waitingCopies: WaitingCopies
+    /// Told of every database error, so that a corrupt database stops the daemon.
+    let databaseGuard: DatabaseFileGuard?
 
     func handle(_ event: SchedulerEvent) {
         switch event {
@@ -46,6 +48,7 @@ struct JobEventHandler: Sendable {
             logger.warning("\(line)")
         case .storeError(let operation, let jobID, let error):
             logger.error("database error during \(operation)\(jobID.map { " of job \($0)" } ?? ""): \(error)")
+            databaseGuard?.reportCorruption(error)
         }
     }
 

@@ -114,6 +114,41 @@ extension DaemonProcessTests {
             #expect(daemon.stop()?.status == 0)
         }
 
+        /// SQLite goes on writing through its open descriptors when the path is deleted or replaced:
+        /// the daemon must notice and stop (exit 74) instead of filing results nobody can read.
+        @Test("the database file deleted, replaced or corrupted under the daemon stops it with exit 74", arguments: ["delete", "replace", "corrupt"])
+        func databaseFileGuard(_ how: String) throws {
+            let daemon = try DaemonHarness("dbguard-\(how)")
+            defer { daemon.remove() }
+            try daemon.writeConfig()
+            try TestImages.jpeg(1).write(to: daemon.inbox.appendingPathComponent("a.jpg"))
+            try daemon.startAndWait(environment: Self.fastEcho)
+            #expect(daemon.waitForJobs(1, "succeeded"))
+            let path = daemon.database.path
+            if how == "delete" {
+                for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+            } else if how == "corrupt" {
+                // Same file, pages past the header overwritten: every statement now reads garbage.
+                try daemon.store().checkpoint()
+                let handle = try FileHandle(forWritingTo: daemon.database)
+                let size = try handle.seekToEnd()
+                try handle.seek(toOffset: 4096)
+                try handle.write(contentsOf: Data(repeating: 0xA5, count: Int(size) - 4096))
+                try handle.close()
+                try TestImages.jpeg(2).write(to: daemon.inbox.appendingPathComponent("b.jpg"))
+            } else {
+                let copy = daemon.directory.appendingPathComponent("copy.sqlite3").path
+                #expect(try daemon.cli(["migrate", "--database", copy]).status == 0)
+                #expect(rename(copy, path) == 0)
+            }
+            let exit = daemon.waitForExit(timeout: .seconds(20))
+            #expect(exit?.signaled == false && exit?.status == 74, "\(String(describing: exit)) \(daemon.log)")
+            let reason = ["delete": "the job database was deleted", "replace": "the job database was replaced",
+                          "corrupt": "SQLite reports the job database corrupt"][how] ?? "?"
+            #expect(daemon.log.contains(reason), "\(daemon.log)")
+            print("database file \(how) under the daemon: exit \(exit?.status ?? -1)")
+        }
+
         @Test("SIGTERM drains: a running job longer than the budget is requeued without counting the attempt; a repeated SIGTERM is logged once")
         func gracefulShutdownRequeues() throws {
             let daemon = try DaemonHarness("drain")

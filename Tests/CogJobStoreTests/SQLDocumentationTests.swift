@@ -127,6 +127,26 @@ struct SQLDocumentationTests {
         }
     }
 
+    /// The one-line `sqlite3 DATABASE '…'` commands of the other pages (the README's first steps,
+    /// the service docs): each must at least compile against the schema (table and column names).
+    @Test("the sqlite3 one-liners in README.md and the other docs run against the schema")
+    func shellOneLinersCompile() throws {
+        let root = Self.documentURL.deletingLastPathComponent().deletingLastPathComponent()
+        let pages = ["README.md", "docs/cli.md", "docs/daemon.md", "docs/models.md", "config/README.md", "systemd/README.md"]
+        let pattern = /sqlite3 (?:-[a-z]+ (?:'[^']*' )?)*\S+\.sqlite3 '([^']+)'/
+        var commands: [(String, String)] = []
+        for page in pages {
+            let text = try String(contentsOf: root.appendingPathComponent(page), encoding: .utf8)
+            for match in text.matches(of: pattern) { commands.append((page, String(match.1))) }
+        }
+        #expect(commands.contains { $0.0 == "README.md" }, "the README shows how to read results with sqlite3")
+        let (database, store) = try Self.exampleDatabase()
+        defer { database.remove() }
+        for (page, sql) in commands {
+            #expect(throws: Never.self, "\(page): \(sql)") { _ = try store.query(sql) }
+        }
+    }
+
     @Test("the views are read-only")
     func viewsAreReadOnly() throws {
         let (database, store) = try Self.exampleDatabase()
