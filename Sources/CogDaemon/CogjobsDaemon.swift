@@ -32,6 +32,8 @@ public struct DaemonOptions: Sendable {
         do {
             return try CogjobsConfiguration.load(file: configFile, environment: environment, flags: overrides)
         } catch {
+            // `message` is the configuration error whole (its code, file and key); `subject` lets
+            // callers name the key.
             throw DaemonError(code: .invalidConfiguration, message: error.description, subject: error.keyPath)
         }
     }
@@ -73,7 +75,10 @@ public enum CogjobsDaemon {
         do {
             configuration = try options.loadConfiguration()
         } catch {
-            FileHandle.standardError.write(Data("cogjobs daemon: \(error)\n".utf8))
+            // The configuration error carries its own code, file and key (`config.*`); the wrapping
+            // daemon code would only repeat them. Printed as every CLI error is: `Error: <code>: …`.
+            let text = error.code == .invalidConfiguration ? error.message : error.description
+            FileHandle.standardError.write(Data("Error: \(text)\n".utf8))
             return error.exitCode
         }
         let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
@@ -102,8 +107,8 @@ public enum CogjobsDaemon {
             guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
             else {
                 throw DaemonError(code: .invalidConfiguration,
-                                  message: "`watch[\(index)].path`: \(folder.path) is not an existing folder; create "
-                                      + "it (systemd/cogjobs.tmpfiles.conf creates the example's) or fix the path",
+                                  message: "\(folder.path) is not an existing folder; create it "
+                                      + "(systemd/cogjobs.tmpfiles.conf creates the example's) or fix the path",
                                   subject: "watch[\(index)].path")
             }
         }

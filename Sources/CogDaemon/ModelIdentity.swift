@@ -12,14 +12,31 @@ import Foundation
 /// agree). It does not hash the weights themselves: swapping tensor values while keeping the
 /// files' names and sizes is not noticed (that would mean reading tens of gigabytes at start-up).
 public enum ModelIdentity {
+    /// Why `directory/config.json` could not be read, in the terms of what the folder holds.
+    static func missingConfigAdvice(_ directory: URL) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+            return "the model directory does not exist; set `model_directory` (or --model) to a CogVLM checkpoint "
+                + "folder (config.json + safetensors)"
+        }
+        guard isDirectory.boolValue else {
+            return "the model directory is a file; set `model_directory` (or --model) to the checkpoint's folder"
+        }
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+        if names.contains("tokenizer.model") || names.contains("tokenizer.json") {
+            return "this folder holds a tokenizer but no config.json: it is a tokenizer folder; set "
+                + "`tokenizer_directory` to it and `model_directory` to the CogVLM checkpoint folder"
+        }
+        return "cannot read config.json; is `model_directory` a CogVLM checkpoint folder (config.json + safetensors)?"
+    }
+
     /// The identity of the model in `directory`.
     /// - Throws: `DaemonError` `.modelLoad` when `config.json` (or every weight file) is missing.
     public static func of(directory: URL) throws(DaemonError) -> String {
         let configURL = directory.appendingPathComponent("config.json")
         guard let config = try? Data(contentsOf: configURL) else {
-            // The read error itself adds nothing: the path and the advice say what to check.
-            throw DaemonError(code: .modelLoad, message: "cannot read config.json; is `model_directory` a CogVLM "
-                                  + "checkpoint folder (config.json + safetensors)?", subject: configURL.path)
+            // The read error itself adds nothing: what the folder holds says what to fix.
+            throw DaemonError(code: .modelLoad, message: missingConfigAdvice(directory), subject: configURL.path)
         }
         var hasher = StreamingSHA256()
         config.withUnsafeBytes { hasher.update($0) }

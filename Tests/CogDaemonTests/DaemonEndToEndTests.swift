@@ -265,6 +265,9 @@ extension DaemonProcessTests {
                 let exit = daemon.waitForExit(timeout: .seconds(20))
                 #expect(exit?.status == 78, "\(daemon.log)")
                 #expect(daemon.log.contains(item.key), "\(daemon.log)")
+                // One code, the configuration's, as the CLI prints errors.
+                #expect(daemon.log.contains("Error: config.") && !daemon.log.contains("daemon.invalid_configuration"),
+                        "\(daemon.log)")
             }
             try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "paint"]])
             try daemon.start()
@@ -297,6 +300,15 @@ extension DaemonProcessTests {
             try daemon.start()
             #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 66)
             #expect(daemon.log.contains("daemon.model_load") && daemon.log.contains("config.json"), "\(daemon.log)")
+            // The tokenizer's folder given as the model: said so.
+            try daemon.writeConfig(["model_directory": DaemonHarness.tokenizer])
+            try daemon.start()
+            #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 66)
+            #expect(daemon.log.contains("it is a tokenizer folder"), "\(daemon.log)")
+            try daemon.writeConfig(["model_directory": daemon.directory.appendingPathComponent("nowhere").path])
+            try daemon.start()
+            #expect(daemon.waitForExit(timeout: .seconds(20))?.status == 66)
+            #expect(daemon.log.contains("the model directory does not exist"), "\(daemon.log)")
         }
 
         @Test("precision auto: fast for a quantized model, exact for the released one; explicit exact on a quantized model logs a notice")
