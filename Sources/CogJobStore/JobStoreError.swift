@@ -1,4 +1,9 @@
 import CSQLite
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every failure of the job store: a stable `code`, a `message` that says what to do, and the job,
 /// database file or migration it concerns.
@@ -69,6 +74,22 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
         return text
     }
 
+    /// Why a database at `path` that exists cannot be opened for WAL access, when the cause is that
+    /// its folder cannot be written (a read-only mount, or no write permission): nil otherwise.
+    static func readOnlyReason(path: String) -> String? {
+        let parent = (path as NSString).deletingLastPathComponent
+        let folder = parent.isEmpty ? "." : parent
+        guard access(path, F_OK) == 0 else { return nil }
+        var fs = statvfs()
+        if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 {
+            return "it is on a read-only file system"
+        }
+        if access(folder, W_OK) != 0, errno == EACCES || errno == EROFS {
+            return errno == EROFS ? "it is on a read-only file system" : "this user may not write to its folder \(folder)"
+        }
+        return nil
+    }
+
     /// Classifies an SQLite failure. Busy and disk-full get their own codes because callers react
     /// to them differently (wait and retry later; back off and log once).
     public static func from(_ error: SQLiteError, path: String?, jobID: Int64? = nil,
@@ -90,7 +111,13 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
             (code, message) = (.corrupt, "the job database is corrupt or not an SQLite database; restore it "
                 + "from a backup or move it aside")
         case SQLITE_CANTOPEN:
-            (code, message) = (.openFailed, "cannot open the job database file; check the path and permissions")
+            if let path, let reason = readOnlyReason(path: path) {
+                (code, message) = (.readOnly, "cannot open the job database: \(reason); in WAL mode every connection, "
+                    + "readers too, needs the -wal and -shm files next to it — make the folder writable (remount it read-write, or fix its "
+                    + "permissions), or copy the database somewhere writable to read it")
+            } else {
+                (code, message) = (.openFailed, "cannot open the job database file; check the path and permissions")
+            }
         case SQLITE_CONSTRAINT:
             (code, message) = (.invalidInput, "the database rejected the data: \(error.message)")
         default:
