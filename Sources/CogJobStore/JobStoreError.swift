@@ -112,9 +112,10 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible, Equatable
                 + "from a backup or move it aside")
         case SQLITE_CANTOPEN:
             if let path, let reason = readOnlyReason(path: path) {
-                (code, message) = (.readOnly, "cannot open the job database: \(reason); in WAL mode every connection, "
-                    + "readers too, needs the -wal and -shm files next to it — make the folder writable (remount it read-write, or fix its "
-                    + "permissions), or copy the database somewhere writable to read it")
+                (code, message) = (.readOnly, "cannot open the job database: \(reason); in WAL mode every "
+                    + "connection, readers too, needs the -wal and -shm files next to it: make the folder writable "
+                    + "(remount it read-write, or fix its permissions), or copy the database somewhere writable to "
+                    + "read it")
             } else {
                 (code, message) = (.openFailed, "cannot open the job database file; check the path and permissions")
             }
