@@ -205,9 +205,11 @@ final class InotifyLoop {
             return
         }
         guard let name = event.name else {
+            let shown = WatcherError.displayName(event.nameBytes)
             continuation.yield(.error(WatcherError(code: .unsupportedName,
-                                                   message: "a name is not valid UTF-8 and was skipped; rename it",
-                                                   path: directory.path)))
+                                                   message: "the file name is not valid UTF-8 (shown with \\x escapes) "
+                                                       + "and was skipped; rename it to be processed",
+                                                   path: directory.path + "/" + shown)))
             return
         }
         let root = roots[directory.rootIndex]

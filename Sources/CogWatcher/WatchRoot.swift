@@ -105,8 +105,9 @@ enum TreeWalker {
             for entry in entries {
                 guard let name = entry.name else {
                     problem(WatcherError(code: .unsupportedName,
-                                         message: "a name in this folder is not valid UTF-8; rename it to be processed",
-                                         path: path))
+                                         message: "the file name is not valid UTF-8 (shown with \\x escapes) and "
+                                             + "was skipped; rename it to be processed",
+                                         path: path + "/" + WatcherError.displayName(entry.nameBytes)))
                     continue
                 }
                 let childPath = path + "/" + name

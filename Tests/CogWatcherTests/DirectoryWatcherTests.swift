@@ -307,6 +307,31 @@ struct DirectoryWatcherTests {
         #expect(roots == [["a.jpg", "one"], ["b.jpg", "two"]])
     }
 
+    @Test("a name that is not UTF-8 is reported with the folder and the name, escaped, and skipped")
+    func nonUTF8NameIsNamed() async throws {
+        let scratch = try Scratch("utf8")
+        defer { scratch.remove() }
+        let (watcher, collector) = try startWatcher(scratch.url)
+        defer { watcher.stop() }
+        // "bad\xFF\nname.jpg": an invalid byte and a newline.
+        let raw: [UInt8] = Array("bad".utf8) + [0xFF, 0x0A] + Array("name.jpg".utf8)
+        let path = Array(scratch.url.path.utf8) + [UInt8(ascii: "/")] + raw + [0]
+        let fd = path.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { open($0, O_CREAT | O_WRONLY, 0o644) }
+        }
+        #expect(fd >= 0)
+        close(fd)
+        #expect(await collector.wait { events in
+            events.contains { if case .error(let error) = $0 { error.code == .unsupportedName } else { false } }
+        })
+        let error = collector.events.compactMap { event -> WatcherError? in
+            if case .error(let error) = event, error.code == .unsupportedName { error } else { nil }
+        }.first
+        #expect(error?.path == scratch.url.path + "/bad\\xFF\\x0Aname.jpg", "\(String(describing: error))")
+        #expect(!(error?.description.contains("\n") ?? true), "one log line")
+        #expect(WatcherError.displayName(Array("é.jpg".utf8)) == "é.jpg")
+    }
+
     @Test("a deleted root is reported, and watched again with a rescan request when it comes back")
     func vanishedRootComesBack() async throws {
         let scratch = try Scratch("vanish")
