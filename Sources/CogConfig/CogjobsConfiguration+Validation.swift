@@ -1,9 +1,10 @@
 import Foundation
 
 extension CogjobsConfiguration {
-    /// Checks every value (including enumeration values the file gave that are not allowed: decoding
-    /// keeps going past them so that every problem can be listed); throws the first problem as a `ConfigError` naming its key path
+    /// Checks every value; throws the first problem as a `ConfigError` naming its key path
     /// (e.g. `watch[1].task`) and what is allowed. Run it after decoding and after overrides.
+    /// Enumeration values the file gave that are not allowed are among the problems: decoding keeps
+    /// going past them so that every problem can be listed.
     public func validate() throws(ConfigError) {
         if let first = validationProblems().first { throw first }
     }

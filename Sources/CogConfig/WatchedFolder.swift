@@ -151,8 +151,8 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
             }
         }
         if let rejectedSidecar {
-            problems.append(StrictDecoding.unknownEnumerationValue(rejectedSidecar, of: SidecarFormat.self,
-                                                                   what: "a sidecar format", keyPath: path + ".sidecar"))
+            problems.append(StrictDecoding.unknownEnumerationValue(
+                rejectedSidecar, of: SidecarFormat.self, what: "a sidecar format", keyPath: path + ".sidecar"))
         }
         return problems
     }

@@ -458,7 +458,8 @@ struct ValueCollectionTests {
         ("CRITICAL", LogLevel.critical), ("Debug", .debug), ("warning", .warning), ("TrAcE", .trace),
     ])
     func logLevelCase(text: String, level: LogLevel) throws {
-        let configuration = try CogjobsConfiguration.decode(Data(#"{"model_directory": "/m", "log_level": "\#(text)"}"#.utf8))
+        let json = #"{"model_directory": "/m", "log_level": "\#(text)"}"#
+        let configuration = try CogjobsConfiguration.decode(Data(json.utf8))
         #expect(configuration.logLevel == level)
         #expect(configuration.validationProblems().isEmpty)
         #expect(try ConfigOverrides.fromEnvironment(["COGJOBS_LOG_LEVEL": text]).logLevel == level)
