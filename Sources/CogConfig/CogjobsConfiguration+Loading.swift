@@ -9,8 +9,9 @@ extension CogjobsConfiguration {
 
     /// Reads, overrides and validates the configuration, the way the daemon and the CLI start.
     ///
-    /// 1. read `file` (nil: `configPath(environment:)`) and decode it strictly (unknown keys, wrong
-    ///    types and missing required keys are errors naming the key);
+    /// 1. read `file` (nil: `configPath(environment:)`) and decode it strictly (a repeated key, a
+    ///    trailing comma, unknown keys, wrong types and missing required keys are errors naming the
+    ///    key);
     /// 2. resolve relative paths in the file against the file's folder;
     /// 3. apply the `COGJOBS_*` environment variables, then `flags`;
     /// 4. `validate()`; an error about an overridden key says where the value came from.
@@ -36,7 +37,10 @@ extension CogjobsConfiguration {
     }
 
     /// Reads and strictly decodes a configuration file, resolving relative paths against its folder.
-    /// Does not validate values (see `validate()`), so a tool can still show a bad configuration.
+    /// Does not validate values (see `validate()`, `validationProblems()`), so a tool can still show
+    /// and check a bad configuration: an enumeration value that is not allowed (`watch[].task`,
+    /// `watch[].sidecar`, `log_level`) decodes to a placeholder and is reported by validation, like
+    /// `workers: 0`. Use the result only after validating it.
     public static func decodeFile(at path: String) throws(ConfigError) -> CogjobsConfiguration {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigError(code: .fileMissing, keyPath: nil,
@@ -67,7 +71,11 @@ extension CogjobsConfiguration {
         return configuration
     }
 
-    /// Strictly decodes configuration JSON (no path resolution, no validation).
+    /// Strictly decodes configuration JSON (no path resolution, no validation; see `decodeFile(at:)`).
+    ///
+    /// - Throws: `config.bad_json` (not JSON, or a trailing comma, with line and column),
+    ///   `config.duplicate_key` (a key twice in one object), `config.unknown_key`,
+    ///   `config.wrong_type`, `config.missing_key`; each names the key path where there is one.
     public static func decode(_ data: Data) throws(ConfigError) -> CogjobsConfiguration {
         // Syntax first: JSONSerialization says where the text breaks; JSONDecoder on Linux does not.
         do {
@@ -78,6 +86,8 @@ extension CogjobsConfiguration {
                               message: "not valid JSON: \(detail)\(Self.lineAndColumn(in: data, detail: detail)); "
                                   + "JSON has no comments and no trailing commas")
         }
+        // Then what Foundation lets through: repeated keys (first wins silently) and trailing commas.
+        try StrictJSONScanner.check(data)
         do {
             return try JSONDecoder().decode(CogjobsConfiguration.self, from: data)
         } catch let error as ConfigError {
@@ -94,16 +104,7 @@ extension CogjobsConfiguration {
         guard let range = detail.range(of: "character ") else { return "" }
         let digits = detail[range.upperBound...].prefix(while: \.isNumber)
         guard let offset = Int(digits), offset <= data.count else { return "" }
-        var line = 1, column = 1
-        for byte in data.prefix(offset) {
-            if byte == UInt8(ascii: "\n") {
-                line += 1
-                column = 1
-            } else {
-                column += 1
-            }
-        }
-        return " (line \(line), column \(column))"
+        return " (" + StrictJSONScanner.lineAndColumn(ofOffset: offset, in: data) + ")"
     }
 
     /// Makes every relative path absolute against `folder` (the configuration file's folder).

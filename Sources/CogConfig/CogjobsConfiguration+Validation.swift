@@ -3,6 +3,8 @@ import Foundation
 extension CogjobsConfiguration {
     /// Checks every value; throws the first problem as a `ConfigError` naming its key path
     /// (e.g. `watch[1].task`) and what is allowed. Run it after decoding and after overrides.
+    /// Enumeration values the file gave that are not allowed are among the problems: decoding keeps
+    /// going past them so that every problem can be listed.
     public func validate() throws(ConfigError) {
         if let first = validationProblems().first { throw first }
     }
@@ -11,7 +13,13 @@ extension CogjobsConfiguration {
     public func validationProblems() -> [ConfigError] {
         var problems: [ConfigError] = []
         problems += ConfigPaths.problems(databasePath, at: "database_path")
-        problems += ConfigPaths.problems(modelDirectory, at: "model_directory")
+        if let missingFile, modelDirectory.isEmpty {
+            problems.append(ConfigError(code: .missingKey, keyPath: "model_directory",
+                                        message: "no configuration file at \(missingFile) and no model directory; "
+                                            + "pass --config FILE, or --model DIR (or set COGJOBS_MODEL)"))
+        } else {
+            problems += ConfigPaths.problems(modelDirectory, at: "model_directory")
+        }
         if let tokenizerDirectory {
             problems += ConfigPaths.problems(tokenizerDirectory, at: "tokenizer_directory")
         }
@@ -48,6 +56,10 @@ extension CogjobsConfiguration {
             problems += folder.problems(at: "watch[\(index)]")
         }
         problems += overlappingFolderProblems()
+        if let rejectedLogLevel {
+            problems.append(StrictDecoding.unknownEnumerationValue(rejectedLogLevel, of: LogLevel.self,
+                                                                   what: "a log level", keyPath: "log_level"))
+        }
         problems += generation.problems(at: "generation")
         return problems
     }

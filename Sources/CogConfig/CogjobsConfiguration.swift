@@ -60,10 +60,18 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
     public var limits: ImageLimits
     /// `watch`: the watched folders.
     public var watch: [WatchedFolder]
-    /// `log_level`.
-    public var logLevel: LogLevel
+    /// `log_level` (the file may write it in any case: `DEBUG` is `debug`).
+    public var logLevel: LogLevel { didSet { rejectedLogLevel = nil } }
     /// `generation`: default text-generation settings.
     public var generation: GenerationDefaults
+    /// The file's `log_level` text when it names no level (`logLevel` then holds the default):
+    /// decoding goes on and `validationProblems()` reports it with the other bad values. Cleared when
+    /// `logLevel` is set (e.g. by an override).
+    var rejectedLogLevel: String?
+    /// The configuration file that was looked for and does not exist, when this configuration is the
+    /// defaults used without one (`withoutFile(at:)`); nil otherwise. An unset `model_directory` is
+    /// then reported as "no configuration file at …" instead of as a bad value in that file.
+    public internal(set) var missingFile: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case databasePath = "database_path"
@@ -131,7 +139,10 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         batchDecode = try container.decode(.batchDecode, default: ConfigDefaults.batchDecode)
         limits = try container.decode(.limits, default: ImageLimits())
         watch = try container.decode(.watch, default: [])
-        logLevel = try container.decode(.logLevel, default: ConfigDefaults.logLevel)
+        let logLevel = try container.decodeEnumeration(.logLevel, default: ConfigDefaults.logLevel,
+                                                        parse: LogLevel.init(name:))
+        self.logLevel = logLevel.value
+        rejectedLogLevel = logLevel.rejected
         generation = try container.decode(.generation, default: GenerationDefaults())
     }
 
@@ -153,6 +164,15 @@ public struct CogjobsConfiguration: Codable, Sendable, Equatable {
         try container.encode(watch, forKey: .watch)
         try container.encode(logLevel, forKey: .logLevel)
         try container.encode(generation, forKey: .generation)
+    }
+
+    /// The defaults, for when there is no configuration file at `path` (the CLI's verbs treat the
+    /// default file as optional): `model_directory` stays unset until an override names it, and
+    /// `validationProblems()` then says that no file was found and how to name the model instead.
+    public static func withoutFile(at path: String) -> CogjobsConfiguration {
+        var configuration = CogjobsConfiguration(modelDirectory: "")
+        configuration.missingFile = path
+        return configuration
     }
 
     // MARK: - Derived values

@@ -15,6 +15,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let unreadable = Code(rawValue: "config.unreadable")
         /// The file is not valid JSON.
         public static let badJSON = Code(rawValue: "config.bad_json")
+        /// A key that appears twice in the same object (only one of the values could apply).
+        public static let duplicateKey = Code(rawValue: "config.duplicate_key")
         /// A key that the configuration does not know (usually a typo).
         public static let unknownKey = Code(rawValue: "config.unknown_key")
         /// A value of the wrong JSON type (a string where a number belongs, a null, …).

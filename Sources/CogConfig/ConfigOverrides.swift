@@ -80,7 +80,7 @@ public struct ConfigOverrides: Sendable, Equatable {
             case "max_attempts": overrides.maxAttempts = try integer(text, name, key)
             case "retry_base_delay_seconds": overrides.retryBaseDelaySeconds = try number(text, name, key)
             case "log_level":
-                guard let level = LogLevel(rawValue: text.lowercased()) else {
+                guard let level = LogLevel(name: text) else {
                     var error = StrictDecoding.unknownEnumerationValue(text, of: LogLevel.self, what: "a log level",
                                                                        keyPath: key)
                     error.code = .badEnvironment

@@ -39,8 +39,12 @@ enum StrictDecoding {
         let unknown = container.allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
         guard let first = unknown.first else { return }
         var message = "unknown key"
-        if let suggestion = closest(to: first, in: known) { message += "; did you mean `\(suggestion)`?" }
-        message += " Allowed here: " + known.joined(separator: ", ")
+        if let suggestion = closest(to: first, in: known) {
+            message += "; did you mean `\(suggestion)`? Allowed here: "
+        } else {
+            message += "; allowed here: "
+        }
+        message += known.joined(separator: ", ")
         throw ConfigError(code: .unknownKey, keyPath: keyPath(decoder.codingPath, appending: first), message: message)
     }
 
@@ -70,11 +74,12 @@ enum StrictDecoding {
     }
 
     /// Decodes a string-backed enumeration, naming the key and the allowed values when it is unknown.
+    /// `parse` turns the text into a value (default: the exact raw value).
     static func decodeEnumeration<Value: RawRepresentable & CaseIterable>(
-        _: Value.Type, from decoder: any Decoder, what: String
+        _: Value.Type, from decoder: any Decoder, what: String, parse: (String) -> Value? = Value.init(rawValue:)
     ) throws -> Value where Value.RawValue == String {
         let text = try decoder.singleValueContainer().decode(String.self)
-        if let value = Value(rawValue: text) { return value }
+        if let value = parse(text) { return value }
         throw unknownEnumerationValue(text, of: Value.self, what: what, keyPath: keyPath(decoder.codingPath))
     }
 
@@ -170,6 +175,27 @@ extension KeyedDecodingContainer {
             throw ConfigError(code: .wrongType, keyPath: keyPath, message: "expected an integer, got \(number)")
         }
         return Int(number)
+    }
+
+    /// Decodes a string-valued enumeration without stopping at a text it does not know, so that the
+    /// rest of the configuration is still read: returns the value, or `placeholder` and the text
+    /// (which `validationProblems()` then reports with the other bad values). A value that is not a
+    /// string (or null) is still a `config.wrong_type` error.
+    ///
+    /// `parse` turns the text into a value (default: the exact raw value).
+    func decodeEnumeration<Value: RawRepresentable & CaseIterable>(
+        _ key: Key, placeholder: Value, parse: (String) -> Value? = Value.init(rawValue:)
+    ) throws -> (value: Value, rejected: String?) where Value.RawValue == String {
+        let text = try decode(String.self, forKey: key)
+        if let value = parse(text) { return (value, nil) }
+        return (placeholder, text)
+    }
+
+    /// `decodeEnumeration`, or `value` when the key is absent.
+    func decodeEnumeration<Value: RawRepresentable & CaseIterable>(
+        _ key: Key, default value: Value, parse: (String) -> Value? = Value.init(rawValue:)
+    ) throws -> (value: Value, rejected: String?) where Value.RawValue == String {
+        contains(key) ? try decodeEnumeration(key, placeholder: value, parse: parse) : (value, nil)
     }
 
     /// `decodeInteger`, or `value` when the key is absent.

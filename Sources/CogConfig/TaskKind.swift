@@ -42,7 +42,14 @@ public enum SidecarFormat: String, Codable, Sendable, CaseIterable {
 public enum LogLevel: String, Codable, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
 
+    /// The level named `name`, ignoring case (`DEBUG`, `Debug` and `debug` are the same level), as
+    /// the file, `COGJOBS_LOG_LEVEL` and `--log-level` accept it; nil for an unknown name.
+    public init?(name: String) {
+        self.init(rawValue: name.lowercased())
+    }
+
     public init(from decoder: any Decoder) throws {
-        self = try StrictDecoding.decodeEnumeration(LogLevel.self, from: decoder, what: "a log level")
+        self = try StrictDecoding.decodeEnumeration(LogLevel.self, from: decoder, what: "a log level",
+                                                    parse: LogLevel.init(name:))
     }
 }

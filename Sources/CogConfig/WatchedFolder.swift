@@ -6,7 +6,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
     /// `path` (required): the folder, absolute.
     public var path: String
     /// `task` (required): what to ask the model for every image.
-    public var task: TaskKind
+    public var task: TaskKind { didSet { rejectedTask = nil } }
     /// `prompt`: the question (`vqa`), phrase (`ground`) or box (`describe-box`); optional otherwise.
     public var prompt: String?
     /// `recursive`: also watch subfolders, including ones created later.
@@ -23,10 +23,15 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
     /// `move_failed_to`: move images here when their job fails for good; nil leaves them in place.
     public var moveFailedTo: String?
     /// `sidecar`: also write the result next to the image.
-    public var sidecar: SidecarFormat
+    public var sidecar: SidecarFormat { didSet { rejectedSidecar = nil } }
     /// `priority`: the priority of jobs created from this folder (same scale as
     /// `cogjobs enqueue --priority`).
     public var priority: Int
+    /// The file's `task` text when it names no task (`task` then holds a placeholder): decoding goes
+    /// on, and `problems(at:)` reports it with the other bad values. Cleared when `task` is set.
+    var rejectedTask: String?
+    /// The file's `sidecar` text when it names no format (`sidecar` holds the default), like `rejectedTask`.
+    var rejectedSidecar: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case path
@@ -65,7 +70,9 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         try StrictDecoding.rejectUnknownKeys(in: decoder, CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         path = try container.decode(String.self, forKey: .path)
-        task = try container.decode(TaskKind.self, forKey: .task)
+        let task = try container.decodeEnumeration(.task, placeholder: TaskKind.caption)
+        self.task = task.value
+        rejectedTask = task.rejected
         prompt = try container.decodeIfPresent(String.self, forKey: .prompt)
         recursive = try container.decode(.recursive, default: ConfigDefaults.watchRecursive)
         ignore = try container.decode(.ignore, default: [])
@@ -73,7 +80,9 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         extensions = try container.decode(.extensions, default: ConfigDefaults.extensions)
         moveDoneTo = try container.decodeIfPresent(String.self, forKey: .moveDoneTo)
         moveFailedTo = try container.decodeIfPresent(String.self, forKey: .moveFailedTo)
-        sidecar = try container.decode(.sidecar, default: ConfigDefaults.sidecar)
+        let sidecar = try container.decodeEnumeration(.sidecar, default: ConfigDefaults.sidecar)
+        self.sidecar = sidecar.value
+        rejectedSidecar = sidecar.rejected
         priority = try container.decodeInteger(.priority, default: ConfigDefaults.priority)
     }
 
@@ -100,7 +109,10 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
     func problems(at path: String) -> [ConfigError] {
         var problems: [ConfigError] = []
         problems += ConfigPaths.problems(self.path, at: path + ".path")
-        if task.requiresPrompt {
+        if let rejectedTask {
+            problems.append(StrictDecoding.unknownEnumerationValue(rejectedTask, of: TaskKind.self, what: "a task",
+                                                                   keyPath: path + ".task"))
+        } else if task.requiresPrompt {
             if prompt == nil {
                 problems.append(.invalid(path + ".prompt", "is required when `task` is `\(task.rawValue)`"))
             }
@@ -137,6 +149,10 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
                     "lies inside the recursively watched folder, so moved images would be picked up again; "
                         + "use a folder outside it, a hidden name (e.g. \(folder)/.done) or add its name to `ignore`"))
             }
+        }
+        if let rejectedSidecar {
+            problems.append(StrictDecoding.unknownEnumerationValue(
+                rejectedSidecar, of: SidecarFormat.self, what: "a sidecar format", keyPath: path + ".sidecar"))
         }
         return problems
     }

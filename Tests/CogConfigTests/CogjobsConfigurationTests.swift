@@ -135,11 +135,10 @@ struct DecodingErrorTests {
          .wrongType, "watch[0].recursive"),
         (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption", "ignore": "*.txt"}]}"#,
          .wrongType, "watch[0].ignore"),
-        (withWatch(#"{"path": "/a", "task": "caption"}"#, #"{"path": "/b", "task": "captionn"}"#),
-         .invalidValue, "watch[1].task"),
-        (#"{"model_directory": "/m", "watch": [{"path": "/a", "task": "caption", "sidecar": "xml"}]}"#,
-         .invalidValue, "watch[0].sidecar"),
-        (#"{"model_directory": "/m", "log_level": "verbose"}"#, .invalidValue, "log_level"),
+        (withWatch(#"{"path": "/a", "task": 5}"#), .wrongType, "watch[0].task"),
+        (withWatch(#"{"path": "/a", "task": null}"#), .wrongType, "watch[0].task"),
+        (withWatch(#"{"path": "/a", "task": "caption", "sidecar": true}"#), .wrongType, "watch[0].sidecar"),
+        (#"{"model_directory": "/m", "log_level": 3}"#, .wrongType, "log_level"),
         (#"{"model_directory": "/m", "batch_decode": "yes"}"#, .wrongType, "batch_decode"),
         (#"{"model_directory": "/m", "batch_decode": 1}"#, .wrongType, "batch_decode"),
         (#"{"model_directory": "/m", "batch_decode": null}"#, .wrongType, "batch_decode"),
@@ -158,7 +157,7 @@ struct DecodingErrorTests {
     func helpfulMessages() throws {
         let unknown = try #require(decodeError(#"{"model_directory": "/m", "wokers": 2}"#))
         #expect(unknown.message.contains("did you mean `workers`?"))
-        let task = try #require(decodeError(withWatch(#"{"path": "/a", "task": "captionn"}"#)))
+        let task = try #require(try validationError(withWatch(#"{"path": "/a", "task": "captionn"}"#)))
         #expect(task.message.contains("allowed: caption, vqa, ground, ground-caption, describe-box"))
         #expect(task.message.contains("did you mean `caption`?"))
         let type = try #require(decodeError(#"{"model_directory": "/m", "workers": "2"}"#))
@@ -191,6 +190,9 @@ struct ValidationTests {
         (#"{"model_directory": "/m", "shutdown_drain_seconds": -5}"#, "shutdown_drain_seconds"),
         (#"{"model_directory": "/m", "max_attempts": 0}"#, "max_attempts"),
         (#"{"model_directory": "/m", "precision": "turbo"}"#, "precision"),
+        (withWatch(#"{"path": "/a", "task": "caption"}"#, #"{"path": "/b", "task": "captionn"}"#), "watch[1].task"),
+        (withWatch(#"{"path": "/a", "task": "caption", "sidecar": "xml"}"#), "watch[0].sidecar"),
+        (#"{"model_directory": "/m", "log_level": "verbose"}"#, "log_level"),
         (#"{"model_directory": "/m", "prefix_cache_mb": -1}"#, "prefix_cache_mb"),
         (#"{"model_directory": "/m", "retry_base_delay_seconds": -1}"#, "retry_base_delay_seconds"),
         (#"{"model_directory": "/m", "limits": {"max_pixels": 0}}"#, "limits.max_pixels"),
@@ -389,5 +391,127 @@ struct LoadingTests {
         #expect(unknownInFile?.code == .unknownKey)
         #expect(unknownInFile?.file?.hasSuffix("cogjobs.json") == true)
         #expect(unknownInFile?.message.contains("did you mean `database_path`?") == true)
+    }
+}
+
+@Suite("CogjobsConfiguration: every bad value is listed, the rest stays usable")
+struct ValueCollectionTests {
+    @Test("unknown task, sidecar and log level are collected with the other bad values, in key order")
+    func enumerationsAreCollected() throws {
+        let configuration = try CogjobsConfiguration.decode(Data(#"""
+            {"model_directory": "/m", "database_path": "/db/jobs.sqlite3", "workers": 0, "precision": "slow",
+             "log_level": "loud", "watch": [{"path": "/srv/a", "task": "captionn", "sidecar": "xml"},
+                                            {"path": "/srv/b", "task": "vqa", "prompt": "?"}]}
+            """#.utf8))
+        let problems = configuration.validationProblems()
+        #expect(problems.compactMap(\.keyPath)
+                    == ["workers", "precision", "watch[0].task", "watch[0].sidecar", "log_level"])
+        #expect(problems.allSatisfy { $0.code == .invalidValue })
+        let task = try #require(problems.first { $0.keyPath == "watch[0].task" })
+        #expect(task.message == "`captionn` is not a task; allowed: caption, vqa, ground, ground-caption, "
+                    + "describe-box (did you mean `caption`?)")
+        let sidecar = try #require(problems.first { $0.keyPath == "watch[0].sidecar" })
+        #expect(sidecar.message.contains("allowed: none, txt, json"))
+        #expect(problems.first { $0.keyPath == "log_level" }?.message.contains("is not a log level") == true)
+        // The rest of the file was read: what `cogjobs check` needs for its other checks is there.
+        #expect(configuration.modelDirectory == "/m")
+        #expect(configuration.databasePath == "/db/jobs.sqlite3")
+        #expect(configuration.watch.count == 2)
+        #expect(configuration.watch[1].task == .vqa)
+        #expect(#expect(throws: ConfigError.self) { try configuration.validate() }?.keyPath == "workers")
+    }
+
+    @Test("an unknown task that would need a prompt does not add a prompt problem")
+    func rejectedTaskAlone() throws {
+        let configuration = try CogjobsConfiguration.decode(Data(#"""
+            {"model_directory": "/m", "watch": [{"path": "/srv/a", "task": "VQA"}]}
+            """#.utf8))
+        #expect(configuration.validationProblems().compactMap(\.keyPath) == ["watch[0].task"])
+    }
+
+    @Test("loading a file with an unknown enumeration value fails, naming the file and the key")
+    func loadRejects() throws {
+        let (folder, file) = try writeConfig(#"{"model_directory": "/m", "log_level": "loud"}"#)
+        defer { try? FileManager.default.removeItem(at: folder) }  // temporary folder; best effort
+        let error = #expect(throws: ConfigError.self) { try CogjobsConfiguration.load(file: file, environment: [:]) }
+        #expect(error?.code == .invalidValue)
+        #expect(error?.keyPath == "log_level")
+        #expect(error?.file == file)
+        // An override replaces the file's value, and with it the problem.
+        let overridden = try CogjobsConfiguration.load(file: file, environment: ["COGJOBS_LOG_LEVEL": "debug"])
+        #expect(overridden.logLevel == .debug)
+    }
+
+    @Test("setting a value in code replaces a rejected one")
+    func settingClearsRejection() throws {
+        var configuration = try CogjobsConfiguration.decode(Data(#"""
+            {"model_directory": "/m", "log_level": "loud", "watch": [{"path": "/a", "task": "x", "sidecar": "y"}]}
+            """#.utf8))
+        #expect(configuration.validationProblems().count == 3)
+        configuration.watch[0].task = .caption
+        configuration.watch[0].sidecar = .txt
+        configuration.logLevel = .info
+        #expect(configuration.validationProblems().isEmpty)
+    }
+
+    @Test("log_level is case-insensitive in the file, as in COGJOBS_LOG_LEVEL", arguments: [
+        ("CRITICAL", LogLevel.critical), ("Debug", .debug), ("warning", .warning), ("TrAcE", .trace),
+    ])
+    func logLevelCase(text: String, level: LogLevel) throws {
+        let json = #"{"model_directory": "/m", "log_level": "\#(text)"}"#
+        let configuration = try CogjobsConfiguration.decode(Data(json.utf8))
+        #expect(configuration.logLevel == level)
+        #expect(configuration.validationProblems().isEmpty)
+        #expect(try ConfigOverrides.fromEnvironment(["COGJOBS_LOG_LEVEL": text]).logLevel == level)
+        #expect(LogLevel(name: text) == level)
+        #expect(try JSONDecoder().decode(LogLevel.self, from: Data("\"\(text)\"".utf8)) == level)
+    }
+
+    @Test("other enumerations stay exact: a task or sidecar in capitals is not allowed")
+    func otherEnumerationsExact() throws {
+        let configuration = try CogjobsConfiguration.decode(Data(#"""
+            {"model_directory": "/m", "watch": [{"path": "/a", "task": "Caption", "sidecar": "JSON"}]}
+            """#.utf8))
+        #expect(configuration.validationProblems().compactMap(\.keyPath) == ["watch[0].task", "watch[0].sidecar"])
+        #expect(LogLevel(name: "loud") == nil)
+    }
+
+    @Test("an unknown key's message is punctuated with and without a suggestion")
+    func unknownKeyMessage() throws {
+        let plain = try #require(decodeError(#"{"model_directory": "/m", "limits": {"bogus": 1}}"#))
+        #expect(plain.keyPath == "limits.bogus")
+        #expect(plain.message == "unknown key; allowed here: max_pixels, max_file_bytes")
+        #expect(plain.description == "config.unknown_key: `limits.bogus`: unknown key; allowed here: max_pixels, "
+                    + "max_file_bytes")
+        let suggested = try #require(decodeError(#"{"model_directory": "/m", "limits": {"max_pixel": 1}}"#))
+        #expect(suggested.message == "unknown key; did you mean `max_pixels`? Allowed here: max_pixels, max_file_bytes")
+    }
+
+    @Test("without a configuration file, an unset model directory says so instead of blaming the file")
+    func withoutFile() throws {
+        let path = "/etc/cogjobs/cogjobs.json"
+        let defaults = CogjobsConfiguration.withoutFile(at: path)
+        #expect(defaults.missingFile == path)
+        let problems = defaults.validationProblems()
+        #expect(problems.count == 1)
+        let problem = try #require(problems.first)
+        #expect(problem.code == .missingKey)
+        #expect(problem.keyPath == "model_directory")
+        #expect(problem.file == nil)
+        #expect(problem.message == "no configuration file at /etc/cogjobs/cogjobs.json and no model directory; "
+                    + "pass --config FILE, or --model DIR (or set COGJOBS_MODEL)")
+        // Running with only overrides still works: a model directory from a flag or the environment.
+        let flagged = defaults.applying(overrides: ConfigOverrides(modelDirectory: "/models/tiny"))
+        #expect(flagged.validationProblems().isEmpty)
+        #expect(try ConfigOverrides.fromEnvironment(["COGJOBS_MODEL": "/models/x"]).modelDirectory == "/models/x")
+        let fromEnvironment = defaults.applying(overrides: try ConfigOverrides.fromEnvironment(["COGJOBS_MODEL": "/x"]))
+        #expect(fromEnvironment.validationProblems().isEmpty)
+        // Other values are still checked as usual.
+        let badWorkers = defaults.applying(overrides: ConfigOverrides(modelDirectory: "/m", workers: 0))
+        #expect(badWorkers.validationProblems().compactMap(\.keyPath) == ["workers"])
+        // A file that sets an empty model directory is still blamed for it.
+        let empty = try #require(try validationError(#"{"model_directory": ""}"#))
+        #expect(empty.message == "must not be empty")
+        #expect(CogjobsConfiguration(modelDirectory: "").missingFile == nil)
     }
 }
