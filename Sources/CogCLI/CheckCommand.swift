@@ -127,12 +127,14 @@ struct CheckCommand: ParsableCommand {
             var isDirectory: ObjCBool = false
             if !FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
                 report.problem(area, code: WatcherError.Code.rootMissing.rawValue, key: "watch[\(index)].path",
-                               path: folder.path, message: "`watch[\(index)].path`: the watched folder \(folder.path) does not exist; create it or fix the path (the "
-                                   + "daemon would not start)")
+                               path: folder.path,
+                               message: "`watch[\(index)].path`: the watched folder \(folder.path) does not exist; "
+                                   + "create it or fix the path (the daemon would not start)")
             } else if !isDirectory.boolValue {
                 report.problem(area, code: WatcherError.Code.notADirectory.rawValue, key: "watch[\(index)].path",
-                               path: folder.path, message: "`watch[\(index)].path`: \(folder.path) is not a folder; fix the path (the daemon "
-                                   + "would not start)")
+                               path: folder.path,
+                               message: "`watch[\(index)].path`: \(folder.path) is not a folder; "
+                                   + "fix the path (the daemon would not start)")
             }
         }
         let summary = "(\(TextFormat.count(effective.watch.count, "watched folder")), "

@@ -22,7 +22,8 @@ struct DrawCommand: AsyncParsableCommand {
     @Argument(help: "The image the boxes belong to.")
     var image: String
 
-    @Option(name: .long, help: "Boxes in the model's [[x0,y0,x1,y1]] notation, or JSON from run, show or results --json.")
+    @Option(name: .long,
+            help: "Boxes in the model's [[x0,y0,x1,y1]] notation, or JSON from run, show or results --json.")
     var boxes: String
 
     @Option(name: .long, help: "Output file: a new JPEG (.jpg or .jpeg), not the input image.")
@@ -77,7 +78,8 @@ struct DrawCommand: AsyncParsableCommand {
             }
             return try lists.flatMap { list in
                 try list.entries.enumerated().map { index, entry in
-                    try labeledBox(entry, where: "--boxes: entry \(index) of \(list.path)", width: width, height: height)
+                    try labeledBox(entry, where: "--boxes: entry \(index) of \(list.path)", width: width,
+                                   height: height)
                 }
             }
         }

@@ -41,7 +41,8 @@ struct CheckOutputTests {
 
         // The model directory does not exist.
         try await Self.expectCodedProblems(["--config", absent, "--database", db.path, "--model", noModel],
-                                           codes: ["config.file_missing", "weights.missing_file", "tokenizer.missing_file"])
+                                           codes: ["config.file_missing", "weights.missing_file",
+                                                   "tokenizer.missing_file"])
         // A tokenizer that is not the model's (LLaMA-3's BOS 128000 against the tiny model's 1).
         try await Self.expectCodedProblems(["--config", absent, "--database", db.path, "--model",
                                             Fixtures.cogvlmTiny.path, "--tokenizer", Fixtures.llama3Tokenizer.path],
@@ -73,7 +74,9 @@ struct CheckOutputTests {
             return await CLI.run(["check", "--config", config.path])
         }
         let inboxes = ["inbox-a", "inbox-b"].map { db.directory.appendingPathComponent($0).path }
-        for inbox in inboxes { try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true) }
+        for inbox in inboxes {
+            try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        }
         let one = try await check(workers: 1, watch: [inboxes[0]])
         #expect(one.status == 0 && one.standardOutput.contains("every value is valid (1 watched folder, 1 worker)"),
                 "\(one)")

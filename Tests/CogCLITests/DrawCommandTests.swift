@@ -66,7 +66,8 @@ struct DrawCommandTests {
             let run = await Self.draw(json, into: tmp)
             #expect(run.status == 1, "\(json): \(run)")
             let message = run.standardError
-            #expect(message.hasPrefix("Error: pipeline.bad_box: --boxes: the JSON has no boxes array"), "\(json): \(run)")
+            #expect(message.hasPrefix("Error: pipeline.bad_box: --boxes: the JSON has no boxes array"),
+                    "\(json): \(run)")
             for shape in [#""boxes""#, #""result": {"boxes""#, #""results": [{"boxes""#] {
                 #expect(message.contains(shape), "\(json): the message does not name \(shape): \(message)")
             }
