@@ -111,7 +111,14 @@ struct CheckCommand: ParsableCommand {
         let problems = effective.validationProblems()
         for var problem in problems {
             if let key = problem.keyPath { problem.origin = flags.origins[key] ?? environment.origins[key] }
-            if problem.origin == nil { problem.file = file.path }
+            if problem.origin == nil {
+                // A value from the file, or a default because there is no file: blame the file only if it exists.
+                if fileExists {
+                    problem.file = file.path
+                } else {
+                    problem.origin = "the defaults: there is no configuration file at \(file.path)"
+                }
+            }
             report.problem(area, code: problem.code.rawValue, key: problem.keyPath, path: problem.file,
                            message: problem.description)
         }
@@ -120,17 +127,18 @@ struct CheckCommand: ParsableCommand {
             var isDirectory: ObjCBool = false
             if !FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
                 report.problem(area, code: WatcherError.Code.rootMissing.rawValue, key: "watch[\(index)].path",
-                               path: folder.path, message: "\(WatcherError.Code.rootMissing.rawValue): `watch[\(index)].path`: "
-                                   + "the watched folder \(folder.path) does not exist; create it or fix the path (the "
-                                   + "daemon would not start)")
+                               path: folder.path,
+                               message: "`watch[\(index)].path`: the watched folder \(folder.path) does not exist; "
+                                   + "create it or fix the path (the daemon would not start)")
             } else if !isDirectory.boolValue {
                 report.problem(area, code: WatcherError.Code.notADirectory.rawValue, key: "watch[\(index)].path",
-                               path: folder.path, message: "\(WatcherError.Code.notADirectory.rawValue): "
-                                   + "`watch[\(index)].path`: \(folder.path) is not a folder; fix the path (the daemon "
-                                   + "would not start)")
+                               path: folder.path,
+                               message: "`watch[\(index)].path`: \(folder.path) is not a folder; "
+                                   + "fix the path (the daemon would not start)")
             }
         }
-        let summary = "(\(effective.watch.count) watched folders, \(effective.workers) workers)"
+        let summary = "(\(TextFormat.count(effective.watch.count, "watched folder")), "
+            + "\(TextFormat.count(effective.workers, "worker")))"
         let decodedWord = fileExists ? "decoded; " : ""
         if !report.hasProblem(in: area) {
             report.ok(area, "\(decodedWord)every value is valid \(summary)")

@@ -75,8 +75,11 @@ struct CheckReport: Encodable {
         items.append(Item(area: area, ok: true, skipped: true, message: message))
     }
 
+    /// A problem; its message starts with its code (`code: …`, as `Error:` lines do), which is added
+    /// when `message` does not already start with it.
     mutating func problem(_ area: String, code: String, key: String?, path: String?, message: String) {
-        items.append(Item(area: area, ok: false, code: code, key: key, path: path, message: message))
+        let coded = message.hasPrefix(code + ": ") ? message : "\(code): \(message)"
+        items.append(Item(area: area, ok: false, code: code, key: key, path: path, message: coded))
     }
 
     /// A problem from a domain error, with its code, key and file when it has them.

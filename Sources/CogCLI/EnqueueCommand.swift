@@ -68,16 +68,19 @@ struct EnqueueCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard let kind = TaskKind(rawValue: task) else {
-            let tasks = TaskKind.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("unknown task '\(task)'; one of \(tasks)")
-        }
+        let kind = try TaskOption.kind(task)
         if kind.requiresPrompt && (prompt ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw ValidationError("the \(task) task needs --prompt")
         }
         if kind == .describeBox, let prompt {
             // The job's prompt is its box: a typo would otherwise fail only when the job runs.
-            do { _ = try GroundingBox(parsing: prompt) } catch { throw ValidationError("--prompt: \(error)") }
+            // Its own code first (as `run --box` reports it), then what it concerns: one code, exit status 64.
+            do {
+                _ = try GroundingBox(parsing: prompt)
+            } catch {
+                let report = ErrorReport(error)
+                throw ValidationError("\(report.code): --prompt: \(report.message)")
+            }
         }
         if inputs.isEmpty { throw ValidationError("give at least one image, folder, pattern, or - for standard input") }
         if let runAfter, Self.parseTime(runAfter, now: Date()) == nil {

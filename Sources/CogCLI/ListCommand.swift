@@ -36,6 +36,7 @@ struct ListCommand: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        try TaskOption.validate(task)
     }
 
     func run() throws {

@@ -32,6 +32,7 @@ struct ResultsCommand: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        try TaskOption.validate(task)
     }
 
     func run() throws {

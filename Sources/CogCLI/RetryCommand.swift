@@ -32,7 +32,10 @@ struct RetryCommand: ParsableCommand {
     var task: String?
 
     func validate() throws {
-        if jobs.isEmpty == state.isEmpty {
+        if jobs.isEmpty && state.isEmpty {
+            throw ValidationError("name the job ids to retry, or select them with --state (see cogjobs retry --help)")
+        }
+        if !jobs.isEmpty && !state.isEmpty {
             throw ValidationError("name job ids or use --state, not both")
         }
         if let bad = state.first(where: { !Self.retryableStates.contains($0) }) {
@@ -40,6 +43,7 @@ struct RetryCommand: ParsableCommand {
                                   + "can be retried")
         }
         if task != nil && state.isEmpty { throw ValidationError("--task needs --state") }
+        try TaskOption.validate(task)
     }
 
     func run() throws {

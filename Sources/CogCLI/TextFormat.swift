@@ -44,6 +44,11 @@ enum TextFormat {
         String(format: "%.\(places)f", value)
     }
 
+    /// `1 worker`, `2 workers`: a count and a noun that takes an `s` in the plural.
+    static func count(_ value: Int, _ noun: String) -> String {
+        "\(value) \(noun)\(value == 1 ? "" : "s")"
+    }
+
     /// `1.2 MB`-style byte counts.
     static func bytes(_ count: Int) -> String {
         let units = ["B", "KB", "MB", "GB", "TB"]
