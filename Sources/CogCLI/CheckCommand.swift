@@ -90,7 +90,7 @@ struct CheckCommand: ParsableCommand {
         if !fileExists {
             // The default file is optional (as for every verb): check the defaults with the
             // environment and the flags applied.
-            decoded = CogjobsConfiguration(modelDirectory: "")
+            decoded = CogjobsConfiguration.withoutFile(at: file.path)
             report.ok(area, "no configuration file (optional at \(file.path)): the defaults, the COGJOBS_* "
                       + "environment and the flags apply")
         } else {
@@ -115,7 +115,7 @@ struct CheckCommand: ParsableCommand {
                 // A value from the file, or a default because there is no file: blame the file only if it exists.
                 if fileExists {
                     problem.file = file.path
-                } else {
+                } else if problem.code != .missingKey {  // a missing key's message already says there is no file
                     problem.origin = "the defaults: there is no configuration file at \(file.path)"
                 }
             }

@@ -48,7 +48,7 @@ struct DaemonCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func validate() throws {
-        if let logLevel, LogLevel(rawValue: logLevel) == nil {
+        if let logLevel, LogLevel(name: logLevel) == nil {
             let levels = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("--log-level must be one of \(levels)")
         }
@@ -66,7 +66,7 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         var overrides = ConfigOverrides(databasePath: database, modelDirectory: model, tokenizerDirectory: tokenizer,
                                         workers: workers, blasThreads: blasThreads,
-                                        logLevel: logLevel.flatMap(LogLevel.init(rawValue:)))
+                                        logLevel: logLevel.flatMap(LogLevel.init(name:)))
         let given: [(flag: String, key: String, isSet: Bool)] = [
             ("--database", "database_path", database != nil), ("--model", "model_directory", model != nil),
             ("--tokenizer", "tokenizer_directory", tokenizer != nil), ("--workers", "workers", workers != nil),

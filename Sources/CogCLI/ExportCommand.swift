@@ -40,6 +40,8 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .long, help: "Only the newest result of every image and task.")
     var latest = false
 
+    func validate() throws { try TaskOption.validate(task) }
+
     func run() throws {
         try reportingFailures {
             let context = CommandContext.current

@@ -51,7 +51,7 @@ struct UsageMessageTests {
         let expected = "Error: cli.usage: unknown task 'bogus'; one of \(tasks)"
         #expect(enqueue.status == 64 && enqueue.standardError.hasPrefix(expected), "\(enqueue)")
         for verb in [["list"], ["results"], ["list", "--json"], ["results", "--json"],
-                     ["retry", "--state", "failed"]] {
+                     ["retry", "--state", "failed"], ["export"]] {
             let run = await CLI.run(verb + ["--database", db.path, "--task", "bogus"])
             #expect(run.status == 64, "\(verb): \(run)")
             #expect(run.standardError.hasPrefix(expected), "\(verb): \(run)")

@@ -89,8 +89,9 @@ struct SQLDocumentationTests {
                                                          priority: 1))
         let job = try #require(try store.claim(owner: "doc", leaseDuration: .seconds(60)))
         #expect(job.id == broken)
-        try store.fail(jobID: broken, claimToken: job.claimToken, code: "image.corrupt",
-                       message: "not a JPEG file: starts with 0x00 0x00", permanent: true)
+        try store.fail(jobID: broken, claimToken: job.claimToken, code: "image.unknown_format",
+                       message: "/photos/broken.jpg: not a JPEG or PNG image (first bytes: 00 00 00 00 00 00 00 00); pass a JPEG or PNG file",
+                       permanent: true)
         return (database, store)
     }
 
