@@ -76,9 +76,6 @@ final class DeferredFiles: Sendable {
         state.withLock { _ = $0.entries.removeValue(forKey: path) }
     }
 
-    /// Whether `path` is waiting.
-    func contains(_ path: String) -> Bool { state.withLock { $0.entries[path] != nil } }
-
     var isEmpty: Bool { state.withLock { $0.entries.isEmpty && $0.overflowRoots.isEmpty } }
     var count: Int { state.withLock { $0.entries.count } }
 

@@ -291,8 +291,8 @@ final class FolderIntake: Service, Sendable {
                 }
                 guard status == entry.status else {
                     if entry.changes == 0 {
-                        let line = "\(path) is still being written (\(entry.status) → \(status)); it is taken once it "
-                            + "stays unchanged for \(Self.settleQuietPeriod)"
+                        let line = "\(path) is still being written (\(entry.status) → \(status)); it is taken "
+                            + "once it stays unchanged for \(Self.settleQuietPeriod)"
                         logger.info("\(line)")
                     }
                     settling.add(entry.file, status: status, at: .now, changes: entry.changes + 1)
@@ -456,7 +456,8 @@ final class FolderIntake: Service, Sendable {
             case .queued, .running, .retryable:
                 // Its actions come when the job finishes (JobEventHandler takes the copy).
                 waitingCopies.add(path, for: jobID)
-                logger.debug("\(path) is already job \(jobID) (\(jobState.rawValue)); its folder actions follow the job's")
+                let line = "\(path) is already job \(jobID) (\(jobState.rawValue)); its folder actions follow the job's"
+                logger.debug("\(line)")
             case .cancelled, .failed, .quarantined:
                 let line = "\(path) is already job \(jobID) (\(jobState.rawValue)); run it again with "
                     + "`cogjobs retry \(jobID)`"

@@ -18,7 +18,7 @@ struct WatchedFolderIntakeRuleTests {
         return EnqueueRequest(image: ImageInfo(sha256: hash, path: path), task: "caption", model: "m@1")
     }
 
-    @Test("dedup skips jobs that failed for their path (changed, missing, unreadable, superseded), not for their content")
+    @Test("dedup skips jobs that ended for their path (changed, missing, unreadable, superseded), not their content")
     func dedupIgnoresPathBoundFailures() throws {
         try Fixtures.withTemporaryDirectory("dedup-path") { directory in
             let store = try JobStore(url: directory.appendingPathComponent("jobs.sqlite3"))
@@ -125,8 +125,9 @@ struct WatchedFolderIntakeRuleTests {
         try Fixtures.withTemporaryDirectory("sidecar-state") { directory in
             let image = directory.appendingPathComponent("a.jpg").path
             let output = JobOutput(text: "a cat", rawOutput: "a cat", promptTokens: 1, generatedTokens: 1, model: "m@1")
-            let a = SidecarContent(jobID: 1, resultID: 1, imagePath: image, imageSHA256: String(repeating: "a", count: 64),
-                                   task: "caption", prompt: "", output: output)
+            let a = SidecarContent(jobID: 1, resultID: 1, imagePath: image,
+                                   imageSHA256: String(repeating: "a", count: 64), task: "caption", prompt: "",
+                                   output: output)
             var b = a
             b.imageSHA256 = String(repeating: "b", count: 64)
             b.text = "a dog"
@@ -193,7 +194,7 @@ extension DaemonProcessTests {
             #expect(daemon.stop()?.status == 0)
         }
 
-        @Test("a file written in open–write–close rounds, and one still open at the start-up scan, give one job each")
+        @Test("a file written in open–write–close rounds, and one still open at the start-up scan: one job each")
         func filesStillBeingWritten() throws {
             let daemon = try DaemonHarness("intake-settle")
             defer { daemon.remove() }
