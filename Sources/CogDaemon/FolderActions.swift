@@ -68,6 +68,34 @@ enum FolderActions {
         imagePath + "." + format.rawValue
     }
 
+    /// Whether the sidecar next to `content.imagePath` is there and describes `content`'s image.
+    enum SidecarState: Equatable {
+        case missing
+        /// Written for this content (a `.json` sidecar's `image_sha256`; a `.txt` sidecar's text).
+        case current
+        /// Written for other bytes that had this name before (or unreadable): to be rewritten.
+        case otherContent
+    }
+
+    /// Reads the sidecar `format` next to `content.imagePath` and compares it with `content`.
+    static func sidecarState(for content: SidecarContent, format: SidecarFormat) -> SidecarState {
+        guard format != .none else { return .current }
+        let path = sidecarPath(for: content.imagePath, format: format)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return FileManager.default.fileExists(atPath: path) ? .otherContent : .missing
+        }
+        switch format {
+        case .none:
+            return .current
+        case .txt:
+            return data == Data((content.text + "\n").utf8) ? .current : .otherContent
+        case .json:
+            // Unparseable JSON counts as other content: it is rewritten.
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            return object?["image_sha256"] as? String == content.imageSHA256 ? .current : .otherContent
+        }
+    }
+
     /// Writes the sidecar atomically (temp + fsync + rename). Returns its path.
     static func writeSidecar(_ content: SidecarContent, format: SidecarFormat,
                              nextTo imagePath: String) throws -> String {

@@ -1,5 +1,6 @@
 import CogConfig
 import CogJobStore
+import CogPipeline
 import CogWatcher
 import Foundation
 import Glibc
@@ -10,16 +11,19 @@ import Synchronization
 /// The watched folders: a `DirectoryWatcher` over the configured folders, feeding every complete
 /// file through `ImageIntake` into the queue, and waking the workers after each new job.
 ///
-/// - `start()` (before the daemon reports ready) puts the watches in place, then scans the
-///   folders for what arrived while the daemon was stopped. Watching before scanning means a
-///   file finished during the scan is reported by its event too; deduplication makes that safe.
-/// - `run()` consumes watcher events until graceful shutdown: files are enqueued one at a time on
-///   a dedicated queue (hashing is blocking work), a `rescanNeeded` (inotify overflow, a root
-///   that came back) rescans that folder, watcher errors are logged.
+/// - `start()` (before the daemon reports ready) checks the folders' prompts, puts the watches in
+///   place, then scans the folders for what arrived while the daemon was stopped. Watching before
+///   scanning means a file finished during the scan is reported by its event too; deduplication
+///   makes that safe.
+/// - `run()` until graceful shutdown: consumes watcher events (a `rescanNeeded` — inotify
+///   overflow, a root that came back — rescans that folder, watcher errors are logged); takes
+///   every file seen once it has been unchanged for `settleQuietPeriod` (`SettlingFiles`) and
+///   enqueues it on a dedicated queue (hashing is blocking work); retries the files the database
+///   refused for a reason of its own (`DeferredFiles`) until they are in.
 /// - `apply(_:)` (SIGHUP) swaps in a watcher for a new folder list; if the new one cannot start,
 ///   the old one keeps running and the error is returned.
-/// A file seen again after its job finished is reconciled (`FolderActions`): a missing sidecar is
-/// written, a configured move is done.
+/// A file seen again after its job finished is reconciled (`FolderActions`): a missing or stale
+/// sidecar is written, a configured move is done.
 final class FolderIntake: Service, Sendable {
     private struct State: Sendable {
         var watcher: DirectoryWatcher?
@@ -37,6 +41,10 @@ final class FolderIntake: Service, Sendable {
     private let state = Mutex(State())
     /// Copies of images whose job has not finished (see `WaitingCopies`).
     private let waitingCopies: WaitingCopies
+    /// Files waiting out their quiet period before they are hashed (see `SettlingFiles`).
+    private let settling = SettlingFiles(quietPeriod: FolderIntake.settleQuietPeriod)
+    /// Files the database could not take yet, retried until it does (see `DeferredFiles`).
+    private let deferred = DeferredFiles()
 
     init(store: JobStore, intake: ImageIntake, settings: DaemonSettings, logger: Logger,
          waitingCopies: WaitingCopies = WaitingCopies(), wakeWorkers: @escaping @Sendable () -> Void) {
@@ -57,6 +65,7 @@ final class FolderIntake: Service, Sendable {
             logger.info("no watched folders configured; jobs come from `cogjobs enqueue` only")
             return
         }
+        try Self.checkPrompts(folders)
         let (watcher, byRoot) = try Self.makeWatcher(folders)
         state.withLock { state in
             state.watcher = watcher
@@ -70,6 +79,7 @@ final class FolderIntake: Service, Sendable {
     /// watcher cannot start, e.g. a folder does not exist.
     func apply(_ configuration: CogjobsConfiguration) async throws(DaemonError) {
         let folders = configuration.watch
+        try Self.checkPrompts(folders)
         let current = state.withLock { $0.folders }
         if Set(current.values.map(\.path)) == Set(folders.map(\.path)), current.count == folders.count,
            folders.allSatisfy({ current[Self.root(for: $0).url.path] == $0 }) {
@@ -87,6 +97,24 @@ final class FolderIntake: Service, Sendable {
         old?.stop()
         logger.info("now watching \(folders.count) folder(s): \(folders.map(\.path).joined(separator: ", "))")
         if let replacement { await scan(replacement.roots) }
+    }
+
+    /// Refuses a `describe-box` folder whose prompt is not a box: every one of its jobs would fail
+    /// with `pipeline.bad_box`. (The configuration check knows nothing of boxes; the parser is the
+    /// one the model executor uses, on the prompt trimmed the same way.)
+    static func checkPrompts(_ folders: [WatchedFolder]) throws(DaemonError) {
+        for (index, folder) in folders.enumerated() where folder.task == .describeBox {
+            let prompt = (folder.prompt ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            do {
+                _ = try CogPipeline.GroundingBox(parsing: prompt)
+            } catch {
+                throw DaemonError(code: .invalidConfiguration,
+                                  message: "task `describe-box` takes the region to describe as its prompt, "
+                                      + "x0,y0,x1,y1 in 0–999 thousandths of the image (e.g. \"086,540,400,760\"); "
+                                      + "\"\(folder.prompt ?? "")\" is not one",
+                                  subject: "watch[\(index)].prompt", cause: "\(error)")
+            }
+        }
     }
 
     private func stopAll() {
@@ -126,27 +154,48 @@ final class FolderIntake: Service, Sendable {
 
     func run() async throws {
         await withGracefulShutdownHandler {
-            while true {
-                let (watcher, stopped) = state.withLock { ($0.watcher, $0.stopped) }
-                if stopped { return }
-                guard let watcher else {
-                    // No folders (yet): a reload may add some. Cancellation ends the sleep early, which is fine.
-                    try? await Task.sleep(for: .milliseconds(200))  // cancellation ends the wait; checked below
-                    if Task.isCancelled { return }
-                    continue
-                }
-                for await event in watcher.events { await handle(event) }
-                // The stream ended: replaced by a reload, stopped for shutdown, or failed.
-                let (current, nowStopped) = state.withLock { ($0.watcher, $0.stopped) }
-                if nowStopped || Task.isCancelled { return }
-                if current === watcher {
-                    logger.error("the directory watcher stopped unexpectedly; restarting it in 5 s")
-                    try? await Task.sleep(for: .seconds(5))  // cancellation ends the wait; checked next loop
-                    await restart(after: watcher)
-                }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.consumeEvents() }
+                group.addTask { await self.settleLoop() }
+                group.addTask { await self.retryDeferredLoop() }
             }
         } onGracefulShutdown: {
             self.stopAll()
+        }
+    }
+
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Sleeps `duration` in short slices, returning early (false) once the intake stops.
+    private func pause(_ duration: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            if isStopped || Task.isCancelled { return false }
+            // Cancellation ends the sleep early; the loop condition then returns.
+            try? await Task.sleep(for: min(.milliseconds(100), deadline - .now))
+        }
+        return !isStopped && !Task.isCancelled
+    }
+
+    /// Feeds watcher events into `handle` until shutdown, replacing a watcher that died.
+    private func consumeEvents() async {
+        while true {
+            let (watcher, stopped) = state.withLock { ($0.watcher, $0.stopped) }
+            if stopped { return }
+            guard let watcher else {
+                // No folders (yet): a reload may add some.
+                guard await pause(.milliseconds(200)) else { return }
+                continue
+            }
+            for await event in watcher.events { await handle(event) }
+            // The stream ended: replaced by a reload, stopped for shutdown, or failed.
+            let (current, nowStopped) = state.withLock { ($0.watcher, $0.stopped) }
+            if nowStopped || Task.isCancelled { return }
+            if current === watcher {
+                logger.error("the directory watcher stopped unexpectedly; restarting it in 5 s")
+                guard await pause(.seconds(5)) else { return }
+                await restart(after: watcher)
+            }
         }
     }
 
@@ -172,17 +221,22 @@ final class FolderIntake: Service, Sendable {
     private func handle(_ event: WatchEvent) async {
         switch event {
         case .file(let file):
-            await ingest(file)
+            await observe([file])
         case .rescanNeeded(let root):
             logger.notice("rescanning \(root.path) (events were lost or the folder came back)")
-            let roots = state.withLock { $0.watcher?.roots ?? [] }.filter { $0.url.path == root.path }
-            await scan(roots)
+            await rescan(rootPaths: [root.path])
         case .error(let error):
             logger.warning("watcher: \(error)")
         }
     }
 
-    /// Lists `roots` and ingests every file found.
+    /// Scans the watched roots with these paths (those still watched).
+    private func rescan(rootPaths: [String]) async {
+        let roots = state.withLock { $0.watcher?.roots ?? [] }.filter { rootPaths.contains($0.url.path) }
+        await scan(roots)
+    }
+
+    /// Lists `roots` and starts the quiet period of every file found.
     private func scan(_ roots: [WatchRoot]) async {
         for root in roots {
             let result = await io.run { () -> Result<ScanResult, WatcherError> in
@@ -192,103 +246,237 @@ final class FolderIntake: Service, Sendable {
             case .success(let scan):
                 for problem in scan.problems { logger.warning("scan of \(root.url.path): \(problem)") }
                 if !scan.files.isEmpty { logger.info("found \(scan.files.count) file(s) in \(root.url.path)") }
-                for file in scan.files { await ingest(file) }
+                await observe(scan.files)
             case .failure(let error):
                 logger.error("cannot scan \(root.url.path): \(error)")
             }
         }
     }
 
-    /// Enqueues one file (or reconciles it with its finished job).
+    // MARK: Settling
+
+    /// How long a file must stay unchanged (size, modification time, inode) after its
+    /// `CLOSE_WRITE` / `MOVED_TO` event or the scan that found it before it is hashed and enqueued.
+    /// A producer that writes a file in rounds with pauses shorter than this gets one job, for the
+    /// finished file; one that pauses longer gets a job for what it had written then.
+    static let settleQuietPeriod: Duration = .milliseconds(1500)
+    /// How often files waiting out their quiet period are checked.
+    static let settleTick: Duration = .milliseconds(100)
+
+    /// Starts the quiet period of `files` (see `SettlingFiles`).
+    private func observe(_ files: [WatchedFile]) async {
+        let statuses = await io.run { files.map { SettlingFiles.Status.of($0.url.path) } }
+        let now = ContinuousClock.now
+        for (file, status) in zip(files, statuses) {
+            guard let status else {
+                logger.debug("\(file.url.path) vanished before it could be enqueued")
+                continue
+            }
+            settling.add(file, status: status, at: now)
+        }
+    }
+
+    /// Takes every file whose quiet period passed unchanged; sends changed ones round again.
+    private func settleLoop() async {
+        while await pause(Self.settleTick) {
+            let due = settling.takeDue(at: .now)
+            if due.isEmpty { continue }
+            let statuses = await io.run { due.map { SettlingFiles.Status.of($0.file.url.path) } }
+            for (entry, status) in zip(due, statuses) {
+                if isStopped { return }
+                let path = entry.file.url.path
+                guard let status else {
+                    logger.debug("\(path) vanished before it could be enqueued")
+                    continue
+                }
+                guard status == entry.status else {
+                    if entry.changes == 0 {
+                        let line = "\(path) is still being written (\(entry.status) → \(status)); it is taken "
+                            + "once it stays unchanged for \(Self.settleQuietPeriod)"
+                        logger.info("\(line)")
+                    }
+                    settling.add(entry.file, status: status, at: .now, changes: entry.changes + 1)
+                    continue
+                }
+                await take(entry.file, status: status)
+            }
+        }
+    }
+
+    /// A settled file: enqueued now, or — while files wait for the database — put behind them.
+    private func take(_ file: WatchedFile, status: SettlingFiles.Status) async {
+        if let waiting = deferred.waiting.first {
+            if deferred.add(file, reason: waiting.reason, at: .now) == .added {
+                let line = "\(file.url.path) waits with \(deferred.count - 1) other file(s) for the job database "
+                    + "(\(waiting.reason)); it is enqueued when the database takes jobs again"
+                logger.info("\(line)")
+            }
+            return
+        }
+        await ingest(file, expected: status, deferredEntry: nil)
+    }
+
+    // MARK: Deferred files
+
+    /// Retries the deferred files, oldest first, with `DeferredFiles.backoff` between rounds; a
+    /// round stops at the first file the database still refuses.
+    private func retryDeferredLoop() async {
+        var round = 0  // 0: nothing deferred; n: the next try comes after `backoff(round: n)`
+        var episodeStart: ContinuousClock.Instant? = nil
+        while await pause(round == 0 ? .milliseconds(200) : DeferredFiles.backoff(round: round)) {
+            guard !deferred.isEmpty else {
+                round = 0
+                continue
+            }
+            if round == 0 {  // just deferred: the database refused a moment ago, so wait before trying
+                round = 1
+                episodeStart = episodeStart ?? .now
+                continue
+            }
+            var refused = false, progressed = false
+            for entry in deferred.waiting {
+                if isStopped { return }
+                if await ingest(entry.file, expected: nil, deferredEntry: entry) == .deferred {
+                    refused = true
+                    break
+                }
+                progressed = true
+            }
+            if refused {
+                round = progressed ? 1 : round + 1
+            } else if deferred.count == 0 {
+                let roots = deferred.takeOverflowRoots()
+                var line = "the job database takes jobs again: every deferred file is enqueued"
+                if let episodeStart { line += " (after \(Self.seconds(.now - episodeStart)))" }
+                if !roots.isEmpty {
+                    line += "; rescanning \(roots.joined(separator: ", ")) for the files that did not fit"
+                }
+                logger.notice("\(line)")
+                round = 0
+                episodeStart = nil
+                if !roots.isEmpty { await rescan(rootPaths: roots) }
+            } else {
+                round = 1  // files added during the round
+            }
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        String(format: "%.1f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    /// Keeps `file` for a retry after the store refused it with `error` (a `DeferredFiles.retriedCodes` code).
+    private func deferFile(_ file: WatchedFile, error: JobStoreError) {
+        switch deferred.add(file, reason: error.code, at: .now) {
+        case .added where deferred.count == 1:
+            let line = "cannot enqueue \(file.url.path) now: \(error). The file is kept and retried every few "
+                + "seconds until the database takes it (or the file is gone)"
+            logger.warning("\(line)")
+        case .added:
+            let line = "cannot enqueue \(file.url.path) now (\(error.code)); kept and retried with the other "
+                + "\(deferred.count - 1) waiting file(s)"
+            logger.info("\(line)")
+        case .alreadyWaiting:
+            break
+        case .overflowed(let first):
+            if first {
+                let line = "more than \(deferred.capacity) files wait for the job database; \(file.root.path) is "
+                    + "rescanned when the database takes jobs again, which picks up the rest"
+                logger.error("\(line)")
+            }
+        }
+    }
+
+    // MARK: Intake
+
+    /// What `ingest` did with a file.
+    private enum IngestResult: Equatable {
+        /// Enqueued, matched to an existing job, gone, or failed for a reason a retry does not cure.
+        case done
+        /// The database refused it for now; it is in `deferred`.
+        case deferred
+        /// It changed while it was read; it waits out a new quiet period.
+        case changed
+    }
+
+    /// Enqueues one settled file (or reconciles it with its finished job).
     ///
-    /// Two guards against producers that close a file before it is complete:
-    /// - an empty file is held for `emptyFileSettle` and enqueued only if it is still empty and
-    ///   unchanged then (creating a file and filling it later reports an empty `CLOSE_WRITE`
-    ///   first; a file that really is empty still gets its failed job);
-    /// - when a new version of a file is enqueued, queued jobs of this folder's task for older
-    ///   contents of the same path are cancelled as superseded. (A version a worker already
-    ///   claimed runs to its end; a partial file then fails with the decoder's error.)
-    private func ingest(_ file: WatchedFile, settled: Bool = false) async {
-        guard let folder = state.withLock({ $0.folders[file.root.path] }) else { return }
+    /// `expected`: the status the file settled with (nil for a retry of a deferred file). The file's
+    /// status is compared before and after hashing; a file that changed meanwhile goes back to
+    /// settling. When a new version of a file is enqueued, queued jobs of this folder's task for
+    /// older contents of the same path are cancelled as superseded. (A version a worker already
+    /// claimed runs to its end; a partial file then fails with the decoder's error.)
+    @discardableResult
+    private func ingest(_ file: WatchedFile, expected: SettlingFiles.Status?,
+                        deferredEntry: DeferredFiles.Entry?) async -> IngestResult {
+        let path = file.url.path
+        guard let folder = state.withLock({ $0.folders[file.root.path] }) else {
+            deferred.remove(path)  // no longer watched
+            return .done
+        }
         let spec = ImageIntake.JobSpec(task: folder.task.rawValue, prompt: folder.prompt ?? "",
                                        priority: folder.priority, paramsJSON: settings.paramsJSON)
-        for attempt in 1...3 {
-            typealias Outcome = Result<(ImageIntake.Inspection, EnqueueOutcome?), any Error>
-            let outcome = await io.run { [intake, store] () -> Outcome in
-                Result {
-                    let inspection = try ImageIntake.inspect(file.url)
-                    if inspection.image.byteSize == 0 && !settled { return (inspection, nil) }
-                    return (inspection, try store.enqueue(intake.request(for: inspection, spec: spec)))
-                }
+        typealias Outcome = Result<(ImageIntake.Inspection, EnqueueOutcome)?, any Error>
+        let outcome = await io.run { [intake, store] () -> Outcome in
+            Result {
+                let before = SettlingFiles.Status.of(path)
+                if let expected, let before, before != expected { return nil }
+                let inspection = try ImageIntake.inspect(file.url)
+                guard SettlingFiles.Status.of(path) == before else { return nil }  // written while hashed
+                return (inspection, try store.enqueue(intake.request(for: inspection, spec: spec)))
             }
-            switch outcome {
-            case .success((_, nil)):
-                holdEmptyFile(file)
-                return
-            case .success((let inspection, .enqueued(let jobID))):
-                // The job's image path becomes the last name its content is seen under; this
-                // name keeps its folder actions if a copy arrives before the job ends.
-                waitingCopies.add(file.url.path, for: jobID)
-                wakeWorkers()
-                await forgetEndedCopies()
-                var line = "enqueued job \(jobID) for \(file.url.path)"
-                if let problem = inspection.headerProblem {
-                    line += " (header unreadable, the job will fail: \(problem))"
-                }
+        }
+        if case .failure(let error as JobStoreError) = outcome, DeferredFiles.retriedCodes.contains(error.code) {
+            if deferredEntry == nil { deferFile(file, error: error) }
+            return .deferred
+        }
+        deferred.remove(path)
+        switch outcome {
+        case .success(nil):
+            logger.debug("\(path) changed while it was read; waiting until it is unchanged")
+            if let status = SettlingFiles.Status.of(path) { settling.add(file, status: status, at: .now, changes: 1) }
+            return .changed
+        case .success((let inspection, .enqueued(let jobID))?):
+            // The job's image path becomes the last name its content is seen under; this
+            // name keeps its folder actions if a copy arrives before the job ends.
+            waitingCopies.add(path, for: jobID)
+            wakeWorkers()
+            await forgetEndedCopies()
+            var line = "enqueued job \(jobID) for \(path)"
+            if let deferredEntry {
+                line += " (deferred \(Self.seconds(.now - deferredEntry.since)) by \(deferredEntry.reason))"
+            }
+            if let problem = inspection.headerProblem {
+                line += " (header unreadable, the job will fail: \(problem))"
+            }
+            logger.info("\(line)")
+            await supersedeOlderVersions(of: inspection.image, by: jobID, spec: spec)
+        case .success((_, .duplicate(let jobID, let jobState))?):
+            switch jobState {
+            case .queued, .running, .retryable:
+                // Its actions come when the job finishes (JobEventHandler takes the copy).
+                waitingCopies.add(path, for: jobID)
+                let line = "\(path) is already job \(jobID) (\(jobState.rawValue)); its folder actions follow the job's"
+                logger.debug("\(line)")
+            case .cancelled, .failed, .quarantined:
+                let line = "\(path) is already job \(jobID) (\(jobState.rawValue)); run it again with "
+                    + "`cogjobs retry \(jobID)`"
                 logger.info("\(line)")
-                await supersedeOlderVersions(of: inspection.image, by: jobID, spec: spec)
-                return
-            case .success((_, .duplicate(let jobID, let jobState))):
-                switch jobState {
-                case .queued, .running, .retryable:
-                    // Its actions come when the job finishes (JobEventHandler takes the copy).
-                    waitingCopies.add(file.url.path, for: jobID)
-                    let line = "\(file.url.path) is already job \(jobID) (\(jobState.rawValue)); its folder actions "
-                        + "follow the job's"
-                    logger.debug("\(line)")
-                case .cancelled, .failed, .quarantined:
-                    let line = "\(file.url.path) is already job \(jobID) (\(jobState.rawValue)); run it again with "
-                        + "`cogjobs retry \(jobID)`"
-                    logger.info("\(line)")
-                case .succeeded:
-                    logger.debug("\(file.url.path) is already job \(jobID) (succeeded)")
-                }
-                await reconcile(file.url.path, jobID: jobID, state: jobState, folder: folder)
-                return
-            case .failure(let error as DaemonError) where error.code == .fileMissing:
-                logger.debug("\(file.url.path) vanished before it could be enqueued")
-                return
-            case .failure(let error as JobStoreError) where error.code == .busy && attempt < 3:
-                logger.warning("database busy while enqueueing \(file.url.path); retrying")
-                try? await Task.sleep(for: .seconds(1))  // cancellation just shortens the pause
-            case .failure(let error):
-                logger.error("cannot enqueue \(file.url.path): \(error); the next scan (restart) picks it up")
-                return
+            case .succeeded:
+                logger.debug("\(path) is already job \(jobID) (succeeded)")
             }
-        }
-    }
-
-    /// How long an empty file must stay empty before it is enqueued (and fails as empty).
-    static let emptyFileSettle: Duration = .seconds(1)
-
-    /// Enqueues `file` after `emptyFileSettle` if it is still there, still empty and unchanged.
-    private func holdEmptyFile(_ file: WatchedFile) {
-        let before = Self.status(of: file.url.path)
-        logger.debug("\(file.url.path) is empty; checking again in \(Self.emptyFileSettle)")
-        Task {
-            try? await Task.sleep(for: Self.emptyFileSettle)  // cancellation (shutdown) ends the wait early
-            guard !self.state.withLock({ $0.stopped }), let before, Self.status(of: file.url.path) == before else {
-                return  // filled (its own CLOSE_WRITE brings it), replaced or deleted meanwhile
+            if let deferredEntry {
+                logger.info("\(path), deferred by \(deferredEntry.reason), is in the queue now: job \(jobID)")
             }
-            await self.ingest(file, settled: true)
+            await reconcile(path, jobID: jobID, state: jobState, folder: folder)
+        case .failure(let error as DaemonError) where error.code == .fileMissing:
+            logger.debug("\(path) vanished before it could be enqueued")
+        case .failure(let error):
+            let line = "cannot enqueue \(path): \(error); it is taken when it is written again or at the next "
+                + "start-up scan"
+            logger.error("\(line)")
         }
-    }
-
-    /// Size and modification time, to tell whether a file changed.
-    private static func status(of path: String) -> [Int]? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return [Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(info.st_ino)]
+        return .done
     }
 
     /// Cancels queued jobs of the same task and prompt for earlier contents of `image.path`.
@@ -337,34 +525,48 @@ final class FolderIntake: Service, Sendable {
         }
     }
 
-    /// A finished job's image showed up again: perform post-commit actions that are missing.
+    /// A finished job's image showed up again: perform post-commit actions that are missing. For a
+    /// succeeded job that means a missing sidecar, or one that describes other content (the file
+    /// held other bytes in between, A → B → A: the sidecar still has B's result) — the job's
+    /// result is reused for the file and its sidecar rewritten — and a configured move.
     private func reconcile(_ path: String, jobID: Int64, state: JobState, folder: WatchedFolder) async {
-        let needsSuccessActions = state == .succeeded && (folder.moveDoneTo != nil || (folder.sidecar != .none
-            && !FileManager.default.fileExists(atPath: FolderActions.sidecarPath(for: path, format: folder.sidecar))))
+        let needsSuccessActions = state == .succeeded && (folder.moveDoneTo != nil || folder.sidecar != .none)
         let needsFailureActions = (state == .failed || state == .quarantined) && folder.moveFailedTo != nil
         guard needsSuccessActions || needsFailureActions else { return }
-        let result = await io.run { [store] () -> Result<[String], any Error> in
+        let result = await io.run { [store] () -> Result<(done: [String], staleSidecar: Bool), any Error> in
             Result {
                 let detail = try store.job(id: jobID)
                 let report: FolderActions.Report
+                var staleSidecar = false
                 if needsFailureActions {
                     report = try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder)
                 } else {
-                    guard let detail, let stored = detail.result else { return [] }
+                    guard let detail, let stored = detail.result else { return ([], false) }
                     let content = SidecarContent(jobID: jobID, resultID: stored.id, imagePath: path,
                                                  imageSHA256: detail.job.imageSHA256, task: detail.job.task,
                                                  prompt: detail.job.prompt, output: stored.output)
+                    if folder.moveDoneTo == nil {
+                        switch FolderActions.sidecarState(for: content, format: folder.sidecar) {
+                        case .current: return ([], false)
+                        case .missing: break
+                        case .otherContent: staleSidecar = true
+                        }
+                    }
                     report = try FolderActions.afterSuccess(content, folder: folder)
                 }
                 if let movedTo = report.movedTo, let detail {
                     try store.imageMoved(sha256: detail.job.imageSHA256, from: path, to: movedTo)
                 }
-                return report.done
+                return (report.done, staleSidecar)
             }
         }
         switch result {
-        case .success(let actions) where !actions.isEmpty:
-            logger.info("job \(jobID) (\(state.rawValue)), seen again: \(actions.joined(separator: "; "))")
+        case .success(let report) where report.staleSidecar:
+            let line = "\(path) has the content of job \(jobID) (succeeded) again; its result is reused and the "
+                + "sidecar, which held another content's result, rewritten: \(report.done.joined(separator: "; "))"
+            logger.info("\(line)")
+        case .success(let report) where !report.done.isEmpty:
+            logger.info("job \(jobID) (\(state.rawValue)), seen again: \(report.done.joined(separator: "; "))")
         case .success:
             break
         case .failure(let error):

@@ -7,7 +7,10 @@ extension JobStore {
     /// Deduplication is enforced by a unique index inside the same `BEGIN IMMEDIATE` transaction, so
     /// concurrent enqueuers (several CLI processes, the watcher) cannot race past it. A duplicate is
     /// reported whatever the existing job's state: to run it again use `retry` (failed / cancelled /
-    /// quarantined jobs) or `force` (a new job and a new result next to the old one).
+    /// quarantined jobs) or `force` (a new job and a new result next to the old one) — except for
+    /// a job that ended for a reason about the file at its path rather than about the content
+    /// (`pathBoundEndings`): such a job gives up its deduplication key (it keeps everything else)
+    /// and the request gets a new job.
     ///
     /// An image seen again under another path gets its `path` updated to the new one; known width,
     /// height, format and size are kept when the new request leaves them `nil`.
@@ -17,6 +20,7 @@ extension JobStore {
         let dedupKey: String? = request.force ? nil : request.dedupKey
         return try write { db, now in
             let imageID = try upsertImage(request.image, db: db, now: now)
+            if let dedupKey { try releaseDedupKeyOfPathBoundEnding(dedupKey, db: db) }
             let runAfter = request.runAfter.map(Self.milliseconds) ?? now
             let inserted = try db.cachedStatement("""
                 INSERT INTO jobs (image_id, task, prompt, params_json, model, priority, state, attempt, max_attempts,
@@ -40,6 +44,31 @@ extension JobStore {
             }
             return .duplicate(of: id, state: state)
         }
+    }
+
+    /// Job endings that say nothing about the image content, only about the file at the job's path
+    /// when it ran: the file had been rewritten (`job.image_changed`), deleted (`job.image_missing`)
+    /// or could not be read (`job.image_unreadable`), or — a cancel by the daemon, not a user — the
+    /// file was rewritten while the job waited (`job.superseded`). The same content handed in again
+    /// deserves a run; every other ending (a decoder error, a crash quarantine, a user's cancel, a
+    /// success) is kept as the answer for that content.
+    public static let pathBoundEndings: [(state: JobState, code: String)] = [
+        (.failed, "job.image_changed"), (.failed, "job.image_missing"), (.failed, "job.image_unreadable"),
+        (.cancelled, "job.superseded"),
+    ]
+
+    /// Clears `dedupKey` from the job holding it if that job ended in one of `pathBoundEndings`, so
+    /// that the insert which follows creates a new job. The old job keeps its row, errors and state
+    /// (`retry` still works on it; it then no longer blocks or is blocked by the new one).
+    private func releaseDedupKeyOfPathBoundEnding(_ dedupKey: String, db: SQLiteConnection) throws {
+        let endings = Self.pathBoundEndings.map { _ in "(state = ? AND last_error_code = ?)" }
+            .joined(separator: " OR ")
+        let statement = try db.cachedStatement("""
+            UPDATE jobs SET dedup_key = NULL WHERE dedup_key = ? AND (\(endings))
+            """)
+        var values: [any SQLBindable] = [dedupKey]
+        for ending in Self.pathBoundEndings { values += [ending.state.rawValue, ending.code] as [any SQLBindable] }
+        try statement.run(values)
     }
 
     private func upsertImage(_ image: ImageInfo, db: SQLiteConnection, now: Int64) throws -> Int64 {

@@ -275,7 +275,7 @@ extension DaemonProcessTests {
             let data = try TestImages.jpeg(77)
             try TestImages.createThenFill(data, to: image)
             #expect(daemon.waitForJobs(1, "succeeded", timeout: .seconds(10)))
-            usleep(1_500_000)  // past the empty-file settle time
+            usleep(2_000_000)  // past the quiet period (FolderIntake.settleQuietPeriod): no late second job
             let hash = data.withUnsafeBytes { StreamingSHA256.hexDigest($0) }
             #expect(try daemon.query("SELECT i.sha256, j.state FROM jobs j JOIN images i ON i.id = j.image_id")
                 == [[.text(hash), .text("succeeded")]])
