@@ -79,7 +79,7 @@ struct ListCommand: ParsableCommand {
         let rows = jobs.map { job in
             [String(job.id), job.state.rawValue + (job.cancelRequested && job.state == .running ? "*" : ""),
              job.task, "\(job.attempt)/\(job.maxAttempts)", TextFormat.ago(job.createdAt, now: now),
-             job.lastErrorCode ?? "", job.imagePath]
+             job.lastErrorCode ?? "", TextFormat.escapingControlCharacters(job.imagePath)]
         }
         return TextFormat.table(header: ["ID", "STATE", "TASK", "ATTEMPT", "CREATED", "ERROR", "IMAGE"], rows: rows)
     }

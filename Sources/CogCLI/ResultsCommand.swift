@@ -56,7 +56,7 @@ struct ResultsCommand: ParsableCommand {
         var text = ""
         for result in results {
             let size = result.imageWidth.flatMap { w in result.imageHeight.map { " (\(w)×\($0))" } } ?? ""
-            text += "\(result.imagePath)\(size)  [\(result.task), job \(result.jobID), "
+            text += "\(TextFormat.escapingControlCharacters(result.imagePath))\(size)  [\(result.task), job \(result.jobID), "
                 + "\(TextFormat.iso8601(result.finishedAt))]\n"
             if !result.prompt.isEmpty { text += "  prompt: \(result.prompt)\n" }
             text += "  \(result.text)\n"

@@ -45,7 +45,7 @@ struct ShowCommand: ParsableCommand {
         }
         var fields: [(String, String)] = [
             ("state", job.state.rawValue + (job.cancelRequested ? " (cancel requested)" : "")),
-            ("image", job.imagePath),
+            ("image", TextFormat.escapingControlCharacters(job.imagePath)),
             ("image size", width.flatMap { w in height.map { "\(w)×\($0)" } } ?? "unknown"),
             ("image sha256", job.imageSHA256),
             ("task", job.task),
@@ -68,7 +68,15 @@ struct ShowCommand: ParsableCommand {
         if let code = job.lastErrorCode {
             fields.append(("last error", "\(code): \(job.lastErrorMessage ?? "")"))
         }
-        if !job.deduplicated { fields.append(("deduplication", "off (enqueued with --force)")) }
+        if !job.deduplicated {
+            // A NULL key: enqueued with --force, or given up when the job failed for a reason about the
+            // file at that time rather than its content (docs/daemon.md), so the same content can run again.
+            let released = JobStore.pathBoundEndings.contains { $0.code == job.lastErrorCode }
+            let why = released
+                ? "off (released after \(job.lastErrorCode ?? ""): the same content may run again)"
+                : "off (enqueued with --force)"
+            fields.append(("deduplication", why))
+        }
         let labelWidth = fields.map(\.0.count).max() ?? 0
         var text = "Job \(job.id)\n"
         for (label, value) in fields {

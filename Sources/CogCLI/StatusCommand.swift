@@ -89,8 +89,12 @@ struct StatusCommand: ParsableCommand {
         }
         if status.runnable > 0 {
             let work = "\(status.runnable) job\(status.runnable == 1 ? "" : "s") running or ready"
-            lines.append(status.etaSeconds.map { "ETA:        \(TextFormat.duration($0)) for \(work)" }
-                         ?? "ETA:        unknown (\(work), no recent throughput)")
+            if status.paused {
+                lines.append("ETA:        none while paused (\(work))")
+            } else {
+                lines.append(status.etaSeconds.map { "ETA:        \(TextFormat.duration($0)) for \(work)" }
+                             ?? "ETA:        unknown (\(work), no recent throughput)")
+            }
         }
         if status.deferred > 0, let next = status.nextRunAfter {
             let jobs = "\(status.deferred) job\(status.deferred == 1 ? "" : "s")"
@@ -108,13 +112,29 @@ struct StatusCommand: ParsableCommand {
             text += "Running:\n"
             let rows = status.running.map { job in
                 [String(job.id), job.phase ?? "-", String(job.tokensGenerated), TextFormat.duration(job.ageSeconds),
-                 String(job.attempt), job.task, job.owner + (job.cancelRequested ? " (cancel requested)" : ""),
-                 job.imagePath]
+                 String(job.attempt), job.task, job.owner + (job.cancelRequested ? " (cancel requested)" : "")
+                    + ownerNote(job, now: now),
+                 TextFormat.escapingControlCharacters(job.imagePath)]
             }
             text += TextFormat.table(header: ["ID", "PHASE", "TOKENS", "AGE", "ATTEMPT", "TASK", "WORKER", "IMAGE"],
                                      rows: rows)
         }
         return text
+    }
+
+    /// Why a `running` job may not really be running: its worker process is gone (same machine), or
+    /// its lease ran out without renewal. The daemon rescues such jobs (at its next start, or when
+    /// its supervisor sees the expired lease); until then they still count as running.
+    static func ownerNote(_ job: RunningJob, now: Date, liveness: (String) -> OwnerLiveness = OwnerIdentity.liveness)
+        -> String
+    {
+        if liveness(job.owner) == .dead {
+            return " (process gone: the job is rescued when a daemon starts)"
+        }
+        if job.leaseExpiresAt < now {
+            return " (lease expired \(TextFormat.ago(job.leaseExpiresAt, now: now)): rescued by the next daemon check)"
+        }
+        return ""
     }
 
     /// `status --json`.
