@@ -242,6 +242,11 @@ enum InputExpansion {
                     let exists = FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory)
                     if exists && !isDirectory.boolValue { add(match) }
                 }
+            } else if input.unicodeScalars.contains("\u{FFFD}") {
+                // The shell passed bytes that are not UTF-8; the argument reached us with U+FFFD in
+                // their place, so the name cannot be opened as given.
+                problems.append((input, "no such file or folder as given: the name is not valid UTF-8 (shown with "
+                                    + "U+FFFD), which cogjobs cannot open by name; rename the file to a UTF-8 name"))
             } else {
                 problems.append((input, "no such file or folder"))
             }

@@ -82,11 +82,7 @@ public enum CogjobsDaemon {
             return error.exitCode
         }
         let level = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in OneLineLogHandler(label: label, level: level) }
         var logger = Logger(label: "cogjobs")
         logger.logLevel = level
         do {

@@ -231,7 +231,8 @@ extension JobStore {
     }
 
     func notFound(_ jobID: Int64) -> JobStoreError {
-        JobStoreError(code: .notFound, message: "there is no job \(jobID)", jobID: jobID, databasePath: path)
+        JobStoreError(code: .notFound, message: "there is no job \(jobID); `cogjobs list` shows the jobs", jobID: jobID,
+                      databasePath: path)
     }
 
     /// The error for a claim token that no longer holds the job, naming the job's current state.

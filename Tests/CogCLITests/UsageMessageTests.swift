@@ -43,6 +43,18 @@ struct UsageMessageTests {
 
     /// An unknown --task is a usage error listing the tasks in every verb that filters by task (a typo
     /// would otherwise print "No jobs match." and exit 0); the task list is enqueue's.
+    /// A name that is not UTF-8 reaches the CLI with U+FFFD in place of its bad bytes: say so.
+    @Test func nonUTF8NamesAreExplained() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let run = await CLI.run(["enqueue", "--database", db.path, "--model", Fixtures.cogvlmTiny.path, "--task", "caption",
+                                 "/photos/bad\u{FFFD}name.png"])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.standardError.contains("the name is not valid UTF-8"), "\(run)")
+        let cancel = await CLI.run(["cancel", "9999", "--database", db.path])
+        #expect(cancel.standardError.contains("there is no job 9999; `cogjobs list` shows the jobs"), "\(cancel)")
+    }
+
     @Test func unknownTaskFiltersAreUsageErrors() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }

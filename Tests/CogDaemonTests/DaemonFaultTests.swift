@@ -149,6 +149,22 @@ extension DaemonProcessTests {
             print("database file \(how) under the daemon: exit \(exit?.status ?? -1)")
         }
 
+        /// A file name is user input: a newline in it must not split a log event or forge one.
+        @Test("a file name with a newline is logged on one line")
+        func logLinesStayOneLine() throws {
+            let daemon = try DaemonHarness("oneline")
+            defer { daemon.remove() }
+            try daemon.writeConfig()
+            try daemon.startAndWait(environment: Self.fastEcho)
+            try TestImages.jpeg(3).write(to: daemon.inbox.appendingPathComponent("a\nFAKE stopped.jpg"))
+            #expect(daemon.waitForJobs(1, "succeeded"))
+            #expect(daemon.stop()?.status == 0)
+            let lines = daemon.log.split(separator: "\n")
+            #expect(!lines.contains { $0.hasPrefix("FAKE") }, "\(daemon.log)")
+            #expect(daemon.log.contains("a\\nFAKE stopped.jpg"), "\(daemon.log)")
+            #expect(OneLineLogHandler.oneLine("x\r\u{1B}[2J\ty") == "x\\r\\x1B[2J\ty")
+        }
+
         @Test("SIGTERM drains: a running job longer than the budget is requeued without counting the attempt; a repeated SIGTERM is logged once")
         func gracefulShutdownRequeues() throws {
             let daemon = try DaemonHarness("drain")
