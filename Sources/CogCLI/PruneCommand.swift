@@ -29,12 +29,7 @@ struct PruneCommand: ParsableCommand {
             let jobStore = try store.openStore()
             let cutoff = context.clock().addingTimeInterval(-olderThan.seconds)
             if dryRun {
-                // The same condition as JobStore.prune, read-only.
-                let count = try jobStore.query("""
-                    SELECT count(*) FROM jobs
-                    WHERE state IN ('failed', 'cancelled', 'quarantined') AND finished_at < ?
-                      AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = jobs.id)
-                    """, [Int64((cutoff.timeIntervalSince1970 * 1000).rounded())]).first?.first?.int64 ?? 0
+                let count = try jobStore.countPrunable(finishedBefore: cutoff)
                 context.writeLine("Would delete \(count) jobs that finished before \(TextFormat.iso8601(cutoff)).")
                 return
             }

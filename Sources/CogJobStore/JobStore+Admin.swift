@@ -87,8 +87,19 @@ extension JobStore {
         }
     }
 
+    /// Which jobs `prune` deletes: finished without a result, before the cutoff (`?`), and not the
+    /// newest job row. SQLite gives a new row the largest id + 1, so deleting the newest job would
+    /// hand its id to the next job enqueued: logs, notes and `cogjobs retry N` would then name two
+    /// different jobs. Keeping that one row keeps every job id unique for the database's life.
+    static let prunableJobs = """
+        state IN ('failed', 'cancelled', 'quarantined') AND finished_at < ?
+          AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = jobs.id)
+          AND id < (SELECT max(id) FROM jobs)
+        """
+
     /// Deletes finished job rows without a result (`failed`, `cancelled`, `quarantined`) that
-    /// finished before `cutoff`, with their error history. Returns how many jobs were deleted.
+    /// finished before `cutoff`, with their error history, except the newest job row (see
+    /// `prunableJobs`: job ids are never reused). Returns how many jobs were deleted.
     ///
     /// Results are never deleted: `results.job_id` references its job `ON DELETE RESTRICT`, and
     /// succeeded jobs (which always have a result) are not touched, so every result keeps its job
@@ -96,12 +107,14 @@ extension JobStore {
     @discardableResult
     public func prune(finishedBefore cutoff: Date) throws -> Int {
         try write { db, _ in
-            try db.run("""
-                DELETE FROM jobs
-                WHERE state IN ('failed', 'cancelled', 'quarantined') AND finished_at < ?
-                  AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = jobs.id)
-                """, [Self.milliseconds(cutoff)])
+            try db.run("DELETE FROM jobs WHERE " + Self.prunableJobs, [Self.milliseconds(cutoff)])
         }
+    }
+
+    /// How many jobs `prune(finishedBefore:)` would delete now (read-only).
+    public func countPrunable(finishedBefore cutoff: Date) throws -> Int {
+        let rows = try query("SELECT count(*) FROM jobs WHERE " + Self.prunableJobs, [Self.milliseconds(cutoff)])
+        return Int(rows.first?.first?.int64 ?? 0)
     }
 
     /// Recovers `running` jobs whose worker is gone; the daemon runs this at start-up (and may run it

@@ -284,6 +284,25 @@ struct QueueSemanticsTests {
         #expect(throws: SQLiteError.self) { try db.run("DELETE FROM jobs WHERE id = ?", [succeeded]) }
     }
 
+    @Test("prune keeps the newest job row, so a job id is never given to another job")
+    func pruneNeverFreesTheNewestID() throws {
+        let database = try TestDatabase("prune-ids")
+        defer { database.remove() }
+        let store = try database.open()
+        let first = try store.enqueueNew(request(1))
+        let newest = try store.enqueueNew(request(2))
+        try store.cancel(jobID: first)
+        try store.cancel(jobID: newest)
+        database.clock.advance(seconds: 86_400)
+        let cutoff = database.clock.now.addingTimeInterval(-3600)
+        #expect(try store.countPrunable(finishedBefore: cutoff) == 1)
+        #expect(try store.prune(finishedBefore: cutoff) == 1)
+        #expect(try store.job(id: first) == nil)
+        #expect(try store.state(of: newest) == .cancelled, "the newest row stays")
+        let next = try store.enqueueNew(request(3))
+        #expect(next == newest + 1, "a new id, not \(newest) again")
+    }
+
     @Test("a stale claim token cannot complete, renew, progress, fail or requeue")
     func staleClaim() throws {
         let database = try TestDatabase("stale")
