@@ -90,6 +90,6 @@ let package = Package(
         .testTarget(name: "CogDaemonTests", dependencies: ["CogDaemon", "CogConfig", "CogJobStore", "CogImage",
                                                            "CogPipeline", "CogScheduler", "CogTestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CogCLITests", dependencies: ["CogCLI", "CogPipeline", "CogWatcher", "CogTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CogJobStore
+import CogWatcher
 import Foundation
 
 /// `cogjobs list`: jobs, newest first, filtered by state, task, image path and age.
@@ -79,7 +80,7 @@ struct ListCommand: ParsableCommand {
         let rows = jobs.map { job in
             [String(job.id), job.state.rawValue + (job.cancelRequested && job.state == .running ? "*" : ""),
              job.task, "\(job.attempt)/\(job.maxAttempts)", TextFormat.ago(job.createdAt, now: now),
-             job.lastErrorCode ?? "", TextFormat.escapingControlCharacters(job.imagePath)]
+             job.lastErrorCode ?? "", PrintableText.escapingControlCharacters(job.imagePath)]
         }
         return TextFormat.table(header: ["ID", "STATE", "TASK", "ATTEMPT", "CREATED", "ERROR", "IMAGE"], rows: rows)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CogJobStore
+import CogWatcher
 import Foundation
 
 /// `cogjobs results`: the latest result of every (image, task), newest first.
@@ -56,7 +57,7 @@ struct ResultsCommand: ParsableCommand {
         var text = ""
         for result in results {
             let size = result.imageWidth.flatMap { w in result.imageHeight.map { " (\(w)×\($0))" } } ?? ""
-            text += "\(TextFormat.escapingControlCharacters(result.imagePath))\(size)  [\(result.task), job \(result.jobID), "
+            text += "\(PrintableText.escapingControlCharacters(result.imagePath))\(size)  [\(result.task), job \(result.jobID), "
                 + "\(TextFormat.iso8601(result.finishedAt))]\n"
             if !result.prompt.isEmpty { text += "  prompt: \(result.prompt)\n" }
             text += "  \(result.text)\n"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CogJobStore
+import CogWatcher
 import Foundation
 
 /// `cogjobs show JOB`: one job with its error history and its result (text and boxes).
@@ -45,7 +46,7 @@ struct ShowCommand: ParsableCommand {
         }
         var fields: [(String, String)] = [
             ("state", job.state.rawValue + (job.cancelRequested ? " (cancel requested)" : "")),
-            ("image", TextFormat.escapingControlCharacters(job.imagePath)),
+            ("image", PrintableText.escapingControlCharacters(job.imagePath)),
             ("image size", width.flatMap { w in height.map { "\(w)×\($0)" } } ?? "unknown"),
             ("image sha256", job.imageSHA256),
             ("task", job.task),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CogJobStore
+import CogWatcher
 import Foundation
 
 /// `cogjobs status`: the queue at a glance — counts per state, whether it is paused, running jobs
@@ -114,7 +115,7 @@ struct StatusCommand: ParsableCommand {
                 [String(job.id), job.phase ?? "-", String(job.tokensGenerated), TextFormat.duration(job.ageSeconds),
                  String(job.attempt), job.task, job.owner + (job.cancelRequested ? " (cancel requested)" : "")
                     + ownerNote(job, now: now),
-                 TextFormat.escapingControlCharacters(job.imagePath)]
+                 PrintableText.escapingControlCharacters(job.imagePath)]
             }
             text += TextFormat.table(header: ["ID", "PHASE", "TOKENS", "AGE", "ATTEMPT", "TASK", "WORKER", "IMAGE"],
                                      rows: rows)

@@ -39,23 +39,6 @@ enum TextFormat {
         return seconds >= 0 ? "\(duration(seconds)) ago" : "in \(duration(-seconds))"
     }
 
-    /// `text` with its control characters escaped (`\n`, `\t`, `\r`, others as `\xHH`), so that a file
-    /// name with a newline cannot split a table row or fake another one.
-    static func escapingControlCharacters(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x0A: escaped += "\\n"
-            case 0x09: escaped += "\\t"
-            case 0x0D: escaped += "\\r"
-            case 0..<0x20, 0x7F: escaped += String(format: "\\x%02X", scalar.value)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
-    }
-
     /// A number with one decimal place.
     static func decimal(_ value: Double, places: Int = 1) -> String {
         String(format: "%.\(places)f", value)

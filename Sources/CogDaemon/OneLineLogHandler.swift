@@ -1,3 +1,4 @@
+import CogWatcher
 import Logging
 
 /// The daemon's log handler: `StreamLogHandler` on standard error (journald reads it), with every
@@ -40,22 +41,5 @@ struct OneLineLogHandler: LogHandler {
     }
 
     /// `text` with line breaks and control characters other than tab escaped.
-    static func oneLine(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0.value != 0x09) || $0.value == 0x7F }) else {
-            return text
-        }
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x0A: escaped += "\\n"
-            case 0x0D: escaped += "\\r"
-            case 0x09: escaped += "\t"
-            case 0..<0x20, 0x7F:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                escaped += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
-    }
+    static func oneLine(_ text: String) -> String { PrintableText.escapingControlCharacters(text, keepingTabs: true) }
 }

@@ -205,7 +205,7 @@ final class InotifyLoop {
             return
         }
         guard let name = event.name else {
-            let shown = WatcherError.displayName(event.nameBytes)
+            let shown = PrintableText.fileName(event.nameBytes)
             continuation.yield(.error(WatcherError(code: .unsupportedName,
                                                    message: "the file name is not valid UTF-8 (shown with \\x escapes) "
                                                        + "and was skipped; rename it to be processed",

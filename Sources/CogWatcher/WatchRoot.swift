@@ -107,7 +107,7 @@ enum TreeWalker {
                     problem(WatcherError(code: .unsupportedName,
                                          message: "the file name is not valid UTF-8 (shown with \\x escapes) and "
                                              + "was skipped; rename it to be processed",
-                                         path: path + "/" + WatcherError.displayName(entry.nameBytes)))
+                                         path: path + "/" + PrintableText.fileName(entry.nameBytes)))
                     continue
                 }
                 let childPath = path + "/" + name

@@ -120,36 +120,3 @@ extension WatcherError {
     }
 }
 
-extension WatcherError {
-    /// `bytes` (a file name that need not be UTF-8) for messages: valid UTF-8 runs as they are,
-    /// every other byte as `\xHH`, and control characters escaped too, so that the name stays on
-    /// one log line and can be told apart from others.
-    public static func displayName(_ bytes: [UInt8]) -> String {
-        var text = ""
-        var index = 0
-        while index < bytes.count {
-            var decoded: Unicode.Scalar?
-            var length = 1
-            for candidate in 1...4 where index + candidate <= bytes.count {
-                if let string = String(validating: bytes[index..<(index + candidate)], as: UTF8.self),
-                   string.unicodeScalars.count == 1 {
-                    decoded = string.unicodeScalars.first
-                    length = candidate
-                    break
-                }
-            }
-            if let scalar = decoded, !(scalar.value < 0x20 || scalar.value == 0x7F) {
-                text.unicodeScalars.append(scalar)
-            } else {
-                for byte in bytes[index..<(index + length)] { text += "\\x" + String(byte, radix: 16).uppercased().leftPadded() }
-            }
-            index += length
-        }
-        return text
-    }
-}
-
-private extension String {
-    /// Two hex digits.
-    func leftPadded() -> String { count < 2 ? "0" + self : self }
-}

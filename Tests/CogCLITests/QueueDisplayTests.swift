@@ -1,5 +1,6 @@
 @testable import CogCLI
 import CogJobStore
+import CogWatcher
 import Foundation
 import Testing
 
@@ -58,6 +59,6 @@ struct QueueDisplayTests {
         let json = try (await CLI.run(["list", "--database", db.path, "--json"])).json()
         let paths = (field(json, "jobs", as: [[String: Any]].self) ?? []).compactMap { field($0, "image_path", as: String.self) }
         #expect(paths.contains(path))
-        #expect(TextFormat.escapingControlCharacters("a\tb\u{7F}c\r") == "a\\tb\\x7Fc\\r")
+        #expect(PrintableText.escapingControlCharacters("a\tb\u{7F}c\r") == "a\\tb\\x7Fc\\r")
     }
 }

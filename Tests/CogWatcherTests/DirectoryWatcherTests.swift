@@ -327,9 +327,10 @@ struct DirectoryWatcherTests {
         let error = collector.events.compactMap { event -> WatcherError? in
             if case .error(let error) = event, error.code == .unsupportedName { error } else { nil }
         }.first
-        #expect(error?.path == scratch.url.path + "/bad\\xFF\\x0Aname.jpg", "\(String(describing: error))")
+        #expect(error?.path == scratch.url.path + "/bad\\xFF\\nname.jpg", "\(String(describing: error))")
         #expect(!(error?.description.contains("\n") ?? true), "one log line")
-        #expect(WatcherError.displayName(Array("é.jpg".utf8)) == "é.jpg")
+        #expect(PrintableText.fileName(Array("é.jpg".utf8)) == "é.jpg")
+        #expect(PrintableText.fileName([0x61, 0x09, 0xC3]) == "a\\t\\xC3")
     }
 
     @Test("a deleted root is reported, and watched again with a rescan request when it comes back")
