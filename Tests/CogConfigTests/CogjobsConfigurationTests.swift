@@ -17,8 +17,8 @@ private func withWatch(_ entries: String...) -> String {
     #"{"model_directory": "/m", "watch": ["# + entries.joined(separator: ", ") + "]}"
 }
 
-/// Decodes JSON text, returning the error it throws (or nil).
-private func decodeError(_ json: String) -> ConfigError? {
+/// Decodes JSON text, returning the error it throws (or nil). Shared by the suites of this module.
+func decodeError(_ json: String) -> ConfigError? {
     do {
         _ = try CogjobsConfiguration.decode(Data(json.utf8))
         return nil

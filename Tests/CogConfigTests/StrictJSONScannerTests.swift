@@ -3,15 +3,7 @@ import Testing
 
 @testable import CogConfig
 
-/// Decodes JSON text, returning the error it throws (or nil).
-private func decodeError(_ json: String) -> ConfigError? {
-    do {
-        _ = try CogjobsConfiguration.decode(Data(json.utf8))
-        return nil
-    } catch {
-        return error
-    }
-}
+// `decodeError(_:)`: CogjobsConfigurationTests.swift.
 
 @Suite("Strict JSON: repeated keys and trailing commas")
 struct StrictJSONScannerTests {
