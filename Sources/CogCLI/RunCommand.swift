@@ -148,12 +148,16 @@ struct RunCommand: AsyncParsableCommand {
         }
         let templateValue = try template.map { try PromptTemplate(configValue: $0) }
         var failures = 0
+        // Every line to standard output goes through the same unbuffered handle as the streamed
+        // tokens: `print` is buffered when stdout is a pipe or a file, so headers and box lines would
+        // land after the answers they belong to.
+        func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let targets: [String?] = images.isEmpty ? [nil] : images.map { $0 }
         for path in targets {
             let request = InferenceRequest(imageURL: path.map { URL(fileURLWithPath: $0) }, task: taskPreset, prompt: prompt,
                                            box: boxValue, template: templateValue, parameters: parameters, maxPixels: maxPixels)
             let interactive = !json
-            if interactive, let path, targets.count > 1 { print("== \(path)") }
+            if interactive, let path, targets.count > 1 { say("== \(path)") }
             do {
                 let output = try engine.run(request, threads: threads, progress: { event in
                     guard interactive else { return }
@@ -165,13 +169,13 @@ struct RunCommand: AsyncParsableCommand {
                     return .continue
                 })
                 if json {
-                    print(try Self.jsonLine(path: path, output: output, task: task))
+                    say(try Self.jsonLine(path: path, output: output, task: task))
                 } else {
-                    print("")
+                    say("")
                     for b in output.boxes {
-                        print("box: \(b.phrase.isEmpty ? "(no phrase)" : b.phrase) \(b.box.promptText) → pixels \(b.pixels)")
+                        say("box: \(b.phrase.isEmpty ? "(no phrase)" : b.phrase) \(b.box.promptText) → pixels \(b.pixels)")
                     }
-                    for p in output.boxProblems { print("box problem: \(p)") }
+                    for p in output.boxProblems { say("box problem: \(p)") }
                     let t = output.timings
                     stderr.write(Data(String(format: "%d prompt tokens, %d generated (%@); vision %.2f s, prefill %.2f s, decode %.2f tok/s\n",
                                              output.promptTokenCount, output.tokenIDs.count, output.finishReason.rawValue,
@@ -181,7 +185,7 @@ struct RunCommand: AsyncParsableCommand {
                 failures += 1
                 let report = Self.report(error, path: path)
                 if json {
-                    print(Self.jsonError(path: path, code: report.code, message: Self.messageWithoutFile(error)))
+                    say(Self.jsonError(path: path, code: report.code, message: Self.messageWithoutFile(error)))
                 } else {
                     stderr.write(Data("Error: \(report.line)\n".utf8))
                 }

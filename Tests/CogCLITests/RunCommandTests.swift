@@ -71,6 +71,11 @@ struct RunCommandTests {
             // The streamed text and the JSON text are the same decode.
             #expect(plain.stdout.hasPrefix(object["text"] as? String ?? "?"))
         }
+        // Several images into a file (not a terminal): each header comes before its own answer.
+        let two = try Fixtures.runCogjobs(["run"] + Self.v1Args + ["--max-new-tokens", "5", image, image])
+        #expect(two.status == 0, "\(two.stderr)")
+        let answer = plain.stdout.trimmingCharacters(in: .newlines)
+        #expect(two.stdout == "== \(image)\n\(answer)\n== \(image)\n\(answer)\n", "\(two.stdout)")
     }
 
     /// Each bad input gives a clear error naming the file, and a non-zero exit status.
