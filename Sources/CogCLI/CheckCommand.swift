@@ -222,7 +222,7 @@ struct CheckCommand: ParsableCommand {
             report.problem(area, error, path: directory)
             return nil
         }
-        let version: CogVLMVersion = checkpoint.tensorIfPresent("model.vision.conv.weight") != nil ? .v2 : .v1
+        let version = CogVLMVersion.of(checkpoint)
         let config: CogVLMConfiguration
         do {
             config = try CogVLMConfiguration.load(from: configURL, version: version)

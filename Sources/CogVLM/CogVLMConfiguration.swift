@@ -9,6 +9,13 @@ public enum CogVLMVersion: String, Sendable, Codable {
     case v1
     /// CogVLM2-19B: cogvlm2-llama3-chat-19B.
     case v2
+
+    /// The family of `checkpoint`: only CogVLM2 has the 2×2 downsample conv, and its bias
+    /// (`model.vision.conv.bias`) is present in originals and converted copies alike (the weight
+    /// itself becomes `….weight.q8` in a quantized conversion).
+    public static func of(_ checkpoint: Checkpoint) -> CogVLMVersion {
+        checkpoint.tensorIfPresent("model.vision.conv.bias") != nil ? .v2 : .v1
+    }
 }
 
 /// The model's `config.json`, with the defaults the release files leave out.

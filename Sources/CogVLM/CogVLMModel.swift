@@ -25,11 +25,10 @@ public final class CogVLMModel: Sendable {
     }
 
     /// Loads `config.json` and the safetensors weights from a Hugging Face model directory. The
-    /// family (v1 / v2) is read from the checkpoint: only CogVLM2 has the 2×2 downsample conv
-    /// (`model.vision.conv.bias` is present in originals and converted copies alike).
+    /// family (v1 / v2) is read from the checkpoint (`CogVLMVersion.of`).
     public static func load(directory: URL) throws -> CogVLMModel {
         let checkpoint = try Checkpoint(directory: directory)
-        let version: CogVLMVersion = checkpoint.tensorIfPresent("model.vision.conv.bias") != nil ? .v2 : .v1
+        let version = CogVLMVersion.of(checkpoint)
         let config = try CogVLMConfiguration.load(from: directory.appendingPathComponent("config.json"), version: version)
         return try CogVLMModel(config: config, checkpoint: checkpoint)
     }

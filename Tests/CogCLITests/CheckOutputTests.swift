@@ -60,6 +60,20 @@ struct CheckOutputTests {
         #expect(run.standardOutput.contains("config.invalid_value: \(config.path): `model_directory`"), "\(run)")
     }
 
+    /// A default conversion of CogVLM2 quantizes the vision conv's weight (`….weight.q8`): `check`
+    /// must still see a v2 checkpoint, as loading does.
+    @Test func checkKnowsAConvertedCogVLM2() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let converted = db.directory.appendingPathComponent("v2-q4").path
+        let conversion = try CLI.runBinary(["convert", Fixtures.cogvlm2Tiny.path, converted, "--format", "q4"])
+        #expect(conversion.status == 0, "\(conversion)")
+        let run = await CLI.run(["check", "--database", db.path, "--model", converted,
+                                 "--tokenizer", Fixtures.llama3Tokenizer.path])
+        #expect(run.standardOutput.contains("CogVLM v2"), "\(run)")
+        #expect(!run.standardOutput.contains("weights.unexpected_tensor"), "\(run)")
+    }
+
     @Test func countsAgreeWithTheirNouns() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }
