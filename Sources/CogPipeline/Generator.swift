@@ -138,6 +138,7 @@ public struct Generator: Sendable {
         var stopToken: Int? = nil
         let finish: FinishReason
         while true {
+            try TokenChooser.requireValid(logits, step: tokens.count)
             let token = chooser.choose(logits)
             if stopTokenIDs.contains(token) {
                 stopToken = token

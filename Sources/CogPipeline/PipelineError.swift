@@ -28,6 +28,9 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         /// A batched decode step failed while computing (`DecodeBatcher`): every sequence in the
         /// step receives this error. It says nothing about the request itself: retry it.
         public static let decodeStepFailed = Code(rawValue: "pipeline.decode_step_failed")
+        /// The model produced NaN logits: its weights (or config.json's numbers) cannot be computed
+        /// with; the checkpoint is damaged. Retrying does not help.
+        public static let nonFiniteLogits = Code(rawValue: "pipeline.non_finite_logits")
     }
 
     public let code: Code

@@ -31,6 +31,16 @@ public struct TokenChooser: Sendable {
         if !present.isEmpty && token >= 0 && token < present.count { present[token] = true }
     }
 
+    /// Refuses logits that hold a NaN (`[vocab]` f32, raw model output, for generated token `step`):
+    /// argmax over them would silently answer token 0 forever. A NaN comes from damaged weights or
+    /// config values, never from a prompt, so the error says to check the checkpoint.
+    public static func requireValid(_ logits: [Float], step: Int) throws(PipelineError) {
+        guard logits.contains(where: \.isNaN) else { return }
+        throw PipelineError(.nonFiniteLogits, "the model produced NaN logits for generated token \(step): its weights "
+                                + "or config.json hold values that cannot be computed with (a damaged checkpoint); "
+                                + "check it against the release (cogjobs check --model) and convert it again")
+    }
+
     /// The next token for `logits` (`[vocab]` f32, raw model output).
     public mutating func choose(_ logits: [Float]) -> Int {
         var scores = logits  // [vocab]

@@ -191,6 +191,11 @@ public struct CogVLMConfiguration: Sendable, Equatable {
             ("max_position_embeddings", maxPositionEmbeddings),
         ]
         for (key, value) in positives where value <= 0 { throw fail(key, "must be a positive integer, got \(value)") }
+        // Normalization epsilons: a negative or NaN one makes every hidden state NaN.
+        for (key, value) in [("rms_norm_eps", rmsNormEps), ("vision_config.layer_norm_eps", vision.layerNormEps)]
+            where !(value > 0 && value.isFinite) {
+            throw fail(key, "must be a small positive number (the releases use 1e-5 / 1e-6), got \(value)")
+        }
         if hiddenSize % numAttentionHeads != 0 { throw fail("num_attention_heads", "must divide hidden_size \(hiddenSize)") }
         if headDim % 2 != 0 { throw fail("num_attention_heads", "head dimension \(headDim) must be even for rotary") }
         if numAttentionHeads % numKeyValueHeads != 0 {

@@ -20,6 +20,13 @@ struct LogitsProcessorTests {
         #expect(bySequence == [1, -2, 0.5, -3, 0])
     }
 
+    @Test("NaN logits are refused with pipeline.non_finite_logits; infinities are not NaN")
+    func nanLogitsAreRefused() throws {
+        let error = #expect(throws: PipelineError.self) { try TokenChooser.requireValid([0, .nan, 1], step: 3) }
+        #expect(error?.code == .nonFiniteLogits && error?.message.contains("generated token 3") == true)
+        try TokenChooser.requireValid([-.infinity, 2, .infinity], step: 0)
+    }
+
     @Test("temperature divides every score")
     func temperature() {
         var logits: [Float] = [1, 2, -4, 0]

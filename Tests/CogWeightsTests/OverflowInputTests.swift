@@ -104,6 +104,22 @@ struct OverflowInputTests {
         #expect(try CogVLMConfiguration.parse(data, version: .v1).vision.gridSize == CogVLMConfiguration.maxPatchGrid)
     }
 
+    @Test("normalization epsilons must be positive and finite")
+    func epsilonsMustBePositive() throws {
+        for (key, value) in [("rms_norm_eps", -1.0), ("rms_norm_eps", 0.0)] {
+            var config = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("config.json"))) as! [String: Any]
+            config[key] = value
+            let error = #expect(throws: WeightsError.self) {
+                _ = try CogVLMConfiguration.parse(try JSONSerialization.data(withJSONObject: config), version: .v1)
+            }
+            #expect(error?.code == .badConfig && error?.key == key, "\(String(describing: error))")
+        }
+        let data = try Self.configData { v in v["layer_norm_eps"] = -1e-6 }
+        let error = #expect(throws: WeightsError.self) { _ = try CogVLMConfiguration.parse(data, version: .v1) }
+        #expect(error?.key == "vision_config.layer_norm_eps", "\(String(describing: error))")
+    }
+
     @Test("max_position_embeddings must be positive")
     func contextLengthMustBePositive() throws {
         for value in [0, -5] {
