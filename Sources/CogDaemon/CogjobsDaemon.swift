@@ -202,7 +202,8 @@ public enum CogjobsDaemon {
 
         // 5. Watched folders (after the pool, so the backlog starts running at once).
         let intake = FolderIntake(store: intakeStore, intake: ImageIntake(model: identity), settings: settings,
-                                  logger: logger, waitingCopies: waitingCopies, wakeWorkers: { pool.wake() })
+                                  logger: logger, waitingCopies: waitingCopies, wakeWorkers: { pool.wake() },
+                                  onDatabaseError: { databaseGuard.reportCorruption($0) })
         do {
             try await intake.start()
         } catch {
@@ -252,8 +253,13 @@ public enum CogjobsDaemon {
         do {
             try await group.run()
         } catch {
+            if let error = error as? DaemonError {  // the database guard's reason, exit 74
+                logger.critical("stopping: \(error.detail)")
+                await pool.drain(budget: configuration.shutdownDrain)
+                DatabaseFileGuard.keepOpen([store, intakeStore])
+                throw error
+            }
             await pool.drain(budget: configuration.shutdownDrain)
-            if let error = error as? DaemonError { throw error }  // the database guard's reason, exit 74
             logger.error("a service failed: \(error)")
             throw DaemonError(code: .startFailed, message: "the daemon stopped because a service failed",
                               cause: "\(error)")

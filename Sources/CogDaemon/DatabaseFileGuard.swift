@@ -35,17 +35,44 @@ final class DatabaseFileGuard: Service, Sendable {
 
     private let path: String
     private let opened: FileIdentity
+    /// The `-wal` and `-shm` files of the database this daemon opened (recorded at start).
+    private let sideFiles: [(path: String, identity: FileIdentity)]
     private let interval: Duration
     private let logger: Logger
     /// The first corruption report (`store.corrupt`) not yet acted on.
     private let corruption = Mutex<String?>(nil)
+    /// Connections to a database that is no longer at its path: never closed (see `keepOpen`).
+    private static let abandoned = Mutex<[JobStore]>([])
 
     /// Watches `path`, which the daemon's connections opened as the file `opened`.
     init(path: String, opened: FileIdentity, interval: Duration = .seconds(2), logger: Logger) {
         self.path = path
         self.opened = opened
+        self.sideFiles = ["-wal", "-shm"].compactMap { suffix in
+            FileIdentity.of(path: path + suffix).map { (path + suffix, $0) }
+        }
         self.interval = interval
         self.logger = logger
+    }
+
+    /// Keeps `stores` open until the process exits. Closing a connection lets SQLite checkpoint
+    /// and delete its `-wal` by *name*, and the name may by then belong to the database that
+    /// replaced ours: the connections to a deleted or replaced database are left to the exit.
+    static func keepOpen(_ stores: [JobStore]) {
+        abandoned.withLock { $0.append(contentsOf: stores) }
+    }
+
+    /// Moves this daemon's `-wal` / `-shm` away from the database path (to `NAME.orphaned-PID`),
+    /// once the database they belong to is no longer there: SQLite would otherwise replay our WAL
+    /// into whatever file is put at the path (a restored backup), which corrupts it. Files at those
+    /// names that are not ours (another inode) are left alone. Returns what was moved.
+    func moveOwnSideFilesAside() -> [String] {
+        var moved: [String] = []
+        for side in sideFiles where FileIdentity.of(path: side.path) == side.identity {
+            let target = side.path + ".orphaned-\(getpid())"
+            if rename(side.path, target) == 0 { moved.append(target) }
+        }
+        return moved
     }
 
     /// Records a `store.corrupt` error seen by a worker or the intake; the next check stops the daemon.
@@ -84,8 +111,14 @@ final class DatabaseFileGuard: Service, Sendable {
         // Ends at graceful shutdown (the sleep is cancelled) or by throwing, which stops the group.
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                if let problem = self.problem() {
-                    self.logger.critical("\(problem)")
+                if var problem = self.problem() {
+                    if FileIdentity.of(path: self.path) != self.opened {  // deleted or replaced, not corrupt
+                        let moved = self.moveOwnSideFilesAside()
+                        if !moved.isEmpty {
+                            problem.message += "; this daemon's WAL files were moved aside (\(moved.joined(separator: ", "))) "
+                                + "so that they cannot be replayed into a file restored at that path"
+                        }
+                    }
                     throw problem
                 }
                 try? await Task.sleep(for: self.interval)  // ends early on cancellation

@@ -36,6 +36,8 @@ final class FolderIntake: Service, Sendable {
     private let intake: ImageIntake
     private let settings: DaemonSettings
     private let wakeWorkers: @Sendable () -> Void
+    /// Told of every database error the intake meets (the daemon passes it to `DatabaseFileGuard`).
+    private let onDatabaseError: @Sendable (JobStoreError) -> Void
     private let logger: Logger
     private let io = BlockingQueue(label: "cogjobs.intake")
     private let state = Mutex(State())
@@ -47,13 +49,15 @@ final class FolderIntake: Service, Sendable {
     private let deferred = DeferredFiles()
 
     init(store: JobStore, intake: ImageIntake, settings: DaemonSettings, logger: Logger,
-         waitingCopies: WaitingCopies = WaitingCopies(), wakeWorkers: @escaping @Sendable () -> Void) {
+         waitingCopies: WaitingCopies = WaitingCopies(), wakeWorkers: @escaping @Sendable () -> Void,
+         onDatabaseError: @escaping @Sendable (JobStoreError) -> Void = { _ in }) {
         self.store = store
         self.intake = intake
         self.settings = settings
         self.logger = logger
         self.waitingCopies = waitingCopies
         self.wakeWorkers = wakeWorkers
+        self.onDatabaseError = onDatabaseError
     }
 
     // MARK: Start, reload, stop
@@ -306,10 +310,17 @@ final class FolderIntake: Service, Sendable {
     /// A settled file: enqueued now, or — while files wait for the database — put behind them.
     private func take(_ file: WatchedFile, status: SettlingFiles.Status) async {
         if let waiting = deferred.waiting.first {
-            if deferred.add(file, reason: waiting.reason, at: .now) == .added {
+            switch deferred.add(file, reason: waiting.reason, at: .now) {
+            case .added:
+                // One line per file at debug level only: an outage with thousands of files arriving
+                // must not flood the log (the first deferral was logged as a warning).
                 let line = "\(file.url.path) waits with \(deferred.count - 1) other file(s) for the job database "
                     + "(\(waiting.reason)); it is enqueued when the database takes jobs again"
-                logger.info("\(line)")
+                logger.debug("\(line)")
+            case .alreadyWaiting:
+                break
+            case .overflowed(let first):
+                if first { logOverflow(file) }
             }
             return
         }
@@ -367,6 +378,7 @@ final class FolderIntake: Service, Sendable {
 
     /// Keeps `file` for a retry after the store refused it with `error` (a `DeferredFiles.retriedCodes` code).
     private func deferFile(_ file: WatchedFile, error: JobStoreError) {
+        onDatabaseError(error)  // a corrupt database stops the daemon (DatabaseFileGuard)
         switch deferred.add(file, reason: error.code, at: .now) {
         case .added where deferred.count == 1:
             let line = "cannot enqueue \(file.url.path) now: \(error). The file is kept and retried every few "
@@ -375,16 +387,18 @@ final class FolderIntake: Service, Sendable {
         case .added:
             let line = "cannot enqueue \(file.url.path) now (\(error.code)); kept and retried with the other "
                 + "\(deferred.count - 1) waiting file(s)"
-            logger.info("\(line)")
+            logger.debug("\(line)")
         case .alreadyWaiting:
             break
         case .overflowed(let first):
-            if first {
-                let line = "more than \(deferred.capacity) files wait for the job database; \(file.root.path) is "
-                    + "rescanned when the database takes jobs again, which picks up the rest"
-                logger.error("\(line)")
-            }
+            if first { logOverflow(file) }
         }
+    }
+
+    private func logOverflow(_ file: WatchedFile) {
+        let line = "more than \(deferred.capacity) files wait for the job database; \(file.root.path) is "
+            + "rescanned when the database takes jobs again, which picks up the rest"
+        logger.error("\(line)")
     }
 
     // MARK: Intake

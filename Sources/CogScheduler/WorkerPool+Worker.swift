@@ -105,8 +105,10 @@ extension WorkerPool {
     }
 
     /// Runs a write that ends the attempt, retrying failed database calls until it succeeds, the
-    /// claim turns out stale, or the supervisor declares the lease lost (the write can then never
-    /// succeed: the job is rescued by lease expiry or at the next start-up).
+    /// claim turns out stale, the supervisor declares the lease lost (the write can then never
+    /// succeed: the job is rescued by lease expiry or at the next start-up), or the pool is draining
+    /// and its deadline has passed (a shutdown must not wait on a database that does not answer —
+    /// a corrupt or vanished one never will; the job stays `running` and the next start rescues it).
     private func persist(_ job: ClaimedJob, _ control: JobControl, operation: String,
                          _ write: () throws -> AttemptOutcome) -> AttemptOutcome {
         var delay = configuration.storeRetryDelay
@@ -121,6 +123,10 @@ extension WorkerPool {
             if control.stopReason == .leaseLost {
                 return .abandoned(reason: "the database stayed unavailable until the lease ran out; the job will be "
                                     + "rescued")
+            }
+            if drainDeadlinePassed {
+                return .abandoned(reason: "the daemon is stopping and the database stayed unavailable past the drain "
+                                    + "time; the next start rescues the job")
             }
             Thread.sleep(forTimeInterval: WorkSignal.seconds(delay))
             delay = min(delay * 2, .seconds(5))

@@ -201,6 +201,14 @@ public final class WorkerPool: Sendable {
         }
     }
 
+    /// `true` while draining once the drain's deadline has passed.
+    var drainDeadlinePassed: Bool {
+        state.withLock { state in
+            if case .draining(let deadline) = state.phase { return ContinuousClock.now >= deadline }
+            return false
+        }
+    }
+
     /// `true` once every thread of a started pool has exited (or it was drained before starting).
     public var isStopped: Bool { state.withLock { $0.phase == .stopped } }
 

@@ -122,12 +122,13 @@ extension DaemonProcessTests {
             defer { daemon.remove() }
             try daemon.writeConfig()
             try TestImages.jpeg(1).write(to: daemon.inbox.appendingPathComponent("a.jpg"))
-            try daemon.startAndWait(environment: Self.fastEcho)
-            #expect(daemon.waitForJobs(1, "succeeded"))
+            // Corrupt: with a job running for a while (its result can never be written), the daemon
+            // must still stop within its drain time.
+            try daemon.startAndWait(environment: how == "corrupt" ? Self.slowEcho : Self.fastEcho)
             let path = daemon.database.path
-            if how == "delete" {
-                for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
-            } else if how == "corrupt" {
+            let backup = daemon.directory.appendingPathComponent("backup.sqlite3")
+            if how == "corrupt" {
+                #expect(daemon.waitForJobs(1, "running"))
                 // Same file, pages past the header overwritten: every statement now reads garbage.
                 try daemon.store().checkpoint()
                 let handle = try FileHandle(forWritingTo: daemon.database)
@@ -137,16 +138,35 @@ extension DaemonProcessTests {
                 try handle.close()
                 try TestImages.jpeg(2).write(to: daemon.inbox.appendingPathComponent("b.jpg"))
             } else {
-                let copy = daemon.directory.appendingPathComponent("copy.sqlite3").path
-                #expect(try daemon.cli(["migrate", "--database", copy]).status == 0)
-                #expect(rename(copy, path) == 0)
+                #expect(daemon.waitForJobs(1, "succeeded"))
+                try daemon.store().checkpoint()
+                try FileManager.default.copyItem(at: daemon.database, to: backup)  // a backup, as an operator keeps
+                if how == "delete" {
+                    unlink(path)  // the -wal and -shm stay, as after an `rm jobs.sqlite3`
+                } else {
+                    let copy = daemon.directory.appendingPathComponent("copy.sqlite3").path
+                    #expect(try daemon.cli(["migrate", "--database", copy]).status == 0)
+                    #expect(rename(copy, path) == 0)
+                }
             }
-            let exit = daemon.waitForExit(timeout: .seconds(20))
+            let started = ContinuousClock.now
+            let exit = daemon.waitForExit(timeout: .seconds(30))
             #expect(exit?.signaled == false && exit?.status == 74, "\(String(describing: exit)) \(daemon.log)")
             let reason = ["delete": "the job database was deleted", "replace": "the job database was replaced",
                           "corrupt": "SQLite reports the job database corrupt"][how] ?? "?"
             #expect(daemon.log.contains(reason), "\(daemon.log)")
-            print("database file \(how) under the daemon: exit \(exit?.status ?? -1)")
+            if how != "corrupt" {
+                // The daemon's own WAL no longer sits at the path: restoring the backup there gives
+                // the backup, intact (SQLite replayed the old WAL into it before).
+                #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "\(daemon.log)")
+                unlink(path)
+                try FileManager.default.copyItem(at: backup, to: daemon.database)
+                let restored = try daemon.store()
+                try restored.quickCheck()
+                #expect(try daemon.count("SELECT count(*) FROM jobs") == 1)
+            }
+            print("database file \(how) under the daemon: exit \(exit?.status ?? -1) after "
+                  + "\(started.duration(to: .now))")
         }
 
         /// A file name is user input: a newline in it must not split a log event or forge one.
