@@ -1,5 +1,6 @@
 import ArgumentParser
 import CogConfig
+import CogDaemon
 import CogJobStore
 import CogTokenizer
 import CogVLM
@@ -136,6 +137,13 @@ struct CheckCommand: ParsableCommand {
                                message: "`watch[\(index)].path`: \(folder.path) is not a folder; "
                                    + "fix the path (the daemon would not start)")
             }
+        }
+        do {
+            try CogjobsDaemon.checkWatchPrompts(effective.watch)
+        } catch {
+            let key = error.subject ?? "watch"
+            report.problem(area, code: ConfigError.Code.invalidValue.rawValue, key: key, path: nil,
+                           message: "`\(key)`: \(error.message) (the daemon would not start)")
         }
         let summary = "(\(TextFormat.count(effective.watch.count, "watched folder")), "
             + "\(TextFormat.count(effective.workers, "worker")))"

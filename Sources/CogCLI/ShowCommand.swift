@@ -74,8 +74,8 @@ struct ShowCommand: ParsableCommand {
             // file at that time rather than its content (docs/daemon.md), so the same content can run again.
             let released = JobStore.pathBoundEndings.contains { $0.code == job.lastErrorCode }
             let why = released
-                ? "off (released after \(job.lastErrorCode ?? ""): the same content may run again)"
-                : "off (enqueued with --force)"
+                ? "off (released after \(job.lastErrorCode ?? "") to a newer job for the same content)"
+                : "off (enqueued with --force, or released to a newer job for the same content)"
             fields.append(("deduplication", why))
         }
         let labelWidth = fields.map(\.0.count).max() ?? 0

@@ -154,11 +154,12 @@ struct StatusCommand: ParsableCommand {
 
         struct Running: Encodable {
             var job: RunningJob
+            var now: Date
             enum CodingKeys: String, CodingKey {
                 case id, task, attempt, owner, phase
                 case imagePath = "image_path", tokensGenerated = "tokens_generated", startedAt = "started_at"
                 case ageSeconds = "age_seconds", leaseExpiresAt = "lease_expires_at"
-                case cancelRequested = "cancel_requested"
+                case cancelRequested = "cancel_requested", workerNote = "worker_note"
             }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
@@ -173,6 +174,8 @@ struct StatusCommand: ParsableCommand {
                 try c.encode(job.ageSeconds, forKey: .ageSeconds)
                 try c.encode(TextFormat.iso8601(job.leaseExpiresAt), forKey: .leaseExpiresAt)
                 try c.encode(job.cancelRequested, forKey: .cancelRequested)
+                let note = StatusCommand.ownerNote(job, now: now).trimmingCharacters(in: CharacterSet(charactersIn: " ()"))
+                try c.encode(note.isEmpty ? nil : note, forKey: .workerNote)
             }
         }
 
@@ -199,11 +202,11 @@ struct StatusCommand: ParsableCommand {
             try c.encode(status.deferred, forKey: .deferred)
             try c.encode(status.nextRunAfter.map(TextFormat.iso8601), forKey: .nextRunAfter)
             try c.encode(status.paused, forKey: .paused)
-            try c.encode(status.running.map(Running.init), forKey: .running)
+            try c.encode(status.running.map { Running(job: $0, now: now) }, forKey: .running)
             try c.encode(status.succeededLastHour, forKey: .succeededLastHour)
             try c.encode(status.imagesPerHour, forKey: .imagesPerHour)
             try c.encode(status.averageSecondsPerJob, forKey: .averageSecondsPerJob)
-            try c.encode(status.etaSeconds, forKey: .etaSeconds)
+            try c.encode(status.paused ? nil : status.etaSeconds, forKey: .etaSeconds)  // no ETA while paused
             var oldest: OldestWaiting? = nil
             if let id = status.oldestWaitingJobID, let created = status.oldestWaitingCreatedAt {
                 oldest = OldestWaiting(jobID: id, createdAt: TextFormat.iso8601(created),

@@ -94,6 +94,12 @@ public enum CogjobsDaemon {
         }
     }
 
+    /// A `describe-box` watched folder's prompt must be a box (`FolderIntake.checkPrompts`); also
+    /// what `cogjobs check` runs, so that it passes no configuration the daemon refuses.
+    public static func checkWatchPrompts(_ folders: [WatchedFolder]) throws(DaemonError) {
+        try FolderIntake.checkPrompts(folders)
+    }
+
     /// Every watched folder must exist at start (the watcher refuses a missing root): checked
     /// before the database and the model, so the error is a configuration error naming the key
     /// (exit 78), not a start-up failure after minutes of loading.
@@ -121,6 +127,7 @@ public enum CogjobsDaemon {
         }
         let configuration = try options.loadConfiguration()
         try requireWatchedFolders(configuration)
+        try FolderIntake.checkPrompts(configuration.watch)  // before the database and the model
         let notifier = SystemdNotifier()
         let crash = CrashInjector(switches: switches)  // before any database connection opens
         let startup = Task { await keepStartAlive(notifier, logger: logger) }

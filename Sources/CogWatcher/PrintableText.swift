@@ -3,16 +3,22 @@
 /// such as `"a\nfake row.jpg"` or one that is not UTF-8 can neither split a line nor forge one.
 public enum PrintableText {
     /// `text` with its control characters escaped: `\n`, `\r`, `\t` (unless `keepingTabs`), others
-    /// (C0 and DEL) as `\xHH`. Text without control characters is returned as it is.
+    /// (C0 and DEL) as `\xHH`, and the bidirectional-text controls (which can make a name display
+    /// as another, e.g. U+202E) as `\u{202E}`. Text without any of them is returned as it is.
     public static func escapingControlCharacters(_ text: String, keepingTabs: Bool = false) -> String {
         func isEscaped(_ scalar: Unicode.Scalar) -> Bool {
             (scalar.value < 0x20 && !(keepingTabs && scalar.value == 0x09)) || scalar.value == 0x7F
+                || isBidiControl(scalar)
         }
         guard text.unicodeScalars.contains(where: isEscaped) else { return text }
         var escaped = ""
         for scalar in text.unicodeScalars {
             guard isEscaped(scalar) else {
                 escaped.unicodeScalars.append(scalar)
+                continue
+            }
+            if isBidiControl(scalar) {
+                escaped += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
                 continue
             }
             switch scalar.value {
@@ -48,6 +54,15 @@ public enum PrintableText {
             index += length
         }
         return text
+    }
+
+    /// U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069: the Unicode bidirectional formatting
+    /// characters (UAX #9).
+    private static func isBidiControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     /// `\xHH` with two upper-case hex digits.

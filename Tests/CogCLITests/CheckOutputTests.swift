@@ -74,6 +74,18 @@ struct CheckOutputTests {
         #expect(!run.standardOutput.contains("weights.unexpected_tensor"), "\(run)")
     }
 
+    /// `check` passes no configuration the daemon refuses: a describe-box folder's prompt must be a box.
+    @Test func describeBoxWatchPromptMustBeABox() async throws {
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let config = db.directory.appendingPathComponent("cogjobs.json")
+        let json = #"{"model_directory": "\#(Fixtures.cogvlmTiny.path)", "tokenizer_directory": "\#(Fixtures.llama2Tokenizer.path)", "database_path": "\#(db.path)", "watch": [{"path": "\#(db.directory.path)", "task": "describe-box", "prompt": "the red car"}]}"#
+        try json.write(to: config, atomically: true, encoding: .utf8)
+        let run = await CLI.run(["check", "--config", config.path])
+        #expect(run.status == ExitStatus.checkFailed.rawValue, "\(run)")
+        #expect(run.standardOutput.contains("config.invalid_value: `watch[0].prompt`"), "\(run)")
+    }
+
     @Test func countsAgreeWithTheirNouns() async throws {
         let db = try SampleDatabase()
         defer { db.remove() }

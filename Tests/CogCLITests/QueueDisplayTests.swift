@@ -40,6 +40,15 @@ struct QueueDisplayTests {
         let liveRow = try #require(lines.first { $0.hasPrefix("\(db.running) ") }, "\(run)")
         #expect(!liveRow.contains("(process gone") && !liveRow.contains("(lease expired"), "another host's live lease")
         #expect(lines.contains { $0.hasPrefix("ETA:        none while paused (") }, "\(run)")
+        let json = try (await CLI.run(["status", "--database", db.path, "--json"])).json()
+        #expect(json["eta_seconds"] is NSNull, "no ETA while paused")
+        let running = field(json, "running", as: [[String: Any]].self) ?? []
+        let notes = Dictionary(uniqueKeysWithValues: running.map {
+            (field($0, "id", as: Int64.self) ?? -1, $0["worker_note"] as? String ?? "")
+        })
+        #expect(notes[claimed.id]?.hasPrefix("process gone") == true, "\(notes)")
+        #expect(notes[stale.id]?.hasPrefix("lease expired") == true, "\(notes)")
+        #expect(notes[db.running] == "", "null for a live lease: \(notes)")
     }
 
     @Test func controlCharactersInImagePathsAreEscaped() async throws {
@@ -60,5 +69,6 @@ struct QueueDisplayTests {
         let paths = (field(json, "jobs", as: [[String: Any]].self) ?? []).compactMap { field($0, "image_path", as: String.self) }
         #expect(paths.contains(path))
         #expect(PrintableText.escapingControlCharacters("a\tb\u{7F}c\r") == "a\\tb\\x7Fc\\r")
+        #expect(PrintableText.escapingControlCharacters("cat\u{202E}gpj.exe") == "cat\\u{202E}gpj.exe")
     }
 }
