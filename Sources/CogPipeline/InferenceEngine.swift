@@ -100,7 +100,7 @@ public final class InferenceEngine: Sendable {
         let tokenizer = try loadTokenizer(modelDirectory: modelDirectory, tokenizerDirectory: tokenizerDirectory,
                                           version: model.config.version)
         if let reason = tokenizer.mismatch(modelVocabularySize: model.config.vocabSize, modelBOS: model.config.bosTokenID) {
-            throw PipelineError(.tokenizerFailed,
+            throw PipelineError(.tokenizerMismatch,
                 "\(reason): it is not this model's tokenizer; "
                 + "\(model.config.version == .v1 ? "CogVLM v1 needs the vicuna-7b-v1.5 (LLaMA-2) tokenizer" : "CogVLM2 needs its own Llama-3 tokenizer")",
                 field: "tokenizer")
@@ -123,7 +123,7 @@ public final class InferenceEngine: Sendable {
             ? "CogVLM v1 checkpoints ship no tokenizer: they use lmsys/vicuna-7b-v1.5's. Download its tokenizer.model "
               + "(or tokenizer.json) and pass its folder with --tokenizer DIR (or `tokenizer_directory` in the config)."
             : "CogVLM2 checkpoints ship tokenizer.json; copy it into the model directory or pass --tokenizer DIR."
-        throw PipelineError(.tokenizerFailed, "no tokenizer.json or tokenizer.model in \(modelDirectory.path). \(advice)",
+        throw PipelineError(.tokenizerMissing, "no tokenizer.json or tokenizer.model in \(modelDirectory.path). \(advice)",
                             field: "tokenizer")
     }
 

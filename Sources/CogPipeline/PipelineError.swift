@@ -25,6 +25,10 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         public static let contextOverflow = Code(rawValue: "pipeline.context_overflow")
         /// The tokenizer failed on the prompt text.
         public static let tokenizerFailed = Code(rawValue: "pipeline.tokenizer_failed")
+        /// The tokenizer is not the model's (vocabulary size or beginning-of-sequence id differ).
+        public static let tokenizerMismatch = Code(rawValue: "pipeline.tokenizer_mismatch")
+        /// The model folder has no tokenizer and none was given (CogVLM v1 ships none).
+        public static let tokenizerMissing = Code(rawValue: "pipeline.tokenizer_missing")
         /// A batched decode step failed while computing (`DecodeBatcher`): every sequence in the
         /// step receives this error. It says nothing about the request itself: retry it.
         public static let decodeStepFailed = Code(rawValue: "pipeline.decode_step_failed")

@@ -138,7 +138,7 @@ struct TokenizerModelMatchTests {
         let error = #expect(throws: PipelineError.self) {
             try InferenceEngine.load(modelDirectory: Fixtures.cogvlm2Tiny, tokenizerDirectory: Fixtures.llama2Tokenizer)
         }
-        #expect(error?.code == .tokenizerFailed)
+        #expect(error?.code == .tokenizerMismatch)
         #expect(error?.description.contains("beginning-of-sequence token is id 1 but the model's is 128000") == true,
                 "\(String(describing: error))")
     }
@@ -147,7 +147,7 @@ struct TokenizerModelMatchTests {
         let error = #expect(throws: PipelineError.self) {
             try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama3Tokenizer)
         }
-        #expect(error?.code == .tokenizerFailed)
+        #expect(error?.code == .tokenizerMismatch)
         #expect(error?.description.contains("128256 tokens but the model's vocabulary has 32000") == true,
                 "\(String(describing: error))")
     }
