@@ -41,6 +41,9 @@ struct ConvertCommand: AsyncParsableCommand {
     var overwrite = false
 
     func validate() throws {
+        // An empty argument (an unset shell variable) would mean the current folder.
+        if model.isEmpty { throw ValidationError("MODEL is empty; name the source model directory") }
+        if output.isEmpty { throw ValidationError("OUT is empty; name the output directory") }
         guard QuantizedFormat(rawValue: format) != nil else { throw ValidationError("--format must be q8 or q4") }
         _ = try keptOrQuantized(visionFormat, option: "vision-format")
         _ = try keptOrQuantized(lmHeadFormat, option: "lm-head-format")

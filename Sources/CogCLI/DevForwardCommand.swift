@@ -37,6 +37,12 @@ struct DevForwardCommand: AsyncParsableCommand {
 
     func validate() throws {
         if generate < 0 { throw ValidationError("--generate must be 0 or more") }
+        let out = URL(fileURLWithPath: output)
+        for (option, path) in [("--input", input), ("--pixels", pixels)] {
+            if let path, FileIdentity.same(out, URL(fileURLWithPath: path)) {
+                throw ValidationError("--output \(output) is the \(option) file; choose another output file")
+            }
+        }
     }
 
     func run() async throws {

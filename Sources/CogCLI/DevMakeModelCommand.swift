@@ -42,6 +42,8 @@ struct DevMakeModelCommand: AsyncParsableCommand {
     var output: String
 
     func validate() throws {
+        // An empty argument (an unset shell variable) would mean the current folder.
+        if output.isEmpty { throw ValidationError("OUT is empty; name the output directory") }
         guard SyntheticCheckpoint.Preset(rawValue: preset) != nil else {
             throw ValidationError("unknown preset '\(preset)'; choose one of \(SyntheticCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }

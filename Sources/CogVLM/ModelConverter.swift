@@ -121,7 +121,7 @@ public enum ModelConverter {
                                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> Summary {
         let fm = FileManager.default
         guard !FileIdentity.same(source, destination) else {
-            throw WeightsError(.io, "the output directory is the model directory (\(source.path)): converting in "
+            throw WeightsError(.outputExists, "the output directory is the model directory (\(source.path)): converting in "
                                    + "place would delete the weights it reads; choose another output directory",
                                file: destination.path)
         }

@@ -43,6 +43,24 @@ struct UsageMessageTests {
 
     /// An unknown --task is a usage error listing the tasks in every verb that filters by task (a typo
     /// would otherwise print "No jobs match." and exit 0); the task list is enqueue's.
+    /// An empty path (an unset shell variable) is not the current folder, and `dev forward` does not
+    /// write over its own input.
+    @Test func emptyPathsAndOutputOverInputAreUsageErrors() async throws {
+        let model = Fixtures.cogvlmTiny.path
+        for arguments in [["convert", model, "", "--format", "q8"], ["convert", "", "/tmp/x", "--format", "q8"],
+                          ["dev", "make-model", "--preset", "tiny", ""]] {
+            let run = await CLI.run(arguments)
+            #expect(run.status == 64 && run.standardError.contains("is empty"), "\(arguments): \(run)")
+        }
+        let db = try SampleDatabase()
+        defer { db.remove() }
+        let file = db.directory.appendingPathComponent("ids.safetensors").path
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+        let run = await CLI.run(["dev", "forward", "--model", model, "--input", file, "--output", file])
+        #expect(run.status == 64 && run.standardError.contains("is the --input file"), "\(run)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data("x".utf8))
+    }
+
     /// A name that is not UTF-8 reaches the CLI with U+FFFD in place of its bad bytes: say so.
     @Test func nonUTF8NamesAreExplained() async throws {
         let db = try SampleDatabase()

@@ -247,7 +247,8 @@ struct QuantizedParityTests {
                 let error = #expect(throws: WeightsError.self) {
                     try ModelConverter.convert(from: from, to: to, options: .init(format: .q8, overwrite: true))
                 }
-                #expect(error?.description.contains("is the model directory") == true, "\(String(describing: error))")
+                #expect(error?.code == .outputExists && error?.description.contains("is the model directory") == true,
+                        "\(String(describing: error))")
                 #expect(try fm.contentsOfDirectory(atPath: source.path).sorted() == before, "\(from.path) -> \(to.path)")
             }
             _ = try Checkpoint(directory: source)  // still loads
