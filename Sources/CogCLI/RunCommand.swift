@@ -105,6 +105,9 @@ struct RunCommand: AsyncParsableCommand {
             if box != nil && preset != .describeBox {
                 throw ValidationError("--box is only used by --task describe-box (the task is \(task))")
             }
+            if images.isEmpty && [.ground, .groundCaption, .describeBox].contains(preset) {
+                throw ValidationError("--task \(task) finds or describes regions of an image: name the image")
+            }
             _ = try preset.query(prompt: prompt, box: box.map { try GroundingBox(parsing: $0) })
         } catch let error as PipelineError {
             throw ValidationError("\(error)")

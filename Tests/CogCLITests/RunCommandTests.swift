@@ -141,6 +141,11 @@ struct RunCommandTests {
             #expect(r.stderr.contains(expected), "\(arguments): \(r.stderr)")
             #expect(!r.stderr.contains("nonexistent"), "\(arguments) reached the loader: \(r.stderr)")
         }
+        // Grounding tasks need an image (a text-only question is for the other tasks).
+        for task in [["--task", "ground", "--prompt", "the car"], ["--task", "describe-box", "--box", "1,2,3,4"]] {
+            let r = try Fixtures.runCogjobs(missingModel + task)
+            #expect(r.status == 64 && r.stderr.contains("name the image"), "\(task): \(r.stderr)")
+        }
     }
 
     @Test func drawsBoxesFromModelNotation() throws {
