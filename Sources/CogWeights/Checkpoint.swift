@@ -41,9 +41,15 @@ public final class Checkpoint: Sendable {
         } else {
             var isDir: ObjCBool = false
             let exists = fm.fileExists(atPath: directory.path, isDirectory: &isDir)
+            let interrupted = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? [])
+                .contains { $0.hasSuffix(".safetensors.partial") }
             let message = !exists ? "model directory does not exist"
                 : isDir.boolValue
-                    ? "no model.safetensors.index.json or model.safetensors here; point --model at a Hugging Face model directory"
+                    ? (interrupted
+                        ? "no model.safetensors.index.json here, only .partial shards: a conversion into this folder was "
+                            + "interrupted; run it again with --overwrite"
+                        : "no model.safetensors.index.json or model.safetensors here; point --model at a Hugging Face "
+                            + "model directory")
                     : "this is a file, not a directory; point --model at the Hugging Face model directory that holds it"
             throw WeightsError(.missingFile, message, file: directory.path)
         }

@@ -38,9 +38,11 @@ public struct CheckpointDestination: Sendable {
         guard !previous.isEmpty else { return }
         guard overwrite else {
             let shown = previous.prefix(3).joined(separator: ", ") + (previous.count > 3 ? ", …" : "")
+            let interrupted = previous.contains { $0.hasSuffix(".partial") }
+                ? " (.partial files are what an interrupted conversion leaves behind)" : ""
             throw WeightsError(.outputExists,
-                               "the output directory already holds a checkpoint (\(previous.count) file(s): \(shown)); "
-                               + "choose another directory, or pass --overwrite to replace it",
+                               "the output directory already holds a checkpoint (\(previous.count) file(s): \(shown))"
+                               + "\(interrupted); choose another directory, or pass --overwrite to replace it",
                                file: directory.path)
         }
         for entry in [Checkpoint.indexFileName, Checkpoint.singleFileName] {

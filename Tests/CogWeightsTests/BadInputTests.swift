@@ -164,6 +164,20 @@ struct BadInputTests {
         Self.expectError(.missingFile) { _ = try CogVLMModel.load(directory: URL(fileURLWithPath: "/nonexistent/cogvlm")) }
     }
 
+    /// An interrupted conversion leaves only `.partial` shards: both the loader and the next
+    /// conversion into that folder say so.
+    @Test func interruptedConversionIsNamed() throws {
+        let dir = try Fixtures.temporaryDirectory("partial")
+        defer { try? FileManager.default.removeItem(at: dir) }  // cleanup only
+        #expect(FileManager.default.createFile(atPath: dir.appendingPathComponent("model-00001-of-00001.safetensors.partial").path,
+                                               contents: Data([1, 2, 3])))
+        let error = #expect(throws: WeightsError.self) { _ = try Checkpoint(directory: dir) }
+        #expect(error?.code == .missingFile && error?.message.contains("interrupted") == true, "\(String(describing: error))")
+        let refused = #expect(throws: WeightsError.self) { _ = try CheckpointDestination(dir, overwrite: false) }
+        #expect(refused?.code == .outputExists && refused?.message.contains("interrupted conversion") == true,
+                "\(String(describing: refused))")
+    }
+
     @Test func indexNamesTensorNotInShard() throws {
         try Self.withFixtureCopy { dir in
             let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
