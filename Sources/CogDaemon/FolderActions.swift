@@ -56,11 +56,30 @@ enum FolderActions {
         return report
     }
 
-    /// Post-commit actions for a job that failed for good (or was quarantined).
-    static func afterFailure(imagePath: String, jobID: Int64, folder: WatchedFolder) throws -> Report {
-        guard let target = folder.moveFailedTo, FileManager.default.fileExists(atPath: imagePath) else { return Report() }
+    /// Post-commit actions for a job that failed for good (or was quarantined): a sidecar next to
+    /// the image that describes other content (an earlier version of the file, which succeeded) is
+    /// removed — it no longer says anything true about the file — then the configured move.
+    /// `imageSHA256` is the failed job's content (nil: unknown, the sidecar is left).
+    static func afterFailure(imagePath: String, jobID: Int64, imageSHA256: String?, folder: WatchedFolder) throws
+        -> Report
+    {
+        var report = Report()
+        if folder.sidecar != .none, let imageSHA256 {
+            let probe = SidecarContent(jobID: jobID, resultID: 0, imagePath: imagePath, imageSHA256: imageSHA256,
+                                       task: "", prompt: "", output: JobOutput(text: "", rawOutput: "", promptTokens: 0,
+                                                                               generatedTokens: 0, model: ""))
+            let path = sidecarPath(for: imagePath, format: folder.sidecar)
+            // A .txt sidecar holds no hash: after a failure it cannot be shown to match, so it goes too.
+            if sidecarState(for: probe, format: folder.sidecar) == .otherContent || folder.sidecar == .txt,
+               FileManager.default.fileExists(atPath: path) {
+                if unlink(path) == 0 { report.done.append("removed the sidecar of the earlier content \(path)") }
+            }
+        }
+        guard let target = folder.moveFailedTo, FileManager.default.fileExists(atPath: imagePath) else { return report }
         let destination = try move(imagePath, from: folder, to: target, jobID: jobID)
-        return Report(done: ["moved to \(destination)"], movedTo: destination)
+        report.done.append("moved to \(destination)")
+        report.movedTo = destination
+        return report
     }
 
     /// The sidecar path for an image: `photo.jpg` → `photo.jpg.txt` / `photo.jpg.json`.

@@ -553,7 +553,8 @@ final class FolderIntake: Service, Sendable {
                 let report: FolderActions.Report
                 var staleSidecar = false
                 if needsFailureActions {
-                    report = try FolderActions.afterFailure(imagePath: path, jobID: jobID, folder: folder)
+                    report = try FolderActions.afterFailure(imagePath: path, jobID: jobID,
+                                                            imageSHA256: detail?.job.imageSHA256, folder: folder)
                 } else {
                     guard let detail, let stored = detail.result else { return ([], false) }
                     let content = SidecarContent(jobID: jobID, resultID: stored.id, imagePath: path,

@@ -97,7 +97,10 @@ struct JobEventHandler: Sendable {
         case .failed:
             for path in paths(of: job) {
                 guard let folder = folder(of: job, at: path) else { continue }
-                perform(job, path) { try FolderActions.afterFailure(imagePath: path, jobID: job.id, folder: folder) }
+                perform(job, path) {
+                    try FolderActions.afterFailure(imagePath: path, jobID: job.id, imageSHA256: job.image.sha256,
+                                                   folder: folder)
+                }
             }
         case .cancelled:
             _ = waitingCopies.take(for: job.id)

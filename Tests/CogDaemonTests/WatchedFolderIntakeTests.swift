@@ -266,6 +266,10 @@ extension DaemonProcessTests {
             #expect(poll(timeout: .seconds(20)) { sidecarHash() == Self.sha256(a) }, "\(daemon.log)")
             #expect(daemon.log.contains("its result is reused"), "\(daemon.log)")
             #expect(try daemon.count("SELECT count(*) FROM jobs") == 2)
+            // New content whose job fails: the sidecar of the old content goes, it is no longer true.
+            try Data("not an image".utf8).write(to: image)
+            #expect(poll(timeout: .seconds(20)) { !FileManager.default.fileExists(atPath: sidecar) }, "\(daemon.log)")
+            #expect(daemon.log.contains("removed the sidecar of the earlier content"), "\(daemon.log)")
             #expect(daemon.stop()?.status == 0)
         }
 
