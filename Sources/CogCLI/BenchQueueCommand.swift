@@ -46,6 +46,13 @@ struct BenchQueueCommand: ParsableCommand {
             let context = CommandContext.current
             let parent = database.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
                 ?? FileManager.default.temporaryDirectory
+            var isDirectory: ObjCBool = false
+            if let database, !(FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory)
+                               && isDirectory.boolValue) {
+                // A mistyped path must not create a folder chain; the rounds run next to a real database.
+                throw CLIError(.outputFailed, "--database \(database): the folder \(parent.path) does not exist; "
+                               + "give the path of the job database (or a file in the folder to measure)")
+            }
             let directory = parent.appendingPathComponent(".cogjobs-bench-\(UUID().uuidString)", isDirectory: true)
             defer {
                 // The rounds delete their own files; this removes the folder. A leftover empty folder is harmless.

@@ -30,5 +30,11 @@ struct BenchQueueTests {
         #expect(run.standardOutput.contains("µs/job") && run.standardOutput.contains("jobs/s"))
         #expect(run.standardOutput.contains("in \(directory.path)/.cogjobs-bench-"), "\(run)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        // A mistyped folder is refused, not created.
+        let missing = directory.appendingPathComponent("no/such/folder")
+        let refused = await CLI.run(["bench", "queue", "--jobs", "5", "--rounds", "1",
+                                     "--database", missing.appendingPathComponent("jobs.sqlite3").path])
+        #expect(refused.status != 0 && refused.standardError.contains("does not exist"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("no").path))
     }
 }
