@@ -73,6 +73,11 @@ struct BenchModelCommand: AsyncParsableCommand {
         for name in stages.split(separator: ",") where Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("--stages: unknown stage '\(name)' (known: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        let chosen = selectedStages
+        if chosen.isEmpty { throw ValidationError("--stages names no stage") }
+        if jobs == 1 && chosen.isSubset(of: [.reuse, .batch]) {
+            throw ValidationError("--stages \(stages) measures concurrent jobs: give --jobs 2 or more")
+        }
     }
 
     func run() async throws {

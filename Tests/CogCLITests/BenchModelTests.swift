@@ -55,6 +55,11 @@ struct BenchModelTests {
         let run = try CLI.runBinary(["bench", "model", "--model", Fixtures.cogvlmTiny.path, "--stages", "decode,warp"])
         #expect(run.status != 0)
         #expect(run.standardError.contains("warp"), "\(run)")
+        // Stages that would time nothing are refused rather than printing nothing.
+        for (stages, message) in [(",", "names no stage"), ("batch", "give --jobs 2 or more"), ("reuse,batch", "--jobs")] {
+            let r = try CLI.runBinary(["bench", "model", "--model", Fixtures.cogvlmTiny.path, "--stages", stages])
+            #expect(r.status == 64 && r.standardError.contains(message), "\(stages): \(r)")
+        }
     }
 
     /// More threads than cores would only oversubscribe them (100 000 used to start that many).
