@@ -76,7 +76,7 @@ public struct CogVLMConfiguration: Sendable, Equatable {
     public static func load(from url: URL, version: CogVLMVersion) throws -> CogVLMConfiguration {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw WeightsError(.missingFile, "cannot read config.json: \(error.localizedDescription)", file: url.path)
+            throw WeightsError(.missingFile, "cannot read config.json: \(SystemErrorText.reason(error))", file: url.path)
         }
         var config = try parse(data, version: version, path: url.path)
         let generation = url.deletingLastPathComponent().appendingPathComponent("generation_config.json")
@@ -91,7 +91,7 @@ public struct CogVLMConfiguration: Sendable, Equatable {
                 throw error
             } catch {
                 throw WeightsError(.badConfig, "generation_config.json cannot be read as JSON: "
-                                   + "\(error.localizedDescription)", file: path)
+                                   + "\(SystemErrorText.reason(error))", file: path)
             }
             if root["eos_token_id"] != nil {
                 config.eosTokenIDs = try eosTokenIDs(root, path: path)
@@ -125,7 +125,7 @@ public struct CogVLMConfiguration: Sendable, Equatable {
         } catch let error as WeightsError {
             throw error
         } catch {
-            throw WeightsError(.badConfig, "config.json is not valid JSON: \(error.localizedDescription)", file: path)
+            throw WeightsError(.badConfig, "config.json is not valid JSON: \(SystemErrorText.reason(error))", file: path)
         }
         let top = Keys(object: root, prefix: "", path: path)
         guard let visionObject = root["vision_config"] as? [String: Any] else {

@@ -201,7 +201,7 @@ public enum ModelConverter {
                 try fm.copyItem(at: from, to: to)
             }
         } catch {
-            throw WeightsError(.io, "cannot copy the config and tokenizer files: \(error.localizedDescription)", file: destination.path)
+            throw WeightsError(.io, "cannot copy the config and tokenizer files: \(SystemErrorText.reason(error))", file: destination.path)
         }
         try output.finish(weightMap: weightMap, totalBytes: summary.bytes)
         return summary

@@ -121,7 +121,7 @@ public enum SyntheticCheckpoint {
         let configObject = preset.configJSON(layers: layers, visionLayers: visionLayers)
         let configData = try JSONSerialization.data(withJSONObject: configObject, options: [.prettyPrinted, .sortedKeys])
         do { try configData.write(to: directory.appendingPathComponent("config.json")) } catch {
-            throw WeightsError(.io, "cannot write config.json: \(error.localizedDescription)", file: directory.path)
+            throw WeightsError(.io, "cannot write config.json: \(SystemErrorText.reason(error))", file: directory.path)
         }
         let config = try CogVLMConfiguration.parse(configData, version: preset == .cogvlm2_19B ? .v2 : .v1)
         let plan = tensorPlan(config)

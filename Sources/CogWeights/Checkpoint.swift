@@ -95,7 +95,7 @@ public final class Checkpoint: Sendable {
     private static func readIndex(_ url: URL) throws -> ([String], [String: String]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw WeightsError(.missingFile, "cannot read the shard index: \(error.localizedDescription)", file: url.path)
+            throw WeightsError(.missingFile, "cannot read the shard index: \(SystemErrorText.reason(error))", file: url.path)
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             // try? here: any parse failure is reported as the one error below.

@@ -28,11 +28,11 @@ public struct CheckpointDestination: Sendable {
         self.directory = directory
         let fm = FileManager.default
         do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-            throw WeightsError(.io, "cannot create the output directory: \(error.localizedDescription)", file: directory.path)
+            throw WeightsError(.io, "cannot create the output directory: \(SystemErrorText.reason(error))", file: directory.path)
         }
         let names: [String]
         do { names = try fm.contentsOfDirectory(atPath: directory.path) } catch {
-            throw WeightsError(.io, "cannot list the output directory: \(error.localizedDescription)", file: directory.path)
+            throw WeightsError(.io, "cannot list the output directory: \(SystemErrorText.reason(error))", file: directory.path)
         }
         previous = names.filter(Self.isCheckpointFile).sorted()
         guard !previous.isEmpty else { return }
@@ -49,7 +49,7 @@ public struct CheckpointDestination: Sendable {
             let url = directory.appendingPathComponent(entry)
             guard fm.fileExists(atPath: url.path) else { continue }
             do { try fm.removeItem(at: url) } catch {
-                throw WeightsError(.io, "cannot remove the checkpoint being replaced: \(error.localizedDescription)", file: url.path)
+                throw WeightsError(.io, "cannot remove the checkpoint being replaced: \(SystemErrorText.reason(error))", file: url.path)
             }
         }
     }
@@ -68,13 +68,13 @@ public struct CheckpointDestination: Sendable {
             if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
             try fm.moveItem(at: partial, to: url)
         } catch {
-            throw WeightsError(.io, "cannot write the shard index: \(error.localizedDescription)", file: url.path)
+            throw WeightsError(.io, "cannot write the shard index: \(SystemErrorText.reason(error))", file: url.path)
         }
         for name in previous where name != Checkpoint.indexFileName && !shards.contains(name) {
             let stale = directory.appendingPathComponent(name)
             guard fm.fileExists(atPath: stale.path) else { continue }
             do { try fm.removeItem(at: stale) } catch {
-                throw WeightsError(.io, "cannot remove a stale file of the replaced checkpoint: \(error.localizedDescription)",
+                throw WeightsError(.io, "cannot remove a stale file of the replaced checkpoint: \(SystemErrorText.reason(error))",
                                    file: stale.path)
             }
         }

@@ -42,7 +42,7 @@ public struct SafetensorsFile: Sendable {
         do {
             json = try JSONSerialization.jsonObject(with: headerData, options: [])
         } catch {
-            throw WeightsError(.malformedHeader, "header is not valid JSON (\(error.localizedDescription))", file: path)
+            throw WeightsError(.malformedHeader, "header is not valid JSON (\(SystemErrorText.reason(error)))", file: path)
         }
         guard let object = json as? [String: Any] else {
             throw WeightsError(.malformedHeader, "header JSON is not an object", file: path)

@@ -47,7 +47,7 @@ public final class SafetensorsStreamWriter {
             throw WeightsError(.io, "cannot create file", file: partialURL.path)
         }
         do { handle = try FileHandle(forWritingTo: partialURL) } catch {
-            throw WeightsError(.io, "cannot open for writing: \(error.localizedDescription)", file: partialURL.path)
+            throw WeightsError(.io, "cannot open for writing: \(SystemErrorText.reason(error))", file: partialURL.path)
         }
         var length = UInt64(json.count).littleEndian
         var head = Data()
@@ -86,13 +86,13 @@ public final class SafetensorsStreamWriter {
             if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
             try FileManager.default.moveItem(at: partialURL, to: url)
         } catch {
-            throw WeightsError(.io, "cannot finish writing: \(error.localizedDescription)", file: url.path)
+            throw WeightsError(.io, "cannot finish writing: \(SystemErrorText.reason(error))", file: url.path)
         }
     }
 
     private func write(_ data: Data) throws {
         do { try handle.write(contentsOf: data) } catch {
-            throw WeightsError(.io, "write failed (disk full?): \(error.localizedDescription)", file: partialURL.path)
+            throw WeightsError(.io, "write failed: \(SystemErrorText.reason(error))", file: partialURL.path)
         }
     }
 }

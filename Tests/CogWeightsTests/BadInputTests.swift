@@ -264,3 +264,24 @@ struct BadInputTests {
         }
     }
 }
+
+/// Foundation's file errors say "The operation could not be completed"; the messages give the
+/// system's reason instead.
+@Suite("SystemErrorText")
+struct SystemErrorTextTests {
+    @Test func givesTheSystemsReason() throws {
+        let wrapped = NSError(domain: NSCocoaErrorDomain, code: 512,
+                              userInfo: [NSUnderlyingErrorKey: POSIXError(.ENOSPC)])
+        #expect(SystemErrorText.reason(wrapped) == "No space left on device")
+        #expect(SystemErrorText.reason(POSIXError(.EFBIG)) == "File too large")
+        #expect(SystemErrorText.reason(NSError(domain: NSPOSIXErrorDomain, code: Int(EACCES))) == "Permission denied")
+        // A real one: writing into a folder that does not exist.
+        let missing = URL(fileURLWithPath: "/nonexistent-cogjobs-\(getpid())/file")
+        do {
+            try Data("x".utf8).write(to: missing)
+            Issue.record("wrote into a folder that does not exist")
+        } catch {
+            #expect(SystemErrorText.reason(error) == "No such file or directory", "\(error)")
+        }
+    }
+}
