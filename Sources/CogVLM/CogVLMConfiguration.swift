@@ -256,10 +256,23 @@ private struct Keys {
     let prefix: String
     let path: String
 
+    /// Whether `value` is a JSON `true` / `false` (Foundation hands those over as NSNumbers too).
+    static func isBoolean(_ value: Any) -> Bool {
+        guard let n = value as? NSNumber else { return false }
+        return String(cString: n.objCType) == "c"
+    }
+
     static func integer(_ value: Any) -> Int? {
-        guard let n = value as? NSNumber else { return nil }
+        guard let n = value as? NSNumber, !isBoolean(value) else { return nil }
         let d = n.doubleValue
         return d == d.rounded() && abs(d) < 9e15 ? n.intValue : nil
+    }
+
+    /// `value` as it stood in the JSON: strings quoted, booleans as `true` / `false`.
+    static func shown(_ value: Any) -> String {
+        if let s = value as? String { return "\"\(s)\" (a string)" }
+        if isBoolean(value), let n = value as? NSNumber { return n.boolValue ? "true" : "false" }
+        return "\(value)"
     }
 
     func int(_ key: String) throws -> Int {
@@ -267,7 +280,10 @@ private struct Keys {
             throw WeightsError(.badConfig, "missing key", file: path, key: prefix + key)
         }
         guard let n = Keys.integer(value) else {
-            throw WeightsError(.badConfig, "must be an integer, got \(value)", file: path, key: prefix + key)
+            if let number = value as? NSNumber, !Keys.isBoolean(value), number.doubleValue == number.doubleValue.rounded() {
+                throw WeightsError(.badConfig, "is too large: \(value)", file: path, key: prefix + key)
+            }
+            throw WeightsError(.badConfig, "must be an integer, got \(Keys.shown(value))", file: path, key: prefix + key)
         }
         return n
     }
@@ -279,8 +295,8 @@ private struct Keys {
 
     func optionalDouble(_ key: String) throws -> Double? {
         guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let n = value as? NSNumber else {
-            throw WeightsError(.badConfig, "must be a number, got \(value)", file: path, key: prefix + key)
+        guard let n = value as? NSNumber, !Keys.isBoolean(value) else {
+            throw WeightsError(.badConfig, "must be a number, got \(Keys.shown(value))", file: path, key: prefix + key)
         }
         return n.doubleValue
     }
@@ -288,7 +304,7 @@ private struct Keys {
     func optionalString(_ key: String) throws -> String? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let s = value as? String else {
-            throw WeightsError(.badConfig, "must be a string, got \(value)", file: path, key: prefix + key)
+            throw WeightsError(.badConfig, "must be a string, got \(Keys.shown(value))", file: path, key: prefix + key)
         }
         return s
     }

@@ -104,6 +104,21 @@ struct OverflowInputTests {
         #expect(try CogVLMConfiguration.parse(data, version: .v1).vision.gridSize == CogVLMConfiguration.maxPatchGrid)
     }
 
+    @Test("config.json values of the wrong kind are shown as written: a quoted number, a boolean, a huge integer")
+    func wrongKindsAreShownAsWritten() throws {
+        let cases: [(Any, String)] = [("64", #"must be an integer, got "64" (a string)"#), (true, "must be an integer, got true"),
+                                      (4_611_686_018_427_387_904 as Int64, "is too large")]
+        for (value, message) in cases {
+            var config = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.cogvlmTiny.appendingPathComponent("config.json"))) as! [String: Any]
+            config["hidden_size"] = value
+            let error = #expect(throws: WeightsError.self) {
+                _ = try CogVLMConfiguration.parse(try JSONSerialization.data(withJSONObject: config), version: .v1)
+            }
+            #expect(error?.key == "hidden_size" && error?.message.contains(message) == true, "\(String(describing: error))")
+        }
+    }
+
     @Test("normalization epsilons must be positive and finite")
     func epsilonsMustBePositive() throws {
         for (key, value) in [("rms_norm_eps", -1.0), ("rms_norm_eps", 0.0)] {
