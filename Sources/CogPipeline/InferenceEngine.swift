@@ -151,6 +151,13 @@ public final class InferenceEngine: Sendable {
         let query = try request.task.query(prompt: request.prompt, box: request.box)
         let prompt = try promptBuilder.build(query: query, history: request.history, hasImage: pixels != nil,
                                             template: request.template, encoder: tokenizer)
+        // Before the vision tower (tens of seconds on the 17B): the image's slots are in `prompt` already.
+        guard prompt.count < model.config.maxPositionEmbeddings else {
+            let what = request.history.isEmpty ? "the prompt" : "the prompt or the history"
+            throw PipelineError(.contextOverflow, "the prompt has \(prompt.count) tokens (image included) but the "
+                                + "model's context is \(model.config.maxPositionEmbeddings); shorten \(what)",
+                                field: "prompt")
+        }
         let session = model.makeSession(threads: threads)
         session.context.precision = precision
         var timings = GenerationTimings()
@@ -161,10 +168,6 @@ public final class InferenceEngine: Sendable {
             features = image.features
             timings.visionMilliseconds = image.visionMilliseconds
             timings.prefillMilliseconds += image.prefixMilliseconds
-        }
-        guard prompt.count < model.config.maxPositionEmbeddings else {
-            throw PipelineError(.contextOverflow, "the prompt has \(prompt.count) tokens but the model's context is "
-                                + "\(model.config.maxPositionEmbeddings); shorten the prompt or history", field: "prompt")
         }
         progress?(.prefillStarted(tokens: prompt.count))
         let start = ContinuousClock.now

@@ -33,6 +33,21 @@ struct EngineReuseTests {
         #expect(stats.misses == 1 && stats.hits == 2 && stats.entries == 1)
     }
 
+    /// A prompt longer than the context is refused before the vision tower runs (tens of seconds
+    /// on the real model), and the message says what to shorten.
+    @Test func tooLongAPromptIsRefusedBeforeTheVisionTower() throws {
+        let engine = try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama2Tokenizer)
+        let question = String(repeating: "a very long question ", count: 800)
+        let events = Mutex<[String]>([])
+        let error = #expect(throws: PipelineError.self) {
+            _ = try engine.run(InferenceRequest(imageURL: Self.image, task: .vqa, prompt: question),
+                               progress: { event in events.withLock { $0.append("\(event)") } })
+        }
+        #expect(error?.code == .contextOverflow && error?.message.contains("shorten the prompt") == true,
+                "\(String(describing: error))")
+        #expect(events.withLock { $0 }.isEmpty, "the vision tower ran: \(events.withLock { $0 })")
+    }
+
     @Test func evictsLeastRecentlyUsed() throws {
         let engine = try InferenceEngine.load(modelDirectory: Fixtures.cogvlmTiny, tokenizerDirectory: Fixtures.llama2Tokenizer,
                                               prefixCacheBytes: 64 << 20)
