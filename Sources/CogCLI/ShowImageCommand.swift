@@ -32,11 +32,15 @@ struct DrawCommand: AsyncParsableCommand {
     @Option(name: .long, help: "JPEG quality 1-100.")
     var quality: Int = 92
 
+    @Option(name: .long, help: "Refuse images with more pixels than this (checked from the header), as run does.")
+    var maxPixels: Int = ImageDecoder.defaultMaxPixels
+
     /// The output extensions `draw` can write: there is a JPEG encoder and no PNG one.
     static let outputExtensions: Set<String> = ["jpg", "jpeg"]
 
     func validate() throws {
         if !(1...100).contains(quality) { throw ValidationError("--quality must be between 1 and 100") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1, got \(maxPixels)") }
         let outputURL = URL(fileURLWithPath: output)
         guard Self.outputExtensions.contains(outputURL.pathExtension.lowercased()) else {
             throw ValidationError("--output \(output): draw writes JPEG only; name the file .jpg or .jpeg")
@@ -48,7 +52,7 @@ struct DrawCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Decoding errors are `image.*` errors that name the file.
-        let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
+        let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image), maxPixels: maxPixels)
         let labeled = try Self.parseBoxes(boxes, width: picture.width, height: picture.height)
         let jpeg = try picture.drawing(boxes: labeled).encodeJPEG(quality: quality)
         do {

@@ -54,6 +54,16 @@ struct DrawCommandTests {
 
     /// JSON with no boxes array is refused like text without a box (pipeline.bad_box, exit status 1),
     /// naming the shapes that are accepted; an empty boxes array draws nothing and is not an error.
+    @Test func maxPixelsLimitsTheImage() async throws {
+        let tmp = try Fixtures.temporaryDirectory("draw-limit")
+        defer { Fixtures.removeTemporaryDirectory(tmp) }
+        let out = tmp.appendingPathComponent("limited.jpg").path
+        let refused = await CLI.run(["draw", Self.image, "--boxes", "x[[1,2,3,4]]", "--output", out, "--max-pixels", "100"])
+        #expect(refused.status != 0 && refused.standardError.contains("image.too_many_pixels"), "\(refused)")
+        let bad = await CLI.run(["draw", Self.image, "--boxes", "x[[1,2,3,4]]", "--output", out, "--max-pixels", "0"])
+        #expect(bad.status == 64, "\(bad)")
+    }
+
     @Test func refusesJSONWithoutABoxesArray() async throws {
         let tmp = try Fixtures.temporaryDirectory("draw-nobox")
         defer { Fixtures.removeTemporaryDirectory(tmp) }
