@@ -52,7 +52,12 @@ public struct SafetensorsFile: Sendable {
         var tensors: [String: TensorView] = [:]
         var metadata: [String: String] = [:]
         var spans: [(begin: Int, end: Int, name: String)] = []
-        for (name, value) in object {
+        // In file order (then by name), so that the same damaged file always names the same tensor:
+        // for a truncated file, the first one that reaches past its end.
+        func start(_ value: Any) -> Int { Self.intArray((value as? [String: Any])?["data_offsets"])?.first ?? Int.max }
+        let entries = object.map { (name: $0.key, value: $0.value, start: start($0.value)) }
+            .sorted { ($0.start, $0.name) < ($1.start, $1.name) }
+        for (name, value, _) in entries {
             if name == "__metadata__" {
                 guard let map = value as? [String: Any] else {
                     throw WeightsError(.malformedHeader, "__metadata__ is not an object", file: path, key: name)

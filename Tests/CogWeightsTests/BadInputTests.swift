@@ -157,6 +157,12 @@ struct BadInputTests {
             let bytes = try Data(contentsOf: url)
             try bytes.prefix(bytes.count - 1000).write(to: url)
             Self.expectError(.truncated) { _ = try CogVLMModel.load(directory: dir) }
+            // Always the same tensor: the first one, in file order, that reaches past the end.
+            var keys: Set<String> = []
+            for _ in 0..<5 {
+                do { _ = try SafetensorsFile(path: url.path) } catch let error as WeightsError { keys.insert(error.key ?? "") }
+            }
+            #expect(keys.count == 1, "\(keys)")
         }
     }
 
