@@ -127,6 +127,10 @@ public enum ModelConverter {
         }
         let checkpoint = try Checkpoint(directory: source)
         try refuseQuantized(checkpoint, source: source)
+        // The converted copy carries this config.json: one the loader refuses would give an
+        // unloadable output after minutes of work.
+        _ = try CogVLMConfiguration.load(from: source.appendingPathComponent("config.json"),
+                                         version: CogVLMVersion.of(checkpoint))
         let output = try CheckpointDestination(destination, overwrite: options.overwrite)
         // Source tensors in file order (sequential reads of the mapped shards).
         let sources = checkpoint.shards.flatMap { shard in shard.tensors.values.sorted { $0.offset < $1.offset } }

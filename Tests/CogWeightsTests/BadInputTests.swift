@@ -166,6 +166,22 @@ struct BadInputTests {
         }
     }
 
+    /// convert checks config.json as loading does before writing anything.
+    @Test func convertRefusesAConfigTheLoaderRefuses() throws {
+        try Self.withFixtureCopy { dir in
+            let configURL = dir.appendingPathComponent("config.json")
+            var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+            config["num_hidden_layers"] = nil
+            try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+            let out = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + "-q8")
+            defer { try? FileManager.default.removeItem(at: out) }  // cleanup only
+            Self.expectError(.badConfig, key: "num_hidden_layers") {
+                _ = try ModelConverter.convert(from: dir, to: out, options: .init(format: .q8))
+            }
+            #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
+        }
+    }
+
     @Test func missingModelDirectory() {
         Self.expectError(.missingFile) { _ = try CogVLMModel.load(directory: URL(fileURLWithPath: "/nonexistent/cogvlm")) }
     }
