@@ -163,6 +163,12 @@ final class FolderIntake: Service, Sendable {
                 group.addTask { await self.settleLoop() }
                 group.addTask { await self.retryDeferredLoop() }
             }
+            let waiting = self.deferred.count + self.settling.count
+            if waiting > 0 {
+                let line = "\(waiting) file(s) in watched folders were not enqueued yet (waiting for the database or "
+                    + "to stop changing); the next start-up scan picks them up"
+                self.logger.notice("\(line)")
+            }
         } onGracefulShutdown: {
             self.stopAll()
         }
