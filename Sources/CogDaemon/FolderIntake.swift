@@ -316,18 +316,7 @@ final class FolderIntake: Service, Sendable {
     /// A settled file: enqueued now, or — while files wait for the database — put behind them.
     private func take(_ file: WatchedFile, status: SettlingFiles.Status) async {
         if let waiting = deferred.waiting.first {
-            switch deferred.add(file, reason: waiting.reason, at: .now) {
-            case .added:
-                // One line per file at debug level only: an outage with thousands of files arriving
-                // must not flood the log (the first deferral was logged as a warning).
-                let line = "\(file.url.path) waits with \(deferred.count - 1) other file(s) for the job database "
-                    + "(\(waiting.reason)); it is enqueued when the database takes jobs again"
-                logger.debug("\(line)")
-            case .alreadyWaiting:
-                break
-            case .overflowed(let first):
-                if first { logOverflow(file) }
-            }
+            park(file, reason: waiting.reason, warning: nil)
             return
         }
         await ingest(file, expected: status, deferredEntry: nil)
@@ -385,14 +374,21 @@ final class FolderIntake: Service, Sendable {
     /// Keeps `file` for a retry after the store refused it with `error` (a `DeferredFiles.retriedCodes` code).
     private func deferFile(_ file: WatchedFile, error: JobStoreError) {
         onDatabaseError(error)  // a corrupt database stops the daemon (DatabaseFileGuard)
-        switch deferred.add(file, reason: error.code, at: .now) {
-        case .added where deferred.count == 1:
-            let line = "cannot enqueue \(file.url.path) now: \(error). The file is kept and retried every few "
-                + "seconds until the database takes it (or the file is gone)"
-            logger.warning("\(line)")
+        park(file, reason: error.code,
+             warning: "cannot enqueue \(file.url.path) now: \(error). The file is kept and retried every few "
+                + "seconds until the database takes it (or the file is gone)")
+    }
+
+    /// Puts `file` among the files waiting for the database. The first one of an outage is logged
+    /// as `warning` (when given); the others at debug level only — an outage with thousands of files
+    /// arriving must not flood the log.
+    private func park(_ file: WatchedFile, reason: JobStoreError.Code, warning: String?) {
+        switch deferred.add(file, reason: reason, at: .now) {
+        case .added where deferred.count == 1 && warning != nil:
+            logger.warning("\(warning ?? "")")
         case .added:
-            let line = "cannot enqueue \(file.url.path) now (\(error.code)); kept and retried with the other "
-                + "\(deferred.count - 1) waiting file(s)"
+            let line = "\(file.url.path) waits with \(deferred.count - 1) other file(s) for the job database "
+                + "(\(reason)); it is enqueued when the database takes jobs again"
             logger.debug("\(line)")
         case .alreadyWaiting:
             break
