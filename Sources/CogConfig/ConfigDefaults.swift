@@ -56,4 +56,6 @@ public enum ConfigDefaults {
     public static let sidecar = SidecarFormat.none
     /// `watch[].priority`.
     public static let priority = 0
+    /// `watch[].settle_seconds`: how long a file must stay unchanged before it is taken.
+    public static let settleSeconds = 1.5
 }

@@ -27,6 +27,9 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
     /// `priority`: the priority of jobs created from this folder (same scale as
     /// `cogjobs enqueue --priority`).
     public var priority: Int
+    /// `settle_seconds`: a file is taken once its size and modification time have not changed for
+    /// this long (a producer writing in several rounds, a slow network copy).
+    public var settleSeconds: Double
     /// The file's `task` text when it names no task (`task` then holds a placeholder): decoding goes
     /// on, and `problems(at:)` reports it with the other bad values. Cleared when `task` is set.
     var rejectedTask: String?
@@ -45,6 +48,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         case moveFailedTo = "move_failed_to"
         case sidecar
         case priority
+        case settleSeconds = "settle_seconds"
     }
 
     /// Creates a watched folder; everything but `path` and `task` defaults from `ConfigDefaults`.
@@ -52,7 +56,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
                 ignore: [String] = [], temporaryPatterns: [String] = ConfigDefaults.temporaryPatterns,
                 extensions: [String] = ConfigDefaults.extensions, moveDoneTo: String? = nil,
                 moveFailedTo: String? = nil, sidecar: SidecarFormat = ConfigDefaults.sidecar,
-                priority: Int = ConfigDefaults.priority) {
+                priority: Int = ConfigDefaults.priority, settleSeconds: Double = ConfigDefaults.settleSeconds) {
         self.path = path
         self.task = task
         self.prompt = prompt
@@ -64,6 +68,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         self.moveFailedTo = moveFailedTo
         self.sidecar = sidecar
         self.priority = priority
+        self.settleSeconds = settleSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -84,6 +89,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         self.sidecar = sidecar.value
         rejectedSidecar = sidecar.rejected
         priority = try container.decodeInteger(.priority, default: ConfigDefaults.priority)
+        settleSeconds = try container.decode(.settleSeconds, default: ConfigDefaults.settleSeconds)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -99,6 +105,7 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
         try container.encode(moveFailedTo, forKey: .moveFailedTo)
         try container.encode(sidecar, forKey: .sidecar)
         try container.encode(priority, forKey: .priority)
+        try container.encode(settleSeconds, forKey: .settleSeconds)
     }
 
     /// The extensions as the watcher wants them: lowercase, without a leading dot.
@@ -149,6 +156,9 @@ public struct WatchedFolder: Codable, Sendable, Equatable {
                     "lies inside the recursively watched folder, so moved images would be picked up again; "
                         + "use a folder outside it, a hidden name (e.g. \(folder)/.done) or add its name to `ignore`"))
             }
+        }
+        if !(settleSeconds.isFinite && (0...3600).contains(settleSeconds)) {
+            problems.append(.invalid(path + ".settle_seconds", "must be between 0 and 3600 seconds, got \(settleSeconds)"))
         }
         if let rejectedSidecar {
             problems.append(StrictDecoding.unknownEnumerationValue(

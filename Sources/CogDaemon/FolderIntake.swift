@@ -266,10 +266,19 @@ final class FolderIntake: Service, Sendable {
     // MARK: Settling
 
     /// How long a file must stay unchanged (size, modification time, inode) after its
-    /// `CLOSE_WRITE` / `MOVED_TO` event or the scan that found it before it is hashed and enqueued.
-    /// A producer that writes a file in rounds with pauses shorter than this gets one job, for the
-    /// finished file; one that pauses longer gets a job for what it had written then.
-    static let settleQuietPeriod: Duration = .milliseconds(1500)
+    /// `CLOSE_WRITE` / `MOVED_TO` event or the scan that found it before it is hashed and enqueued,
+    /// when its folder does not say (`watch[].settle_seconds`). A producer that writes a file in
+    /// rounds with pauses shorter than this gets one job, for the finished file; one that pauses
+    /// longer gets a job for what it had written then.
+    static let settleQuietPeriod: Duration = .milliseconds(Int64(ConfigDefaults.settleSeconds * 1000))
+
+    /// The quiet period of the watched folder `file` arrived in (`watch[].settle_seconds`).
+    private func quietPeriod(for file: WatchedFile) -> Duration {
+        guard let folder = FolderActions.folder(containing: file.url.path, in: settings.current.watch) else {
+            return Self.settleQuietPeriod
+        }
+        return .milliseconds(Int64((folder.settleSeconds * 1000).rounded()))
+    }
     /// How often files waiting out their quiet period are checked.
     static let settleTick: Duration = .milliseconds(100)
 
@@ -282,7 +291,7 @@ final class FolderIntake: Service, Sendable {
                 logger.debug("\(file.url.path) vanished before it could be enqueued")
                 continue
             }
-            settling.add(file, status: status, at: now)
+            settling.add(file, status: status, at: now, quietPeriod: quietPeriod(for: file))
         }
     }
 
@@ -302,10 +311,11 @@ final class FolderIntake: Service, Sendable {
                 guard status == entry.status else {
                     if entry.changes == 0 {
                         let line = "\(path) is still being written (\(entry.status) → \(status)); it is taken "
-                            + "once it stays unchanged for \(Self.settleQuietPeriod)"
+                            + "once it stays unchanged for \(entry.quietPeriod)"
                         logger.info("\(line)")
                     }
-                    settling.add(entry.file, status: status, at: .now, changes: entry.changes + 1)
+                    settling.add(entry.file, status: status, at: .now, changes: entry.changes + 1,
+                                 quietPeriod: entry.quietPeriod)
                     continue
                 }
                 await take(entry.file, status: status)
@@ -450,7 +460,9 @@ final class FolderIntake: Service, Sendable {
         switch outcome {
         case .success(nil):
             logger.debug("\(path) changed while it was read; waiting until it is unchanged")
-            if let status = SettlingFiles.Status.of(path) { settling.add(file, status: status, at: .now, changes: 1) }
+            if let status = SettlingFiles.Status.of(path) {
+                settling.add(file, status: status, at: .now, changes: 1, quietPeriod: quietPeriod(for: file))
+            }
             return .changed
         case .success((let inspection, .enqueued(let jobID))?):
             // The job's image path becomes the last name its content is seen under; this

@@ -41,9 +41,11 @@ final class SettlingFiles: Sendable {
         var changes: Int
         /// Arrival order, so files are taken in the order they were seen.
         var sequence: Int
+        /// How long this file must stay unchanged (its folder's `settle_seconds`).
+        var quietPeriod: Duration
     }
 
-    /// How long a file must stay unchanged before it is taken.
+    /// How long a file must stay unchanged before it is taken, unless `add` says otherwise.
     let quietPeriod: Duration
     private let state = Mutex<(entries: [String: Entry], nextSequence: Int)>(([:], 0))
 
@@ -52,14 +54,17 @@ final class SettlingFiles: Sendable {
     }
 
     /// Starts the quiet period of `file` (seen with `status` at `now`), unless it is already waiting.
-    /// `changes` carries the count of a re-added entry. Returns whether the file was added.
+    /// `changes` carries the count of a re-added entry; `quietPeriod` overrides the default one (the
+    /// file's folder's `settle_seconds`). Returns whether the file was added.
     @discardableResult
-    func add(_ file: WatchedFile, status: Status, at now: ContinuousClock.Instant, changes: Int = 0) -> Bool {
-        state.withLock { state in
+    func add(_ file: WatchedFile, status: Status, at now: ContinuousClock.Instant, changes: Int = 0,
+             quietPeriod: Duration? = nil) -> Bool {
+        let quiet = quietPeriod ?? self.quietPeriod
+        return state.withLock { state in
             let path = file.url.path
             guard state.entries[path] == nil else { return false }
             state.entries[path] = Entry(file: file, status: status, observedAt: now, changes: changes,
-                                        sequence: state.nextSequence)
+                                        sequence: state.nextSequence, quietPeriod: quiet)
             state.nextSequence += 1
             return true
         }
@@ -69,7 +74,7 @@ final class SettlingFiles: Sendable {
     /// caller re-checks each one (and adds it back if it changed).
     func takeDue(at now: ContinuousClock.Instant) -> [Entry] {
         state.withLock { state in
-            let due = state.entries.values.filter { $0.observedAt + quietPeriod <= now }
+            let due = state.entries.values.filter { $0.observedAt + $0.quietPeriod <= now }
             for entry in due { state.entries[entry.file.url.path] = nil }
             return due.sorted { $0.sequence < $1.sequence }
         }

@@ -192,6 +192,8 @@ struct ValidationTests {
         (#"{"model_directory": "/m", "precision": "turbo"}"#, "precision"),
         (withWatch(#"{"path": "/a", "task": "caption"}"#, #"{"path": "/b", "task": "captionn"}"#), "watch[1].task"),
         (withWatch(#"{"path": "/a", "task": "caption", "sidecar": "xml"}"#), "watch[0].sidecar"),
+        (withWatch(#"{"path": "/a", "task": "caption", "settle_seconds": -1}"#), "watch[0].settle_seconds"),
+        (withWatch(#"{"path": "/a", "task": "caption", "settle_seconds": 5000}"#), "watch[0].settle_seconds"),
         (#"{"model_directory": "/m", "log_level": "verbose"}"#, "log_level"),
         (#"{"model_directory": "/m", "prefix_cache_mb": -1}"#, "prefix_cache_mb"),
         (#"{"model_directory": "/m", "retry_base_delay_seconds": -1}"#, "retry_base_delay_seconds"),
@@ -234,6 +236,8 @@ struct ValidationTests {
         withWatch(#"{"path": "/srv/a", "task": "caption", "recursive": false}"#,
                   #"{"path": "/srv/a/sub", "task": "caption"}"#),
         withWatch(#"{"path": "/srv/a", "task": "caption", "extensions": []}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "settle_seconds": 0}"#),
+        withWatch(#"{"path": "/srv/a", "task": "caption", "settle_seconds": 30.5}"#),
         #"{"model_directory": "/m", "generation": {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 42}}"#,
     ])
     func validEdgeCases(json: String) throws {

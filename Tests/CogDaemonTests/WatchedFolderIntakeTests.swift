@@ -81,6 +81,10 @@ struct WatchedFolderIntakeRuleTests {
         #expect(settling.takeDue(at: start + .milliseconds(1005)).map(\.file) == [b])
         #expect(settling.takeDue(at: start + .seconds(5)).map(\.file) == [a])
         #expect(settling.count == 0)
+        // A folder's own quiet period (settle_seconds) overrides the default.
+        #expect(settling.add(a, status: status, at: start, quietPeriod: .seconds(3)))
+        #expect(settling.takeDue(at: start + .seconds(2)).isEmpty)
+        #expect(settling.takeDue(at: start + .seconds(3)).map(\.file) == [a])
     }
 
     @Test("deferred files: bounded, kept in order, overflow marks the folder for a rescan; backoff 1, 2, 4, 5 s")
@@ -242,6 +246,30 @@ extension DaemonProcessTests {
                              [.text(rounds.path), .text(Self.sha256(roundsData)), .text("succeeded")]],
                     "\(jobs)\n\(daemon.log)")
             #expect(daemon.log.contains("is still being written"), "\(daemon.log)")
+            #expect(daemon.stop()?.status == 0)
+        }
+
+        /// A producer pausing 2 s between rounds: with the default 1.5 s quiet period each round
+        /// would be a (failed) job; `settle_seconds: 3` waits it out.
+        @Test("settle_seconds: a folder's longer quiet period waits out a producer's longer pauses")
+        func settleSecondsPerFolder() throws {
+            let daemon = try DaemonHarness("intake-settle-seconds")
+            defer { daemon.remove() }
+            try daemon.writeConfig(watch: [["path": daemon.inbox.path, "task": "caption", "settle_seconds": 3]])
+            try daemon.startAndWait(environment: Self.echo)
+            let file = daemon.inbox.appendingPathComponent("slow.jpg")
+            let data = try TestImages.noisyJPEG(width: 64, height: 64, seed: 5)
+            let piece = (data.count + 2) / 3
+            for round in 0..<3 {
+                let handle = Glibc.open(file.path, O_WRONLY | O_CREAT, 0o644)
+                try #require(handle >= 0)
+                let bytes = data.dropFirst(round * piece).prefix(piece)
+                _ = bytes.withUnsafeBytes { pwrite(handle, $0.baseAddress, $0.count, off_t(round * piece)) }
+                close(handle)
+                usleep(2_000_000)
+            }
+            #expect(daemon.waitForJobs(1, "succeeded", timeout: .seconds(20)), "\(daemon.log)")
+            #expect(try daemon.count("SELECT count(*) FROM jobs") == 1, "\(daemon.log)")
             #expect(daemon.stop()?.status == 0)
         }
 
