@@ -265,6 +265,21 @@ enum TestImages {
         }
     }
 
+    /// Writes `data` to `url` in `rounds` open–write–close rounds with `pause` after each, like
+    /// `dd conv=notrunc seek=…` in a loop: every round ends with a CLOSE_WRITE of a partial file.
+    static func writeInRounds(_ data: Data, to url: URL, rounds: Int, pause: Duration) throws {
+        let piece = (data.count + rounds - 1) / rounds
+        for round in 0..<rounds {
+            let handle = open(url.path, O_WRONLY | O_CREAT, 0o644)
+            guard handle >= 0 else { throw HarnessError("open \(url.path): errno \(errno)") }
+            let bytes = data.dropFirst(round * piece).prefix(piece)
+            let written = bytes.withUnsafeBytes { pwrite(handle, $0.baseAddress, $0.count, off_t(round * piece)) }
+            close(handle)
+            guard written == bytes.count else { throw HarnessError("short write to \(url.path)") }
+            usleep(UInt32(milliseconds(pause) * 1000))
+        }
+    }
+
     /// Creates `url` empty (closing it), then reopens it and writes `data` in pieces: a producer
     /// that closes the file before it is complete.
     static func createThenFill(_ data: Data, to url: URL) throws {

@@ -228,15 +228,7 @@ extension DaemonProcessTests {
             // Written in 5 rounds (open, write a piece, close, pause 0.6 s), like `dd conv=notrunc seek=…` in a loop.
             let rounds = daemon.inbox.appendingPathComponent("rounds.jpg")
             let roundsData = try TestImages.noisyJPEG(width: 64, height: 64, seed: 4)
-            let piece = (roundsData.count + 4) / 5
-            for round in 0..<5 {
-                let handle = Glibc.open(rounds.path, O_WRONLY | O_CREAT, 0o644)
-                try #require(handle >= 0)
-                let bytes = roundsData.dropFirst(round * piece).prefix(piece)
-                _ = bytes.withUnsafeBytes { pwrite(handle, $0.baseAddress, $0.count, off_t(round * piece)) }
-                close(handle)
-                usleep(600_000)
-            }
+            try TestImages.writeInRounds(roundsData, to: rounds, rounds: 5, pause: .milliseconds(600))
             #expect(daemon.waitForJobs(2, "succeeded", timeout: .seconds(20)), "\(daemon.log)")
             usleep(2_000_000)  // nothing else arrives late
             let jobs = try daemon.query("""
@@ -259,15 +251,7 @@ extension DaemonProcessTests {
             try daemon.startAndWait(environment: Self.echo)
             let file = daemon.inbox.appendingPathComponent("slow.jpg")
             let data = try TestImages.noisyJPEG(width: 64, height: 64, seed: 5)
-            let piece = (data.count + 2) / 3
-            for round in 0..<3 {
-                let handle = Glibc.open(file.path, O_WRONLY | O_CREAT, 0o644)
-                try #require(handle >= 0)
-                let bytes = data.dropFirst(round * piece).prefix(piece)
-                _ = bytes.withUnsafeBytes { pwrite(handle, $0.baseAddress, $0.count, off_t(round * piece)) }
-                close(handle)
-                usleep(2_000_000)
-            }
+            try TestImages.writeInRounds(data, to: file, rounds: 3, pause: .seconds(2))
             #expect(daemon.waitForJobs(1, "succeeded", timeout: .seconds(20)), "\(daemon.log)")
             #expect(try daemon.count("SELECT count(*) FROM jobs") == 1, "\(daemon.log)")
             #expect(daemon.stop()?.status == 0)
