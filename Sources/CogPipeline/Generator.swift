@@ -138,8 +138,7 @@ public struct Generator: Sendable {
         var stopToken: Int? = nil
         let finish: FinishReason
         while true {
-            try TokenChooser.requireValid(logits, step: tokens.count)
-            let token = chooser.choose(logits)
+            let token = try chooser.choose(logits, step: tokens.count)
             if stopTokenIDs.contains(token) {
                 stopToken = token
                 finish = .eos

@@ -47,11 +47,11 @@ extension InferenceEngine {
             var next: [Active] = []
             var feed: [Int] = []
             for var a in active {
-                do { try TokenChooser.requireValid(a.logits, step: a.tokens.count) } catch {
+                let token: Int
+                do { token = try a.chooser.choose(a.logits, step: a.tokens.count) } catch {
                     results[a.index] = .failure(error)  // this sequence only; the others go on
                     continue
                 }
-                let token = a.chooser.choose(a.logits)
                 if stops.contains(token) {
                     finish(a, .eos)
                     continue

@@ -41,8 +41,10 @@ public struct TokenChooser: Sendable {
                                 + "check it against the release (cogjobs check --model) and convert it again")
     }
 
-    /// The next token for `logits` (`[vocab]` f32, raw model output).
-    public mutating func choose(_ logits: [Float]) -> Int {
+    /// The next token for `logits` (`[vocab]` f32, raw model output) at generated token `step`;
+    /// logits holding a NaN are refused first (`requireValid`).
+    public mutating func choose(_ logits: [Float], step: Int) throws(PipelineError) -> Int {
+        try Self.requireValid(logits, step: step)
         var scores = logits  // [vocab]
         if parameters.repetitionPenalty != 1 {
             LogitsProcessors.applyRepetitionPenalty(&scores, penalty: parameters.repetitionPenalty, present: present)
