@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CogConfig", swiftSettings: swiftSettings),
         .target(name: "CogDaemon", dependencies: [
             "CogConfig", "CogPipeline", "CogJobStore", "CogScheduler", "CogWatcher", "CSystemd",
-            "CogImage", "CogTokenizer", "CogVLM", "CogTensor", "CSQLite",
+            "CogImage", "CogTokenizer", "CogVLM", "CogWeights", "CogTensor", "CSQLite",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

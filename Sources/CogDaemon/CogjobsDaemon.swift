@@ -3,6 +3,7 @@ import CogJobStore
 import CogPipeline
 import CogScheduler
 import CogTensor
+import CogWeights
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -137,7 +138,7 @@ public enum CogjobsDaemon {
         // 2. Database.
         status(notifier, "opening the job database", logger)
         let (store, intakeStore) = try await openDatabase(configuration, io: io, logger: logger)
-        guard let databaseFile = DatabaseFileGuard.FileIdentity.of(path: configuration.databasePath) else {
+        guard let databaseFile = FileIdentity.of(path: configuration.databasePath) else {
             throw DaemonError(code: .database, message: "the job database disappeared right after it was opened",
                               subject: configuration.databasePath)
         }

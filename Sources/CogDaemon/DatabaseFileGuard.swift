@@ -1,4 +1,5 @@
 import CogJobStore
+import CogWeights
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -19,20 +20,6 @@ import Glibc
 /// with `daemon.database` — the service group then drains the workers and the daemon exits 74, so
 /// systemd's `Restart=` reopens the path (and `cogjobs status` / the logs say why).
 final class DatabaseFileGuard: Service, Sendable {
-    /// Device and inode of a file.
-    struct FileIdentity: Equatable, Sendable, CustomStringConvertible {
-        var device: UInt64
-        var inode: UInt64
-        var description: String { "device \(device), inode \(inode)" }
-
-        /// The identity of the file at `path`, or nil when it does not exist or cannot be examined.
-        static func of(path: String) -> FileIdentity? {
-            var st = stat()
-            guard stat(path, &st) == 0 else { return nil }
-            return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-        }
-    }
-
     private let path: String
     private let opened: FileIdentity
     /// The `-wal` and `-shm` files of the database this daemon opened (recorded at start).
