@@ -442,30 +442,7 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 // Accuracy: the activations' int8 rounding (≤ 1/254 of each block's largest value) is the only
 // approximation besides f32 accumulation; the kernel tests bound it per format.
 
-#define CK_VNNI_MAGIC_BITS 0x4B400000  // bits of 1.5 · 2^23 = 12582912.0f
-#define CK_VNNI_MAGIC 12582912.0f
-
-/// The int8 scale of an activation block with largest magnitude amax: amax / 127 with its two lowest
-/// mantissa bits cleared (≤ 22 significant bits, so CK_VNNI_MAGIC · d is exact; codes stay ≤ 127 since
-/// |x| / d ≤ 127 · (1 + 2^-21) rounds to 127).
-CK_INLINE float vnni_act_scale(float amax) {
-    float d = amax / 127.0f;
-    uint32_t u;
-    memcpy(&u, &d, 4);
-    u &= ~(uint32_t)3;
-    memcpy(&d, &u, 4);
-    return d;
-}
-
-/// int8 codes of one 32-element block (round to nearest even, saturating) and its scale.
-CK_INLINE CK_TARGET_AVX512BF16 float vnni_block_codes(const float *xb, int8_t codes[CK_QB]) {
-    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-    const float d = vnni_act_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))));
-    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-    _mm_storeu_si128((__m128i *)codes, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, id))));
-    _mm_storeu_si128((__m128i *)(codes + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, id))));
-    return d;
-}
+// CK_VNNI_MAGIC_BITS, vnni_act_scale and vnni_block_codes: ck_internal.h (shared with the prefill GEMM).
 
 /// Per-lane start, scale and magic·scale of a group; lanes of missing blocks (K tail) stay at
 /// start = magic, scale 0, so they add exactly 0.

@@ -89,6 +89,40 @@ CK_INLINE CK_TARGET_AVX512 void transpose16x16(const uint32_t *src, size_t lds, 
 }
 #endif
 
+#if CK_X86
+// MARK: int8 activations for the VNNI kernels (decode ck_gemv.c, prefill ck_gemm.c)
+//
+// An activation block of 32 is quantized to int8 codes with scale d (vnni_block_codes); a 32-bit
+// lane that starts at CK_VNNI_MAGIC_BITS plus an integer correction and then adds vpdpbusd
+// products reads, as a float, 1.5·2^23 + dot while |dot| < 2^22, so fmsub(lane, d, CK_VNNI_MAGIC·d)
+// is dot·d rounded once (d keeps ≤ 22 significant bits, so CK_VNNI_MAGIC·d is exact).
+
+#define CK_VNNI_MAGIC_BITS 0x4B400000  // bits of 1.5 · 2^23 = 12582912.0f
+#define CK_VNNI_MAGIC 12582912.0f
+
+/// The int8 scale of an activation block with largest magnitude amax: amax / 127 with its two lowest
+/// mantissa bits cleared (≤ 22 significant bits, so CK_VNNI_MAGIC · d is exact; codes stay ≤ 127 since
+/// |x| / d ≤ 127 · (1 + 2^-21) rounds to 127).
+CK_INLINE float vnni_act_scale(float amax) {
+    float d = amax / 127.0f;
+    uint32_t u;
+    memcpy(&u, &d, 4);
+    u &= ~(uint32_t)3;
+    memcpy(&d, &u, 4);
+    return d;
+}
+
+/// int8 codes of one 32-element block (round to nearest even, saturating) and its scale.
+CK_INLINE CK_TARGET_AVX512BF16 float vnni_block_codes(const float *xb, int8_t codes[CK_QB]) {
+    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+    const float d = vnni_act_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))));
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    _mm_storeu_si128((__m128i *)codes, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, id))));
+    _mm_storeu_si128((__m128i *)(codes + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, id))));
+    return d;
+}
+#endif
+
 // MARK: dispatch
 
 /// Active level for the calling thread (hot path: one TLS read and one relaxed atomic load).

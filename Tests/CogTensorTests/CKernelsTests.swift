@@ -201,7 +201,10 @@ func runQueueKernel(_ kind: KernelKind, _ w: TestMatrix, x: [Float], n: Int, y: 
 func tolerance(_ kind: KernelKind, _ format: WeightFormat, level: ck_isa) -> Double {
     let bf16Level = level.rawValue >= ck_isa.avx512BF16.rawValue
     switch kind {
-    case .gemm: return bf16Level ? KernelTolerance.bf16Activations : KernelTolerance.f32Math
+    case .gemm:
+        // Below AMX, q8 / q4 prefill runs on the VNNI engine with int8 activations.
+        if level == ck_isa.avx512BF16 && (format == .q8 || format == .q4) { return KernelTolerance.int8Activations }
+        return bf16Level ? KernelTolerance.bf16Activations : KernelTolerance.f32Math
     case .gemv, .small: return bf16Level && format == .q4 ? KernelTolerance.int8Activations : KernelTolerance.f32Math
     case .gemvInt8Acts, .smallInt8Acts: return bf16Level ? KernelTolerance.int8Activations : KernelTolerance.f32Math
     }
