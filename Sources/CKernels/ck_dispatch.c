@@ -45,10 +45,15 @@ static bool request_amx_permission(void) {
 }
 #endif
 
+static bool intel_cpu = false;  // CPUID vendor "GenuineIntel", set by detect()
+static bool gfni_cpu = false;   // CPUID.7.0:ECX.GFNI, set by detect()
+static _Thread_local bool gfni_off = false;
+
 static void detect(void) {
     ck_isa level = CK_ISA_SCALAR;
 #if CK_X86
     uint32_t a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) intel_cpu = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;
     if (!__get_cpuid(1, &a, &b, &c, &d)) goto done;
     const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
     if (!osxsave || !avx) goto done;
@@ -61,6 +66,7 @@ static void detect(void) {
     const bool avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1,
                avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
     const bool amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
+    gfni_cpu = (c >> 8) & 1;
     if (!(avx512f && avx512dq && avx512bw && avx512vl) || (xcr0 & 0xe0) != 0xe0) goto done;  // opmask+ZMM
     level = CK_ISA_AVX512;
     uint32_t a1 = 0, b1 = 0, c1 = 0, d1 = 0;
@@ -89,6 +95,18 @@ ck_isa ck_isa_now(void) {
 }
 
 ck_isa ck_active_isa(void) { return ck_isa_now(); }
+
+bool ck_gfni_now(void) {
+    pthread_once(&detect_once, detect);
+    return gfni_cpu && !gfni_off;
+}
+
+void ck_set_thread_gfni(bool allowed) { gfni_off = !allowed; }
+
+bool ck_bf16_gemm_prefers_sgemm(void) {
+    const ck_isa isa = ck_isa_now();
+    return intel_cpu && isa >= CK_ISA_AVX512_BF16 && isa < CK_ISA_AMX;
+}
 
 static int clamp_level(ck_isa isa) {
     int v = (int)isa;

@@ -516,14 +516,22 @@ CK_TARGET_AVX512BF16 static void pack_x_vnni(const float *X, size_t K, size_t ro
         for (size_t i = 0; i < VNNI_NR; i++) {
             const size_t n = sb * VNNI_NR + i;
             for (size_t b = 0; b < nb; b++) {
-                int8_t c[CK_QB];
+                int32_t c[CK_QB / 4];  // [8] four codes each
                 float d = 0.0f;
-                if (n < rows) d = vnni_block_codes(X + n * K + b * CK_QB, c);
-                else memset(c, 0, sizeof c);
                 int32_t sum = 0;
-                for (int t = 0; t < CK_QB; t++) sum += c[t];
+                if (n < rows) {
+                    d = vnni_block_codes(X + n * K + b * CK_QB, (int8_t *)c);
+                    // Σ codes = Σ (code + 128) − 32·128, the former by vpsadbw on the flipped bytes.
+                    const __m256i flipped = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)c), _mm256_set1_epi8((char)0x80));
+                    const __m256i sad = _mm256_sad_epu8(flipped, _mm256_setzero_si256());  // [4] u64 partial sums
+                    const __m128i half = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+                    sum = (int32_t)(_mm_cvtsi128_si64(half) + _mm_extract_epi64(half, 1)) - CK_QB * 128;
+                } else {
+                    memset(c, 0, sizeof c);
+                }
                 xs[b * VNNI_NR + i] = (vnni_side){CK_VNNI_MAGIC_BITS - offset * sum, d, CK_VNNI_MAGIC * d};
-                for (int t = 0; t < CK_QB / 4; t++) memcpy(&xc[(b * 8 + t) * VNNI_NR + i], c + 4 * t, 4);
+                int32_t *dst = xc + b * 8 * VNNI_NR + i;
+                for (int t = 0; t < CK_QB / 4; t++) dst[t * VNNI_NR] = c[t];
             }
         }
     }

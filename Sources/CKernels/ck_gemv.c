@@ -542,69 +542,26 @@ CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_g
     }
 }
 
-CK_INLINE CK_TARGET_AVX512BF16 void rows_q4_vnni(const weights *w, const q4_group *const *acts, size_t m,
-                                                 size_t m_end, float *sums, const int R, const int N) {
-    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 7) / 8, row_bytes = K / 2;
-    const uint8_t *q = (const uint8_t *)w->data;
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    // Block of lane L = 4i + k: k < 2 ? i : 4 + i (listed from lane 15 down).
-    const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
-    __m512 acc[4][CK_SMALL_N_MAX];
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    for (size_t G = 0; G < ng; G++) {
-        const bool full = 8 * G + 8 <= nb;
-        const size_t blocks = full ? 8 : nb - 8 * G;
-        __m512i codes[4][4];  // [row][part] u8 weight codes 0..15
-        __m512 dw[4];         // [row] f32 weight scale per lane
-        for (int r = 0; r < R; r++) {
-            const bool next = m + R + r < m_end;
-            if (next && G % 4 == 0) _mm_prefetch((const char *)(w->scales + (m + R + r) * nb + 8 * G), _MM_HINT_T0);
-            const size_t ahead = N == 1 ? (size_t)R : VNNI_BATCH_AHEAD_ROWS;  // rows
-            __m512i r0, r1;
-            vnni_load_group(q + (m + r) * row_bytes + G * 128, blocks * 16, m + ahead + r < m_end ? ahead * row_bytes : 0,
-                            N > 1, &r0, &r1);
-            const __m512i p0 = _mm512_unpacklo_epi64(r0, r1), p1 = _mm512_unpackhi_epi64(r0, r1);
-            codes[r][0] = _mm512_and_si512(p0, low);
-            codes[r][1] = _mm512_and_si512(_mm512_srli_epi16(p0, 4), low);
-            codes[r][2] = _mm512_and_si512(p1, low);
-            codes[r][3] = _mm512_and_si512(_mm512_srli_epi16(p1, 4), low);
-            const uint16_t *s = w->scales + (m + r) * nb + 8 * G;
-            const __m128i s16 = full ? _mm_loadu_si128((const __m128i *)s) : _mm_maskz_loadu_epi16((__mmask8)((1u << blocks) - 1), s);
-            dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps256_ps512(_mm256_cvtph_ps(s16)));
-        }
-        for (int n = 0; n < N; n++) {
-            const q4_group *a = &acts[n][G];
-            const __m512i start = _mm512_loadu_si512(a->lanes.start);
-            const __m512i x0 = _mm512_loadu_si512(a->codes[0]), x1 = _mm512_loadu_si512(a->codes[1]);
-            const __m512i x2 = _mm512_loadu_si512(a->codes[2]), x3 = _mm512_loadu_si512(a->codes[3]);
-            const __m512 d = _mm512_loadu_ps(a->lanes.scale), md = _mm512_loadu_ps(a->lanes.magic_scale);
-            for (int r = 0; r < R; r++) {
-                __m512i v = _mm512_dpbusd_epi32(start, codes[r][0], x0);
-                v = _mm512_dpbusd_epi32(v, codes[r][1], x1);
-                v = _mm512_dpbusd_epi32(v, codes[r][2], x2);
-                v = _mm512_dpbusd_epi32(v, codes[r][3], x3);
-                acc[r][n] = vnni_accumulate(v, d, md, dw[r], acc[r][n]);
-            }
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
-}
+// Two instances of ck_q4_vnni_body.h (rows_q4_vnni, small_q4_vnni): the high nibble as
+// (p >> 4) & 0x0f, two 512-bit ops, or as one vgf2p8affineqb whose matrix moves bits 4..7 of
+// every byte to bits 0..3. A batch of 4 q4 rows issues 34 vector ops per weight row and 256
+// weights on two ports, so the one op saved per 128 weights is ≈ 3 % of a batched step (bench,
+// 17B q4, 4 jobs on different images, alternating builds: 2.45× and 2.45× against 2.35× and 2.40×).
+#define Q4V_TARGET CK_TARGET_AVX512BF16
+#define Q4V_NAME(name) name
+#define Q4V_HIGH(p, low) _mm512_and_si512(_mm512_srli_epi16(p, 4), low)
+#include "ck_q4_vnni_body.h"
+#undef Q4V_TARGET
+#undef Q4V_NAME
+#undef Q4V_HIGH
 
-CK_TARGET_AVX512BF16 static ck_status small_q4_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
-                                                    row_share *share) {
-    const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
-    q4_group *buf = ck_scratch(0, N * ng * sizeof(q4_group));
-    if (buf == NULL) return CK_ERR_NOMEM;
-    const q4_group *acts[CK_SMALL_N_MAX];
-    for (size_t n = 0; n < N; n++) {
-        quantize_acts_q4(X + n * K, K, buf + n * ng);
-        acts[n] = buf + n * ng;
-    }
-    CK_VNNI_ROW_LOOP(rows_q4_vnni, acts);
-    return CK_OK;
-}
+#define Q4V_TARGET CK_TARGET_AVX512BF16_GFNI
+#define Q4V_NAME(name) name##_gfni
+#define Q4V_HIGH(p, low) _mm512_gf2p8affine_epi64_epi8(p, _mm512_set1_epi64(0x1020408000000000LL), 0)
+#include "ck_q4_vnni_body.h"
+#undef Q4V_TARGET
+#undef Q4V_NAME
+#undef Q4V_HIGH
 
 // MARK: q8 × int8
 //
@@ -859,7 +816,8 @@ static ck_status run_small_share(const weights *w, const float *X, size_t N, flo
 #if CK_X86
         if (isa >= CK_ISA_AMX && nc >= 2 && w->fmt == FMT_BF16 && w->K % 32 == 0)
             st = small_amx_bf16(w, Xc, nc, Yc, ldy, &rows);
-        else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4) st = small_q4_vnni(w, Xc, nc, Yc, ldy, &rows);
+        else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q4)
+            st = ck_gfni_now() ? small_q4_vnni_gfni(w, Xc, nc, Yc, ldy, &rows) : small_q4_vnni(w, Xc, nc, Yc, ldy, &rows);
         else if (isa >= CK_ISA_AVX512_BF16 && w->fmt == FMT_Q8 && int8_acts)
             st = small_q8_vnni(w, Xc, nc, Yc, ldy, &rows);
         else if (isa >= CK_ISA_AVX512) st = small_avx512(w, Xc, nc, Yc, ldy, &rows);

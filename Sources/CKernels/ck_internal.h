@@ -19,6 +19,8 @@
 #define CK_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 #define CK_TARGET_AVX512BF16 \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni")))
+#define CK_TARGET_AVX512BF16_GFNI \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni,gfni")))
 #define CK_TARGET_AMX                                                                              \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni," \
                           "amx-tile,amx-bf16,amx-int8")))
@@ -127,6 +129,8 @@ CK_INLINE CK_TARGET_AVX512BF16 float vnni_block_codes(const float *xb, int8_t co
 
 /// Active level for the calling thread (hot path: one TLS read and one relaxed atomic load).
 ck_isa ck_isa_now(void);
+/// Whether the calling thread may use GFNI (the CPU has it and ck_set_thread_gfni is not off).
+bool ck_gfni_now(void);
 
 // MARK: scratch memory
 

@@ -65,6 +65,20 @@ CK_TARGET_AVX512BF16 static double dot_peak_bf16(uint64_t iterations) {
     return (double)iterations * 12.0 * 64.0;  // 16 lanes x 2 products x (mul + add)
 }
 
+CK_TARGET_AVX512BF16 static double dot_peak_int8(uint64_t iterations) {
+    __m512i acc[12];
+    for (int j = 0; j < 12; j++) acc[j] = _mm512_setzero_si512();
+    const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+    for (uint64_t i = 0; i < iterations; i++)
+        for (int j = 0; j < 12; j++) {
+            acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+            __asm__ volatile("" : "+v"(acc[j]));
+        }
+    volatile int sink = _mm512_reduce_add_epi32(acc[0]);
+    (void)sink;
+    return (double)iterations * 12.0 * 128.0;  // 16 lanes x 4 products x (mul + add)
+}
+
 CK_TARGET_AVX512 static double dot_peak_fma512(uint64_t iterations) {
     __m512 acc[12];
     for (int j = 0; j < 12; j++) acc[j] = _mm512_setzero_ps();
@@ -156,6 +170,14 @@ double ck_bf16_dot_peak(uint64_t iterations) {
     volatile float acc = 0;
     for (uint64_t i = 0; i < iterations; i++) acc = acc + 1.0f * 0.5f;
     return (double)iterations * 2.0;
+}
+
+double ck_int8_dot_peak(uint64_t iterations) {
+#if CK_X86
+    if (ck_isa_now() >= CK_ISA_AVX512_BF16) return dot_peak_int8(iterations);
+#endif
+    (void)iterations;
+    return 0;
 }
 
 double ck_amx_bf16_peak(uint64_t iterations) {

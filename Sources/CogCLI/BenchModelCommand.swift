@@ -106,6 +106,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         let precisionSource = self.precision == nil ? " (auto)" : ""
         let format = m.weights.layers.first?.language.gate.formatName ?? "?"
         let visionFormat = m.weights.vision.layers.first?.fc1.formatName ?? "?"
+        let languageQuantized = ["q8", "q4"].contains(format), visionQuantized = ["q8", "q4"].contains(visionFormat)
         print(String(format: "model: %@ (%@, %d+%d layers, language %@, vision %@), mapped in %.2f s, precision %@%@",
                      model, c.version.rawValue, c.numHiddenLayers, c.vision.numHiddenLayers, format, visionFormat, loadSeconds,
                      precision.rawValue, precisionSource))
@@ -129,7 +130,7 @@ struct BenchModelCommand: AsyncParsableCommand {
         if selected.contains(.vision) {
             let seconds = try timed(runs, memory: memory) { features = try m.encodeImage(pixelValues: pixels, context: session.context) }
             vision = seconds
-            lines.append { report("vision encode", seconds: seconds, flops: flops.vision, peak: $0.computePeak(precision)) }
+            lines.append { report("vision encode", seconds: seconds, flops: flops.vision, peak: $0.computePeak(precision, quantized: visionQuantized)) }
         } else {
             // Random features of the right shape: the language model's speed does not depend on them.
             features = (0..<(c.imageTokenCount * c.hiddenSize)).map { _ in rng.nextSignedUnit() }  // [image tokens, H]
@@ -144,7 +145,7 @@ struct BenchModelCommand: AsyncParsableCommand {
                 _ = try session.prefill(inputIDs: ids, tokenTypes: types, imageFeatures: features)
             }
             prefill = seconds
-            lines.append { report("language prefill (\(ids.count) tokens)", seconds: seconds, flops: flops.prefill, peak: $0.computePeak(precision)) }
+            lines.append { report("language prefill (\(ids.count) tokens)", seconds: seconds, flops: flops.prefill, peak: $0.computePeak(precision, quantized: languageQuantized)) }
         }
         let endToEnd = vision.flatMap { v in prefill.map { v + $0 } }
         if let endToEnd {
@@ -275,8 +276,8 @@ struct BenchModelCommand: AsyncParsableCommand {
         var limits = MachineLimits()
         if !skipMachine {
             limits = MachineLimits.measure(runner: runner, threads: threads)
-            print(String(format: "machine: sgemm %.0f GFLOPS · bf16 dot %.0f GFLOPS · AMX bf16 %.0f GFLOPS · read %.1f GB/s",
-                         limits.sgemmGFLOPS, limits.bf16DotGFLOPS, limits.amxGFLOPS, limits.readGBps))
+            print(String(format: "machine: sgemm %.0f GFLOPS · bf16 dot %.0f GFLOPS · AMX bf16 %.0f GFLOPS · int8 dot %.0f GOPS · read %.1f GB/s",
+                         limits.sgemmGFLOPS, limits.bf16DotGFLOPS, limits.amxGFLOPS, limits.int8DotGOPS, limits.readGBps))
         }
         for line in lines { print(line(limits)) }
         // RSS also counts the mapped checkpoint's resident (clean, reclaimable) file pages, which
@@ -305,10 +306,10 @@ struct BenchModelCommand: AsyncParsableCommand {
         return median(times)
     }
 
-    private func report(_ what: String, seconds: Double, flops: Double, peak: Double) -> String {
+    private func report(_ what: String, seconds: Double, flops: Double, peak: (rate: Double, name: String)) -> String {
         let gflops = flops / seconds / 1e9
         return String(format: "%@: %.2f s, %.0f GFLOPS%@", what, seconds, gflops,
-                      peak > 0 ? String(format: " = %.0f%% of the %.0f GFLOPS peak", gflops / peak * 100, peak) : "")
+                      peak.rate > 0 ? String(format: " = %.0f%% of the %.0f GFLOPS %@ peak", gflops / peak.rate * 100, peak.rate, peak.name) : "")
     }
 
     /// The batched-decode speedup over one job that the bytes read per step allow at equal read
@@ -378,10 +379,18 @@ struct MachineLimits {
     var sgemmGFLOPS = 0.0
     var bf16DotGFLOPS = 0.0
     var amxGFLOPS = 0.0
+    /// vpdpbusd rate (int8 products, multiply and add counted separately); 0 without AVX512-VNNI.
+    var int8DotGOPS = 0.0
     var readGBps = 0.0
 
-    func computePeak(_ precision: MatmulPrecision) -> Double {
-        precision == .exact ? sgemmGFLOPS : max(amxGFLOPS, bf16DotGFLOPS, sgemmGFLOPS)
+    /// The rate of the arithmetic the prefill GEMM runs on: sgemm for `exact`; with `fast`, AMX
+    /// where present, else the int8 dot for q8 / q4 matrices (ck_gemm's VNNI engine), else the
+    /// faster of the bf16 dot and sgemm.
+    func computePeak(_ precision: MatmulPrecision, quantized: Bool) -> (rate: Double, name: String) {
+        if precision == .exact { return (sgemmGFLOPS, "sgemm") }
+        if amxGFLOPS > 0 { return (amxGFLOPS, "AMX bf16") }
+        if quantized && int8DotGOPS > 0 { return (int8DotGOPS, "int8 dot") }
+        return bf16DotGFLOPS >= sgemmGFLOPS ? (bf16DotGFLOPS, "bf16 dot") : (sgemmGFLOPS, "sgemm")
     }
 
     static func measure(runner: ParallelRunner, threads: Int) -> MachineLimits {
@@ -420,6 +429,7 @@ struct MachineLimits {
         }
         limits.bf16DotGFLOPS = parallelRate { ck_bf16_dot_peak(20_000_000) }
         limits.amxGFLOPS = parallelRate { ck_amx_bf16_peak(2_000_000) }
+        limits.int8DotGOPS = parallelRate { ck_int8_dot_peak(20_000_000) }
         limits.readGBps = readGBps(runner: runner, passes: 4)
         return limits
     }

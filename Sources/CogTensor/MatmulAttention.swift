@@ -6,6 +6,8 @@ import CKernels
 /// tower and language prefill): the same arithmetic as a bf16 PyTorch model — queries, keys,
 /// probabilities and values rounded to bf16, products accumulated in f32, softmax in f32 — at
 /// matrix-unit speed, where the f32 kernel (`Attention.forward(…, runner:)`) runs at FMA speed.
+/// (On Intel CPUs without AMX the products go to sgemm on the bf16-rounded operands widened to
+/// f32, see `ck_bf16_gemm_prefers_sgemm`: vdpbf16ps runs at half the FMA rate there.)
 ///
 /// Scores exist for one block of `queryBlock` query rows of one head at a time. Causal blocks
 /// compute only the keys their last row may see.

@@ -279,7 +279,9 @@ public struct WeightMatrix: Sendable {
     private func usesSgemm(_ precision: MatmulPrecision) -> Bool {
         switch storage {
         case .f32, .f16: return true
-        case .bf16, .q8, .q4: return precision == .exact
+        case .q8, .q4: return precision == .exact
+        // On Intel without AMX vdpbf16ps runs at half the FMA rate: sgemm is faster (and exact).
+        case .bf16: return precision == .exact || ck_bf16_gemm_prefers_sgemm()
         }
     }
 

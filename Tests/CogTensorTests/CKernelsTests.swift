@@ -537,6 +537,34 @@ struct CKernelsTests {
         }
     }
 
+    @Test("q4 decode kernels give the same bits with and without GFNI for the high nibbles")
+    func q4GfniVariantIsBitIdentical() throws {
+        var rng = SplitMix64(seed: 11)
+        guard ck_detected_isa().rawValue >= ck_isa.avx512BF16.rawValue else {
+            print("CKernels: no AVX512-VNNI here; the q4 GFNI variant is not reachable")
+            return
+        }
+        // K = 32·99 ends in a partial group of 8 blocks (masked loads).
+        for (rows, cols) in [(37, 512), (9, 32 * 99), (130, 4096)] {
+            let w = try TestMatrix(format: .q4, rows: rows, cols: cols, rng: &rng)
+            for batch in [1, 2, 4, 8] {
+                let x = rng.gaussians(batch * cols)  // [batch, K] f32
+                var results: [[Float]] = []
+                for gfni in [false, true] {
+                    var y = [Float](repeating: .nan, count: batch * rows)  // [batch, rows] f32
+                    ck_set_thread_gfni(gfni)
+                    defer { ck_set_thread_gfni(true) }
+                    let kind: KernelKind = batch == 1 ? .gemv : .small
+                    try #require(runKernel(kind, w, x: x, n: batch, y: &y, ldy: rows, m0: 0, m1: rows) == CK_OK)
+                    results.append(y)
+                }
+                let same = zip(results[0], results[1]).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "q4 [\(rows), \(cols)] N = \(batch): GFNI and shift variants differ")
+                #expect(!results[0].contains { $0.isNaN }, "q4 [\(rows), \(cols)] N = \(batch): rows left unwritten")
+            }
+        }
+    }
+
     /// `ck_gemm_*_queue`: whichever split the threads end up with — one part taking every column
     /// block, two threads racing for them, or the static halves of the non-AMX levels and of
     /// activations too large for the queue — every element gets the bits of the plain call.

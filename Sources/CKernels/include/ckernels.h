@@ -40,6 +40,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -98,6 +99,15 @@ void ck_set_isa_limit(ck_isa isa);
 void ck_set_thread_isa_limit(ck_isa isa);
 /// The calling thread's cap (CK_ISA_AMX when none), so that worker threads can take over a caller's.
 ck_isa ck_thread_isa_limit(void);
+/// Allows (true, the default) or forbids GFNI in the calling thread's kernels (tests check both
+/// variants of the q4 decode kernels give the same bits). GFNI is used only where CPUID reports it.
+void ck_set_thread_gfni(bool allowed);
+/// True when a bf16 prefill product is better widened to f32 for sgemm than run on vdpbf16ps: on
+/// an Intel CPU at the AVX512_BF16 level (AMX absent or capped), vdpbf16ps issues at about half the
+/// f32 FMA rate (Sapphire Rapids VM without AMX: 172 GFLOPS for vdpbf16ps against 316 for OpenBLAS
+/// sgemm on 2 cores), so sgemm is both faster and exact there. AMD Zen 4 runs vdpbf16ps at twice
+/// its FMA rate and keeps it. For the calling thread's level.
+bool ck_bf16_gemm_prefers_sgemm(void);
 
 // MARK: - Conversions (any n; src and dst must not overlap)
 
@@ -223,11 +233,19 @@ ck_status ck_gemm_small_q4_queue(const uint8_t *Wq, const uint16_t *Ws, size_t K
 //   weights exactly; q8/q4 weights dequantized then rounded, adding ≈ 0.1 % RMS to their own
 //   quantization error); products are accumulated in f32. Expect a relative error of a few 1e-3
 //   of |X_n|·|W_m|.
-//   q8 prefill deliberately does not use VNNI (vpdpbusd): the per-32-block scales force a float
-//   rescale every 8 dot instructions and int8 activations are coarser than bf16; AMX-BF16 on the
-//   dequantized weights is both faster and more accurate.
-// - CK_ISA_AVX512_BF16: same numerics on vdpbf16ps. (On Sapphire Rapids vdpbf16ps runs at half the
-//   f32-FMA rate, so this level is only worth it on CPUs without AMX where it is fast, e.g. Zen 4.)
+//   With AMX, q8 / q4 prefill deliberately does not use VNNI (vpdpbusd): the per-32-block scales
+//   force a float rescale every 8 dot instructions and int8 activations are coarser than bf16;
+//   AMX-BF16 on the dequantized weights is both faster and more accurate.
+// - CK_ISA_AVX512_BF16, bf16 weights: same numerics on vdpbf16ps. (On Sapphire Rapids vdpbf16ps
+//   runs at half the f32-FMA rate, so this level is only worth it on CPUs without AMX where it is
+//   fast, e.g. Zen 4.)
+// - CK_ISA_AVX512_BF16, q8 / q4 weights: vpdpbusd on the weights' own codes with int8 activations
+//   quantized per 32-block exactly as the VNNI decode kernels quantize them (scale max|x|/127,
+//   round to nearest even); each block's integer dot is scaled once by both scales and summed in
+//   f32. Expect a relative error of a few 1e-3 of |X_n|·|W_m| (the kernel tests bound it at 1e-2,
+//   as for the VNNI decode kernels). Without AMX this is the fastest path by far: on a Sapphire
+//   Rapids VM whose hypervisor hides AMX, one 17B image's vision + prefill took 56 s against 193 s
+//   on vdpbf16ps (vpdpbusd does 2.9x the products per second there).
 // - CK_ISA_AVX512 / CK_ISA_AVX2 / CK_ISA_SCALAR: weights expanded to f32, exact f32 FMA.
 // K: any value for bf16; K % 32 == 0 for q8/q4.
 // Returns CK_ERR_NOMEM if the per-thread packing buffers cannot be allocated.
@@ -381,6 +399,9 @@ double ck_read_bandwidth(const void *buffer, size_t bytes);
 double ck_bf16_dot_peak(uint64_t iterations);
 /// Like ck_bf16_dot_peak but on AMX tdpbf16ps tiles; returns 0 when AMX is not active.
 double ck_amx_bf16_peak(uint64_t iterations);
+/// Like ck_bf16_dot_peak but on AVX512-VNNI vpdpbusd (int8 products, multiply and add counted
+/// separately); returns 0 below CK_ISA_AVX512_BF16.
+double ck_int8_dot_peak(uint64_t iterations);
 
 // MARK: - Threads
 
