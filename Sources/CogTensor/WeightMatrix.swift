@@ -94,9 +94,11 @@ public struct WeightMatrix: Sendable {
     /// - up to `smallBatchMaxRows` input rows (decode, batched decode, short continuations): the
     ///   small-batch kernels (`ck_gemv_*` / `ck_gemm_small_*`, chunks of `CK_SMALL_N_MAX` rows over
     ///   L2-sized weight blocks), output rows split across the context's threads — bandwidth-bound;
-    /// - more rows with `.exact` precision on unquantized weights: tiles widened to f32 and
-    ///   multiplied with OpenBLAS `sgemm` (the reference's arithmetic);
-    /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16 where present); with several
+    /// - more rows with `.exact` precision on unquantized weights, or bf16 weights on an Intel CPU
+    ///   without AMX (`ck_bf16_gemm_prefers_sgemm`): tiles widened to f32 and multiplied with
+    ///   OpenBLAS `sgemm` (the reference's arithmetic);
+    /// - otherwise the CKernels blocked GEMM (AMX / AVX-512-BF16, or VNNI int8 for q8 / q4 below
+    ///   AMX, where present); with several
     ///   threads, column blocks go to whichever thread is free (`ck_gemm_*_queue` at AMX; a static
     ///   32-aligned split at other levels).
     public func apply(
