@@ -546,7 +546,7 @@ CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_g
 // (p >> 4) & 0x0f, two 512-bit ops, or as one vgf2p8affineqb whose matrix moves bits 4..7 of
 // every byte to bits 0..3. A batch of 4 q4 rows issues 34 vector ops per weight row and 256
 // weights on two ports, so the one op saved per 128 weights is ≈ 3 % of a batched step (bench,
-// 17B q4, 4 jobs on different images, alternating builds: 2.45× and 2.45× against 2.35× and 2.40×).
+// 17B q4, 4 jobs on different images, alternating builds: 2.45× and 2.39× against 2.35× and 2.40×: small, inside the rounds' 2.26–2.52× spread).
 #define Q4V_TARGET CK_TARGET_AVX512BF16
 #define Q4V_NAME(name) name
 #define Q4V_HIGH(p, low) _mm512_and_si512(_mm512_srli_epi16(p, 4), low)
