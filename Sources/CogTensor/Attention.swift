@@ -11,6 +11,8 @@ import Glibc
 /// - `forwardF16KV`: keys/values in fp16 (the KV cache), CKernels `ck_attention_f16kv` with the
 ///   heads split across a `ParallelRunner`; for decode and language prefill.
 /// - `forward(…, runner:)`: the same CKernels algorithm on f32 keys/values (vision tower).
+/// - `forwardSplit`: keys in two segments (a shared prefix and a sequence's own rows), for the KV
+///   cache; an fp16 decode row over `keyHalvesMinimum` keys or more is split by keys, not heads.
 public enum Attention {
     /// Query rows processed per block (bounds the score buffer to `queryBlock × keys` floats).
     public static let queryBlock = 256
@@ -90,7 +92,7 @@ public enum Attention {
         scale: Float, causalOffset: Int?, runner: ParallelRunner
     ) throws {
         try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
-                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1, _ in
             ck_attention_f16kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads, headDim,
                                scale, offset, h0, h1)
         }
@@ -108,7 +110,7 @@ public enum Attention {
         scale: Float, causalOffset: Int?, runner: ParallelRunner
     ) throws {
         try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
-                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1, _ in
             ck_attention_f32kv(q, qStride, k, v, kvStride, out, outStride, queries, keys, qHeads, kvHeads, headDim,
                                scale, offset, h0, h1)
         }
@@ -139,15 +141,24 @@ public enum Attention {
     /// `forwardF16KV` / `forward(…, runner:)` over keys in two segments (`ck_attention_*kv_split`;
     /// bit-identical to one contiguous array of the same rows), optionally writing each row's
     /// softmax statistics so that partial results over disjoint keys can be merged
-    /// (`mergePartials`).
+    /// (`mergePartials`). Exception: one fp16 query row that sees every key, from
+    /// `keyHalvesMinimum` keys on (decode in the `fast` precision), is computed over two halves of
+    /// its keys and merged (`forwardKeyHalves`) — a few roundings from one pass, the same bits on
+    /// any thread count. f32 keys (the `exact` precision) always take one pass.
     public static func forwardSplit(
         q: UnsafePointer<Float>, qStride: Int, keys kv: SplitKeyValues, kvStride: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int,
         queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
         scale: Float, causalOffset: Int?, stats: SoftmaxStats?, runner: ParallelRunner
     ) throws {
+        if case .f16(let first, let firstKeys, let rest) = kv, queries == 1, keys >= keyHalvesMinimum,
+           (causalOffset ?? keys) + 1 >= keys {
+            return try forwardKeyHalves(q: q, qStride: qStride, first: first, firstKeys: firstKeys, rest: rest, kvStride: kvStride,
+                                        out: out, outStride: outStride, keys: keys, qHeads: qHeads, kvHeads: kvHeads,
+                                        headDim: headDim, scale: scale, stats: stats, runner: runner)
+        }
         try splitHeads(queries: queries, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim,
-                       causalOffset: causalOffset, runner: runner) { offset, h0, h1 in
+                       causalOffset: causalOffset, runner: runner) { offset, h0, h1, _ in
             switch kv {
             case .f32(let first, let firstKeys, let rest):
                 ck_attention_f32kv_split(q, qStride, first?.k, first?.v, firstKeys, rest?.k, rest?.v, kvStride, out,
@@ -159,6 +170,52 @@ public enum Attention {
                                          stats?.max, stats?.sum)
             }
         }
+    }
+
+    /// Keys from which one fp16 decode row is computed as two halves of its keys (`forwardSplit`).
+    public static let keyHalvesMinimum = 256
+
+    /// One query row that sees every key, over fp16 keys and values: the keys are cut in two halves,
+    /// each attended to for all heads (up to `runner.threads / 2` head ranges per half, so two
+    /// threads each read one contiguous half of every row they touch), and the halves are merged
+    /// (`mergePartials`, second into first). With the heads split instead, each thread reads every
+    /// other half-row of the cache: 27.5 GB/s against 30 GB/s for the halves in the kernel harness
+    /// (4 sequences × 32 layers of CogVLM-17B's KV at depth 1244, 2 threads; the read probe gives
+    /// 34 there). The cut depends on `keys` only, so the result does not depend on the thread count;
+    /// it is a few roundings away from one pass over all keys (the merge), as the `fast` precision
+    /// allows. `stats` (when given) receives the merged statistics.
+    /// ref: split-K decode attention ("flash decoding", Dao et al. 2023) with the merge of
+    ///      `mergePartials`.
+    private static func forwardKeyHalves(
+        q: UnsafePointer<Float>, qStride: Int, first: (k: UnsafePointer<UInt16>?, v: UnsafePointer<UInt16>?)?,
+        firstKeys: Int,
+        rest: (k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>)?, kvStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int,
+        scale: Float, stats: SoftmaxStats?, runner: ParallelRunner
+    ) throws {
+        let width = qHeads * headDim
+        // [width] the second half's output, then [4, qHeads] statistics: max and sum of each half.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: width + 4 * qHeads)
+        defer { scratch.deallocate() }
+        let firstStats = stats ?? SoftmaxStats(max: scratch + width, sum: scratch + width + qHeads)
+        let secondStats = SoftmaxStats(max: scratch + width + 2 * qHeads, sum: scratch + width + 3 * qHeads)
+        let cut = keys / 2
+        try splitHeads(queries: 1, keys: keys, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim, causalOffset: nil,
+                       keyParts: 2, runner: runner) { _, h0, h1, half in
+            let k0 = half == 0 ? 0 : cut, k1 = half == 0 ? cut : keys
+            // Rows [k0, k1) as the kernel's two segments: those in `first`, then those in `rest`.
+            let inFirst = max(0, min(firstKeys, k1) - k0)
+            let skipFirst = min(k0, firstKeys) * kvStride, skipRest = max(0, k0 - firstKeys) * kvStride
+            let o = half == 0 ? out : scratch, oStride = half == 0 ? outStride : width
+            let st = half == 0 ? firstStats : secondStats
+            return ck_attention_f16kv_split(q, qStride, inFirst > 0 ? first?.k.map { $0 + skipFirst } : nil,
+                                            inFirst > 0 ? first?.v.map { $0 + skipFirst } : nil, inFirst,
+                                            rest.map { $0.k + skipRest }, rest.map { $0.v + skipRest }, kvStride,
+                                            o, oStride, 1, k1 - k0, qHeads, kvHeads, headDim, scale, -1, h0, h1,
+                                            st.max, st.sum)
+        }
+        mergePartials(into: out, aStride: outStride, aStats: firstStats, from: scratch, bStride: width,
+                      bStats: secondStats, rows: 1, qHeads: qHeads, headDim: headDim)
     }
 
     /// Merges two attention results over disjoint key sets of the same query rows into `a`:
@@ -185,37 +242,43 @@ public enum Attention {
         }
     }
 
-    /// Runs `kernel(causalOffset or -1, h0, h1)` on one head range per thread of `runner` and
-    /// turns its status into an error.
+    /// Runs `kernel(causalOffset or -1, h0, h1, keyPart)` for every key part (`keyParts`: 1, or
+    /// 2 for `forwardKeyHalves`) and head range: `runner.threads / keyParts` head ranges per part
+    /// (at least one), the tasks dealt round-robin to the threads. Turns a status into an error.
     private static func splitHeads(
-        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int, causalOffset: Int?,
-        runner: ParallelRunner, _ kernel: @escaping (_ offset: Int, _ h0: Int, _ h1: Int) -> ck_status
+        queries: Int, keys: Int, qHeads: Int, kvHeads: Int, headDim: Int, causalOffset: Int?, keyParts: Int = 1,
+        runner: ParallelRunner,
+        _ kernel: @escaping (_ offset: Int, _ h0: Int, _ h1: Int, _ keyPart: Int) -> ck_status
     ) throws {
         precondition(qHeads > 0 && kvHeads > 0 && qHeads % kvHeads == 0 && headDim > 0, "bad attention head shape")
         precondition((causalOffset ?? 0) >= 0, "negative causal offset")
         guard queries > 0 else { return }
         precondition(keys > 0, "attention over zero keys")
         let group = qHeads / kvHeads
-        // Whole kv-head groups per thread when there are enough of them: each kv head's keys and
+        let headRanges = max(1, runner.threads / keyParts)
+        // Whole kv-head groups per range when there are enough of them: each kv head's keys and
         // values are then widened by one thread only.
-        let alignment = kvHeads >= runner.threads ? group : 1
-        let parts = runner.threads
-        let statuses = UnsafeMutablePointer<ck_status>.allocate(capacity: parts)  // [parts]
-        statuses.initialize(repeating: CK_OK, count: parts)
+        let alignment = kvHeads >= headRanges ? group : 1
+        let tasks = keyParts * headRanges
+        let statuses = UnsafeMutablePointer<ck_status>.allocate(capacity: tasks)  // [tasks]
+        statuses.initialize(repeating: CK_OK, count: tasks)
         defer { statuses.deallocate() }
         let offset = causalOffset ?? -1
         runner.run { part, parts in
-            let heads = ParallelRunner.range(part: part, parts: parts, count: qHeads, alignment: alignment)
-            guard !heads.isEmpty else { return }
-            statuses[part] = kernel(offset, heads.lowerBound, heads.upperBound)
+            for task in stride(from: part, to: tasks, by: parts) {
+                let heads = ParallelRunner.range(part: task % headRanges, parts: headRanges, count: qHeads,
+                                                 alignment: alignment)
+                guard !heads.isEmpty else { continue }
+                statuses[task] = kernel(offset, heads.lowerBound, heads.upperBound, task / headRanges)
+            }
         }
-        for part in 0..<parts where statuses[part] != CK_OK {
-            if statuses[part] == CK_ERR_NOMEM {
+        for task in 0..<tasks where statuses[task] != CK_OK {
+            if statuses[task] == CK_ERR_NOMEM {
                 throw TensorError(.scratchUnavailable,
                                   "attention over \(keys) keys could not allocate its \(64 * keys * 4 / 1024) KiB "
                                       + "scratch; free memory or use a shorter sequence")
             }
-            preconditionFailure("attention kernel rejected its shape (status \(statuses[part]))")  // checked above
+            preconditionFailure("attention kernel rejected its shape (status \(statuses[task]))")  // checked above
         }
     }
 }

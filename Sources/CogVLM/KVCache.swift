@@ -142,8 +142,9 @@ public struct KVCache: Sendable {
     /// `out[i] = softmax(q_i · Kᵀ · scale) · V` causally, the new rows sitting at
     /// `length ..< length + queries` (before `commit`). An fp16 cache belongs to a `fast` session:
     /// long query blocks (prefill) then run as bf16 matrix products (`MatmulAttention`), short ones
-    /// (decode) on the fp16-KV kernel. A shared prefix is read in place (the kernels take keys in
-    /// two segments).
+    /// (decode) on the fp16-KV kernel, a decode row over 256 keys or more as two halves of its keys
+    /// merged (`Attention.forwardSplit`: each thread then reads whole rows). A shared prefix is read
+    /// in place (the kernels take keys in two segments).
     func attend(layer: Int, q: UnsafePointer<Float>, qStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
                 queries: Int, qHeads: Int, kvHeads: Int, headDim: Int, scores: inout [Float], context: ComputeContext) throws {
         let total = length + queries

@@ -364,6 +364,73 @@ struct AttentionSplitTests {
             + " (tol \(AttentionTolerance.merged))")
     }
 
+    /// `Attention.forwardSplit` computes one fp16 decode row that sees every key (from
+    /// `keyHalvesMinimum` keys on) as two halves of its keys merged: the result must match the
+    /// reference, not depend on the thread count, handle a cut of the halves on either side of the
+    /// segment boundary (or no prefix, or no own rows), and report the merged statistics.
+    @Test("one fp16 decode row over two halves of its keys: reference, thread counts, segments, statistics")
+    func decodeKeyHalves() throws {
+        let shapes: [(keys: Int, cut: Int, qHeads: Int, kvHeads: Int, headDim: Int)] = [
+            (300, 0, 4, 4, 64), (300, 100, 4, 4, 64), (300, 150, 8, 2, 32), (301, 290, 4, 1, 64), (600, 600, 4, 4, 16),
+            (Attention.keyHalvesMinimum, 7, 2, 2, 128),
+        ]
+        var report: [String] = []
+        for shape in shapes {
+            let c = AttentionCase(queries: 1, keys: shape.keys, qHeads: shape.qHeads, kvHeads: shape.kvHeads,
+                                  headDim: shape.headDim, causalOffset: shape.keys - 1, heads: 0..<shape.qHeads)
+            let data = AttentionData(c, seed: UInt64(shape.keys * 31 + shape.cut))
+            let want = data.reference()
+            let seg = Segments(data, cut: shape.cut)
+            let scale = 1 / Float(c.headDim).squareRoot()
+            // One pass over all keys (the kernel, head by head) for its statistics.
+            var oneMax = [Float](repeating: 0, count: c.qHeads), oneSum = oneMax
+            var onePass = [Float](repeating: .nan, count: data.outStride)  // [outStride] f32
+            try #require(ck_attention_f16kv_split(data.q, data.qStride, nil, nil, 0, data.k, data.v, data.kvStride, &onePass,
+                                                  data.outStride, 1, c.keys, c.qHeads, c.kvHeads, c.headDim, scale, -1, 0,
+                                                  c.qHeads, &oneMax, &oneSum) == CK_OK)
+            var first: [Float]? = nil
+            for threads in [1, 2, 3] {
+                var out = [Float](repeating: .nan, count: data.outStride)  // [outStride] f32
+                var maxes = [Float](repeating: .nan, count: c.qHeads), sums = maxes
+                try seg.firstK.withUnsafeBufferPointer { fk in
+                    try seg.firstV.withUnsafeBufferPointer { fv in
+                        try seg.restK.withUnsafeBufferPointer { rk in
+                            try seg.restV.withUnsafeBufferPointer { rv in
+                                try maxes.withUnsafeMutableBufferPointer { mx in
+                                    try sums.withUnsafeMutableBufferPointer { sm in
+                                        let prefix = shape.cut > 0 ? (k: fk.baseAddress, v: fv.baseAddress) : nil
+                                        let rest = shape.cut < shape.keys ? (k: rk.baseAddress!, v: rv.baseAddress!) : nil
+                                        try Attention.forwardSplit(
+                                            q: data.q, qStride: data.qStride,
+                                            keys: .f16(first: prefix, firstKeys: shape.cut, rest: rest),
+                                            kvStride: data.kvStride, out: &out, outStride: data.outStride, queries: 1,
+                                            keys: c.keys, qHeads: c.qHeads, kvHeads: c.kvHeads, headDim: c.headDim,
+                                            scale: scale, causalOffset: c.causalOffset,
+                                            stats: .init(max: mx.baseAddress!, sum: sm.baseAddress!),
+                                            runner: ParallelRunner(threads: threads))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                let what = "keys \(c.keys) cut \(shape.cut) heads \(c.qHeads)/\(c.kvHeads) d \(c.headDim), \(threads) thread(s)"
+                let error = data.error(out, want)
+                report.append("\(what): \(formatted(error))")
+                #expect(error <= AttentionTolerance.merged, "\(what)")
+                if let first { #expect(sameBits(out, first), "\(what): not the bits of 1 thread") } else { first = out }
+                // The merged maximum is the larger half's, which is the one-pass maximum exactly;
+                // the merged sum is a few roundings from the one-pass sum.
+                #expect(maxes == oneMax, "\(what): merged maxima")
+                for (got, expected) in zip(sums, oneSum) {
+                    #expect(abs(got - expected) <= 1e-5 * expected, "\(what): merged sum \(got) vs \(expected)")
+                }
+            }
+        }
+        print("Attention decode over two key halves, max |Δ|/max|V|: " + report.joined(separator: "; ")
+            + " (tol \(AttentionTolerance.merged))")
+    }
+
     @Test("a missing segment or half the statistics is a shape error, not a crash")
     func badArguments() {
         let c = Self.cases[1].0
