@@ -420,6 +420,68 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
         }                                                                                                 \
     } while (0)
 
+// A batch's quantized activations are read again for every pair of weight rows. Past L1 each
+// reread goes to L2 and holds line-fill buffers the weight stream needs: the 17B's down projection
+// (K = 11008) at N = 4 carries 77 KB of them in q4 (110 KB in q8) and streamed at 19–21 GB/s
+// (q4) against 23–24 for the K = 4096 matrices, and 14–22 (q8) against 24–28 for one row. Above
+// VNNI_ACTS_L1_BYTES, CK_VNNI_CHUNKED_LOOP runs each claimed range VNNI_SUB_ROWS rows at a time
+// through the groups in chunks that fit, the accumulators kept between chunks (same bits). Kernel
+// harness, 2 threads, alternating builds (2026-11-30): q4 down 22 GB/s, q8 down 21–25; one pass
+// over the 17B's q4 language matrices at N = 4 156 ms against 159 (medians of nine runs). A 24 KB
+// budget, which also cuts the K = 4096 matrices at N = 4 (29 KB in q4), made those 15 % slower.
+#define VNNI_ACTS_L1_BYTES (40 * 1024)
+#define VNNI_SUB_ROWS 32
+
+// One (rows, N) case of CK_VNNI_CHUNKED_LOOP (groups_, g0, g1, m, m1, st, sums from it).
+#define CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, RR, NN)                                                                \
+    case (RR) * 16 + (NN):                                                                                        \
+        if (g0 == 0)                                                                                              \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, true, g1 == groups_, st, sums, RR, NN);                              \
+        else if (g1 == groups_)                                                                                   \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, false, true, st, sums, RR, NN);                                      \
+        else                                                                                                      \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, false, false, st, sums, RR, NN);                                     \
+        break;
+
+// CK_VNNI_ROW_LOOP for batches whose activations (NG groups of GROUP_BYTES per row) outgrow L1:
+// RANGE_FN(w, acts, m, m_end, g0, g1, first, last, state, sums, R, N) runs R rows over groups
+// [g0, g1), starting from zero (first) or state, ending in sums (last) or state. Expects w, N, Y,
+// ldy and share in scope.
+#define CK_VNNI_CHUNKED_LOOP(RANGE_FN, ACTS, GROUP_BYTES, NG)                                                     \
+    do {                                                                                                          \
+        const size_t groups_ = (NG);                                                                              \
+        const size_t chunks = (N * groups_ * (GROUP_BYTES) + VNNI_ACTS_L1_BYTES - 1) / VNNI_ACTS_L1_BYTES;        \
+        const size_t gc = (groups_ + chunks - 1) / chunks; /* groups per chunk */                                 \
+        __m512 state[VNNI_SUB_ROWS * CK_SMALL_N_MAX]; /* [rows, CK_SMALL_N_MAX] between chunks */                 \
+        float sums[4 * CK_SMALL_N_MAX];                                                                           \
+        size_t m0, m1;                                                                                            \
+        while (next_rows(share, &m0, &m1))                                                                        \
+            for (size_t s0 = m0; s0 < m1; s0 += VNNI_SUB_ROWS) {                                                  \
+                const size_t s1 = s0 + VNNI_SUB_ROWS < m1 ? s0 + VNNI_SUB_ROWS : m1;                              \
+                for (size_t g0 = 0; g0 < groups_; g0 += gc) {                                                     \
+                    const size_t g1 = g0 + gc < groups_ ? g0 + gc : groups_;                                      \
+                    for (size_t m = s0; m < s1;) {                                                                \
+                        const int rows = m + 2 <= s1 ? 2 : 1;                                                     \
+                        __m512 *st = state + (m - s0) * CK_SMALL_N_MAX;                                           \
+                        switch (rows * 16 + (int)N) {                                                             \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 2) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 3)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 4) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 5)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 6) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 7)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 8) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 2)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 3) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 4)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 5) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 6)     \
+                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 7) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 8)     \
+                        }                                                                                         \
+                        if (g1 == groups_)                                                                        \
+                            for (int r = 0; r < rows; r++)                                                        \
+                                for (size_t n = 0; n < N; n++)                                                    \
+                                    Y[n * ldy + m + (size_t)r] = sums[r * CK_SMALL_N_MAX + n];                    \
+                        m += (size_t)rows;                                                                        \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+    } while (0)
+
 // MARK: AVX512-VNNI paths (q4 and q8 weights × int8 activations)
 //
 // Activations are quantized to int8 per 32-block (scale d = max|x|/127, as llama.cpp's Q8_0) and
@@ -600,17 +662,21 @@ CK_TARGET_AVX512BF16 static void quantize_acts_q8(const float *x, size_t K, q8_g
     }
 }
 
-CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_group *const *acts, size_t m,
-                                                 size_t m_end, float *sums, const int R, const int N) {
-    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 3) / 4;
+/// R weight rows from m against N activation rows over groups [g0, g1) (rows_q4_vnni_range's
+/// contract: first / last / state).
+CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni_range(const weights *w, const q8_group *const *acts, size_t m,
+                                                       size_t m_end, size_t g0, size_t g1, const bool first,
+                                                       const bool last, __m512 *state, float *sums, const int R,
+                                                       const int N) {
+    const size_t K = w->K, nb = K / CK_QB;
     const uint8_t *q = (const uint8_t *)w->data;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     // Block of lane L = 4i + k: (k < 2 ? 0 : 2) + i / 2 (listed from lane 15 down).
     const __m512i lane_block = _mm512_set_epi32(3, 3, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    for (size_t G = 0; G < ng; G++) {
+        for (int n = 0; n < N; n++) acc[r][n] = first ? _mm512_setzero_ps() : state[r * CK_SMALL_N_MAX + n];
+    for (size_t G = g0; G < g1; G++) {
         const size_t blocks = 4 * G + 4 <= nb ? 4 : nb - 4 * G;
         __m512i codes[4][2];  // [row][half] u8 weight codes + 128
         __m512 dw[4];         // [row] f32 weight scale per lane
@@ -640,7 +706,17 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_grou
         }
     }
     for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
+        for (int n = 0; n < N; n++) {
+            if (last)
+                sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
+            else
+                state[r * CK_SMALL_N_MAX + n] = acc[r][n];
+        }
+}
+
+CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_group *const *acts, size_t m,
+                                                 size_t m_end, float *sums, const int R, const int N) {
+    rows_q8_vnni_range(w, acts, m, m_end, 0, (w->K / CK_QB + 3) / 4, true, true, NULL, sums, R, N);
 }
 
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
@@ -653,7 +729,10 @@ CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const floa
         quantize_acts_q8(X + n * K, K, buf + n * ng);
         acts[n] = buf + n * ng;
     }
-    CK_VNNI_ROW_LOOP(rows_q8_vnni, acts);
+    if (N > 1 && N * ng * sizeof(q8_group) > VNNI_ACTS_L1_BYTES)
+        CK_VNNI_CHUNKED_LOOP(rows_q8_vnni_range, acts, sizeof(q8_group), ng);
+    else
+        CK_VNNI_ROW_LOOP(rows_q8_vnni, acts);
     return CK_OK;
 }
 

@@ -4,17 +4,23 @@
 // the same bits. Define Q4V_TARGET, Q4V_NAME(name) and Q4V_HIGH(p, low) before including; no include
 // guard on purpose.
 
-CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni)(const weights *w, const q4_group *const *acts, size_t m,
-                                                 size_t m_end, float *sums, const int R, const int N) {
-    const size_t K = w->K, nb = K / CK_QB, ng = (nb + 7) / 8, row_bytes = K / 2;
+/// rows_q4_vnni over groups [g0, g1) only: the accumulators start at zero (`first`) or from
+/// state[r · CK_SMALL_N_MAX + n], and end in state (not `last`) or reduced into sums (`last`).
+/// Saving and reloading a vector accumulator keeps its bits, so any cut of [0, ng) into ranges
+/// gives the same sums as one pass. first, last, R and N are constants at every call site.
+CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni_range)(const weights *w, const q4_group *const *acts, size_t m,
+                                                       size_t m_end, size_t g0, size_t g1, const bool first,
+                                                       const bool last, __m512 *state, float *sums, const int R,
+                                                       const int N) {
+    const size_t K = w->K, nb = K / CK_QB, row_bytes = K / 2;
     const uint8_t *q = (const uint8_t *)w->data;
     const __m512i low = _mm512_set1_epi8(0x0f);
     // Block of lane L = 4i + k: k < 2 ? i : 4 + i (listed from lane 15 down).
     const __m512i lane_block = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
     for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) acc[r][n] = _mm512_setzero_ps();
-    for (size_t G = 0; G < ng; G++) {
+        for (int n = 0; n < N; n++) acc[r][n] = first ? _mm512_setzero_ps() : state[r * CK_SMALL_N_MAX + n];
+    for (size_t G = g0; G < g1; G++) {
         const bool full = 8 * G + 8 <= nb;
         const size_t blocks = full ? 8 : nb - 8 * G;
         __m512i codes[4][4];  // [row][part] u8 weight codes 0..15
@@ -51,8 +57,19 @@ CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni)(const weights *w, const q4_grou
         }
     }
     for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
+        for (int n = 0; n < N; n++) {
+            if (last)
+                sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
+            else
+                state[r * CK_SMALL_N_MAX + n] = acc[r][n];
+        }
 }
+
+CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni)(const weights *w, const q4_group *const *acts, size_t m,
+                                                 size_t m_end, float *sums, const int R, const int N) {
+    Q4V_NAME(rows_q4_vnni_range)(w, acts, m, m_end, 0, (w->K / CK_QB + 7) / 8, true, true, NULL, sums, R, N);
+}
+
 
 Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     row_share *share) {
@@ -64,6 +81,9 @@ Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const floa
         quantize_acts_q4(X + n * K, K, buf + n * ng);
         acts[n] = buf + n * ng;
     }
-    CK_VNNI_ROW_LOOP(Q4V_NAME(rows_q4_vnni), acts);
+    if (N > 1 && N * ng * sizeof(q4_group) > VNNI_ACTS_L1_BYTES)
+        CK_VNNI_CHUNKED_LOOP(Q4V_NAME(rows_q4_vnni_range), acts, sizeof(q4_group), ng);
+    else
+        CK_VNNI_ROW_LOOP(Q4V_NAME(rows_q4_vnni), acts);
     return CK_OK;
 }

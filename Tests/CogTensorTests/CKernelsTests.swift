@@ -502,7 +502,9 @@ struct CKernelsTests {
     func batchRowsMatchSingleRows() throws {
         var rng = SplitMix64(seed: 7)
         for format in WeightFormat.allCases {
-            for (rows, cols) in [(37, 512), (9, 32 * 99)] {
+            // (70, 32 · 350): q4 batches of 4 and more run K in chunks (activations past L1), over
+            // several 32-row sub-blocks and a tail group.
+            for (rows, cols) in [(37, 512), (9, 32 * 99), (70, 32 * 350)] {
                 let w = try TestMatrix(format: format, rows: rows, cols: cols, rng: &rng)
                 let kinds: [(KernelKind, KernelKind)] = format == .q8
                     ? [(.gemv, .small), (.gemvInt8Acts, .smallInt8Acts)] : [(.gemv, .small)]
