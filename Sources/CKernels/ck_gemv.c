@@ -390,41 +390,16 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 // MARK: row loop shared by the VNNI drivers
 //
 // R weight rows at a time (4 for one activation row, 2 for batches), each (R, N) pair its own
-// instantiation of ROWS_FN(w, acts, m, m_end, sums, R, N) so that its loops unroll; expects w, N,
-// Y, ldy and share (row_share *) in scope. Two weight rows per pass share every activation load and give the two
-// 512-bit ports independent chains: on the 17B q4 model, 4 batched sequences went from 6.9 to
-// 9.3 tok/s in all and 8 from 6.5 to 7.3 against one row per pass (4 rows per pass: 8.1 at N = 4).
-#define CK_VNNI_CASE(ROWS_FN, ACTS, RR, NN) \
-    case (RR) * 16 + (NN): ROWS_FN(w, ACTS, m, m1, sums, RR, NN); break;
-#define CK_VNNI_ROW_LOOP(ROWS_FN, ACTS)                                                                  \
-    do {                                                                                                  \
-        const int R = N == 1 ? 4 : 2;                                                                     \
-        float sums[4 * CK_SMALL_N_MAX];                                                                   \
-        size_t m0, m1;                                                                                    \
-        while (next_rows(share, &m0, &m1))                                                                \
-        for (size_t m = m0; m < m1;) {                                                                    \
-            const int rows = (m + (size_t)R <= m1) ? R : 1;                                               \
-            switch (rows * 16 + (int)N) {                                                                 \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 4, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 2)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 3) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 4)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 5) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 6)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 2, 7) CK_VNNI_CASE(ROWS_FN, ACTS, 2, 8)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 1) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 2)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 3) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 4)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 5) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 6)                       \
-                CK_VNNI_CASE(ROWS_FN, ACTS, 1, 7) CK_VNNI_CASE(ROWS_FN, ACTS, 1, 8)                       \
-            }                                                                                             \
-            for (int r = 0; r < rows; r++)                                                                \
-                for (size_t n = 0; n < N; n++) Y[n * ldy + m + r] = sums[r * CK_SMALL_N_MAX + n];         \
-            m += (size_t)rows;                                                                            \
-        }                                                                                                 \
-    } while (0)
-
+// instantiation of RANGE_FN so that its loops unroll. Two weight rows per pass share every
+// activation load and give the two 512-bit ports independent chains: on the 17B q4 model, 4
+// batched sequences went from 6.9 to 9.3 tok/s in all and 8 from 6.5 to 7.3 against one row per
+// pass (4 rows per pass: 8.1 at N = 4).
+//
 // A batch's quantized activations are read again for every pair of weight rows. Past L1 each
 // reread goes to L2 and holds line-fill buffers the weight stream needs: the 17B's down projection
 // (K = 11008) at N = 4 carries 77 KB of them in q4 (110 KB in q8) and streamed at 19–21 GB/s
 // (q4) against 23–24 for the K = 4096 matrices, and 14–22 (q8) against 24–28 for one row. Above
-// VNNI_ACTS_L1_BYTES, CK_VNNI_CHUNKED_LOOP runs each claimed range VNNI_SUB_ROWS rows at a time
+// VNNI_ACTS_L1_BYTES, CK_VNNI_ROW_LOOP runs each claimed range VNNI_SUB_ROWS rows at a time
 // through the groups in chunks that fit, the accumulators kept between chunks (same bits). Kernel
 // harness, 2 threads, alternating builds (2026-11-30): q4 down 22 GB/s, q8 down 21–25; one pass
 // over the 17B's q4 language matrices at N = 4 156 ms against 159 (medians of nine runs). A 24 KB
@@ -432,54 +407,61 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
 #define VNNI_ACTS_L1_BYTES (40 * 1024)
 #define VNNI_SUB_ROWS 32
 
-// One (rows, N) case of CK_VNNI_CHUNKED_LOOP (groups_, g0, g1, m, m1, st, sums from it).
-#define CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, RR, NN)                                                                \
-    case (RR) * 16 + (NN):                                                                                        \
-        if (g0 == 0)                                                                                              \
-            RANGE_FN(w, ACTS, m, m1, g0, g1, true, g1 == groups_, st, sums, RR, NN);                              \
-        else if (g1 == groups_)                                                                                   \
-            RANGE_FN(w, ACTS, m, m1, g0, g1, false, true, st, sums, RR, NN);                                      \
-        else                                                                                                      \
-            RANGE_FN(w, ACTS, m, m1, g0, g1, false, false, st, sums, RR, NN);                                     \
+// One (rows, N) case of CK_VNNI_ROW_LOOP: RANGE_FN over the chunk [g0, g1) of row m's groups.
+#define CK_VNNI_CASE(RANGE_FN, ACTS, RR, NN)                                                              \
+    case (RR) * 16 + (NN):                                                                                \
+        if (g0 == 0)                                                                                      \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, true, g1 == groups_, st, sums, RR, NN);                      \
+        else if (g1 == groups_)                                                                           \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, false, true, st, sums, RR, NN);                              \
+        else                                                                                              \
+            RANGE_FN(w, ACTS, m, m1, g0, g1, false, false, st, sums, RR, NN);                             \
         break;
 
-// CK_VNNI_ROW_LOOP for batches whose activations (NG groups of GROUP_BYTES per row) outgrow L1:
-// RANGE_FN(w, acts, m, m_end, g0, g1, first, last, state, sums, R, N) runs R rows over groups
-// [g0, g1), starting from zero (first) or state, ending in sums (last) or state. Expects w, N, Y,
-// ldy and share in scope.
-#define CK_VNNI_CHUNKED_LOOP(RANGE_FN, ACTS, GROUP_BYTES, NG)                                                     \
-    do {                                                                                                          \
-        const size_t groups_ = (NG);                                                                              \
-        const size_t chunks = (N * groups_ * (GROUP_BYTES) + VNNI_ACTS_L1_BYTES - 1) / VNNI_ACTS_L1_BYTES;        \
-        const size_t gc = (groups_ + chunks - 1) / chunks; /* groups per chunk */                                 \
-        __m512 state[VNNI_SUB_ROWS * CK_SMALL_N_MAX]; /* [rows, CK_SMALL_N_MAX] between chunks */                 \
-        float sums[4 * CK_SMALL_N_MAX];                                                                           \
-        size_t m0, m1;                                                                                            \
-        while (next_rows(share, &m0, &m1))                                                                        \
-            for (size_t s0 = m0; s0 < m1; s0 += VNNI_SUB_ROWS) {                                                  \
-                const size_t s1 = s0 + VNNI_SUB_ROWS < m1 ? s0 + VNNI_SUB_ROWS : m1;                              \
-                for (size_t g0 = 0; g0 < groups_; g0 += gc) {                                                     \
-                    const size_t g1 = g0 + gc < groups_ ? g0 + gc : groups_;                                      \
-                    for (size_t m = s0; m < s1;) {                                                                \
-                        const int rows = m + 2 <= s1 ? 2 : 1;                                                     \
-                        __m512 *st = state + (m - s0) * CK_SMALL_N_MAX;                                           \
-                        switch (rows * 16 + (int)N) {                                                             \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 2) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 3)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 4) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 5)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 6) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 7)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 2, 8) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 2)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 3) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 4)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 5) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 6)     \
-                            CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 7) CK_VNNI_CHUNK_CASE(RANGE_FN, ACTS, 1, 8)     \
-                        }                                                                                         \
-                        if (g1 == groups_)                                                                        \
-                            for (int r = 0; r < rows; r++)                                                        \
-                                for (size_t n = 0; n < N; n++)                                                    \
-                                    Y[n * ldy + m + (size_t)r] = sums[r * CK_SMALL_N_MAX + n];                    \
-                        m += (size_t)rows;                                                                        \
-                    }                                                                                             \
-                }                                                                                                 \
-            }                                                                                                     \
+// The rows this thread claims from `share`, through RANGE_FN(w, acts, m, m_end, g0, g1, first, last,
+// state, sums, R, N): R rows from m over groups [g0, g1), starting from zero (first) or state,
+// ending in sums (last) or state. Activations of NG groups of GROUP_BYTES per row; past
+// VNNI_ACTS_L1_BYTES (batches only) the groups go in chunks, VNNI_SUB_ROWS rows at a time.
+// Expects w, N, Y, ldy and share (row_share *) in scope.
+#define CK_VNNI_ROW_LOOP(RANGE_FN, ACTS, GROUP_BYTES, NG)                                                 \
+    do {                                                                                                  \
+        const size_t groups_ = (NG);                                                                      \
+        const size_t act_bytes = N * groups_ * (GROUP_BYTES);                                             \
+        const size_t chunks = N > 1 && act_bytes > VNNI_ACTS_L1_BYTES                                     \
+                                  ? (act_bytes + VNNI_ACTS_L1_BYTES - 1) / VNNI_ACTS_L1_BYTES : 1;        \
+        const size_t gc = (groups_ + chunks - 1) / chunks; /* groups per chunk */                         \
+        const int R = N == 1 ? 4 : 2;                                                                     \
+        __m512 state[VNNI_SUB_ROWS * CK_SMALL_N_MAX]; /* [rows, CK_SMALL_N_MAX] between chunks */         \
+        float sums[4 * CK_SMALL_N_MAX];                                                                   \
+        size_t m0, m1;                                                                                    \
+        while (next_rows(share, &m0, &m1))                                                                \
+            for (size_t s0 = m0; s0 < m1;) {                                                              \
+                /* one chunk: the whole claim at once; else VNNI_SUB_ROWS rows through every chunk */      \
+                const size_t s1 = chunks == 1 || m1 - s0 <= VNNI_SUB_ROWS ? m1 : s0 + VNNI_SUB_ROWS;      \
+                for (size_t g0 = 0; g0 < groups_; g0 += gc) {                                             \
+                    const size_t g1 = g0 + gc < groups_ ? g0 + gc : groups_;                              \
+                    for (size_t m = s0; m < s1;) {                                                        \
+                        const int rows = m + (size_t)R <= s1 ? R : 1;                                     \
+                        __m512 *st = chunks == 1 ? NULL : state + (m - s0) * CK_SMALL_N_MAX;              \
+                        switch (rows * 16 + (int)N) {                                                     \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 4, 1) CK_VNNI_CASE(RANGE_FN, ACTS, 2, 2)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 2, 3) CK_VNNI_CASE(RANGE_FN, ACTS, 2, 4)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 2, 5) CK_VNNI_CASE(RANGE_FN, ACTS, 2, 6)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 2, 7) CK_VNNI_CASE(RANGE_FN, ACTS, 2, 8)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 1, 1) CK_VNNI_CASE(RANGE_FN, ACTS, 1, 2)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 1, 3) CK_VNNI_CASE(RANGE_FN, ACTS, 1, 4)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 1, 5) CK_VNNI_CASE(RANGE_FN, ACTS, 1, 6)         \
+                            CK_VNNI_CASE(RANGE_FN, ACTS, 1, 7) CK_VNNI_CASE(RANGE_FN, ACTS, 1, 8)         \
+                        }                                                                                 \
+                        if (g1 == groups_)                                                                \
+                            for (int r = 0; r < rows; r++)                                                \
+                                for (size_t n = 0; n < N; n++)                                            \
+                                    Y[n * ldy + m + (size_t)r] = sums[r * CK_SMALL_N_MAX + n];            \
+                        m += (size_t)rows;                                                                \
+                    }                                                                                     \
+                }                                                                                         \
+                s0 = s1;                                                                                  \
+            }                                                                                             \
     } while (0)
 
 // MARK: AVX512-VNNI paths (q4 and q8 weights × int8 activations)
@@ -604,7 +586,7 @@ CK_TARGET_AVX512BF16 static void quantize_acts_q4(const float *x, size_t K, q4_g
     }
 }
 
-// Two instances of ck_q4_vnni_body.h (rows_q4_vnni, small_q4_vnni): the high nibble as
+// Two instances of ck_q4_vnni_body.h (rows_q4_vnni_range, small_q4_vnni): the high nibble as
 // (p >> 4) & 0x0f, two 512-bit ops, or as one vgf2p8affineqb whose matrix moves bits 4..7 of
 // every byte to bits 0..3. A batch of 4 q4 rows issues 34 vector ops per weight row and 256
 // weights on two ports, so the one op saved per 128 weights is ≈ 3 % of a batched step (bench,
@@ -714,11 +696,6 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni_range(const weights *w, const q
         }
 }
 
-CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni(const weights *w, const q8_group *const *acts, size_t m,
-                                                 size_t m_end, float *sums, const int R, const int N) {
-    rows_q8_vnni_range(w, acts, m, m_end, 0, (w->K / CK_QB + 3) / 4, true, true, NULL, sums, R, N);
-}
-
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     row_share *share) {
     const size_t K = w->K, ng = (K / CK_QB + 3) / 4;
@@ -729,10 +706,7 @@ CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const floa
         quantize_acts_q8(X + n * K, K, buf + n * ng);
         acts[n] = buf + n * ng;
     }
-    if (N > 1 && N * ng * sizeof(q8_group) > VNNI_ACTS_L1_BYTES)
-        CK_VNNI_CHUNKED_LOOP(rows_q8_vnni_range, acts, sizeof(q8_group), ng);
-    else
-        CK_VNNI_ROW_LOOP(rows_q8_vnni, acts);
+    CK_VNNI_ROW_LOOP(rows_q8_vnni_range, acts, sizeof(q8_group), ng);
     return CK_OK;
 }
 

@@ -88,12 +88,6 @@ CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni_range)(const weights *w, const q
         }
 }
 
-CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni)(const weights *w, const q4_group *const *acts, size_t m,
-                                                 size_t m_end, float *sums, const int R, const int N) {
-    Q4V_NAME(rows_q4_vnni_range)(w, acts, m, m_end, 0, (w->K / CK_QB + 7) / 8, true, true, NULL, sums, R, N);
-}
-
-
 Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     row_share *share) {
     const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
@@ -104,9 +98,6 @@ Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const floa
         quantize_acts_q4(X + n * K, K, buf + n * ng);
         acts[n] = buf + n * ng;
     }
-    if (N > 1 && N * ng * sizeof(q4_group) > VNNI_ACTS_L1_BYTES)
-        CK_VNNI_CHUNKED_LOOP(Q4V_NAME(rows_q4_vnni_range), acts, sizeof(q4_group), ng);
-    else
-        CK_VNNI_ROW_LOOP(Q4V_NAME(rows_q4_vnni), acts);
+    CK_VNNI_ROW_LOOP(Q4V_NAME(rows_q4_vnni_range), acts, sizeof(q4_group), ng);
     return CK_OK;
 }

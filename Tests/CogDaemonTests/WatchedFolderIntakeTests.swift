@@ -276,12 +276,14 @@ extension DaemonProcessTests {
             #expect(poll(timeout: .seconds(20)) { sidecarHash() == Self.sha256(b) }, "\(daemon.log)")
             try a.write(to: image)
             #expect(poll(timeout: .seconds(20)) { sidecarHash() == Self.sha256(a) }, "\(daemon.log)")
-            #expect(daemon.log.contains("its result is reused"), "\(daemon.log)")
+            // The daemon logs what it did after doing it: wait for the line, not only the file.
+            #expect(poll(timeout: .seconds(5)) { daemon.log.contains("its result is reused") }, "\(daemon.log)")
             #expect(try daemon.count("SELECT count(*) FROM jobs") == 2)
             // New content whose job fails: the sidecar of the old content goes, it is no longer true.
             try Data("not an image".utf8).write(to: image)
             #expect(poll(timeout: .seconds(20)) { !FileManager.default.fileExists(atPath: sidecar) }, "\(daemon.log)")
-            #expect(daemon.log.contains("removed the sidecar of the earlier content"), "\(daemon.log)")
+            #expect(poll(timeout: .seconds(5)) { daemon.log.contains("removed the sidecar of the earlier content") },
+                    "\(daemon.log)")
             #expect(daemon.stop()?.status == 0)
         }
 
