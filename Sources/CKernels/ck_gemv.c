@@ -548,6 +548,27 @@ CK_INLINE CK_TARGET_AVX512BF16 __m512 vnni_accumulate(__m512i v, __m512 d, __m51
     return _mm512_fmadd_ps(dot, dw, acc);
 }
 
+/// The R × N lane accumulators of a row range (rows_*_vnni_range): zero (`first`) or carried in
+/// from `state` [R, CK_SMALL_N_MAX] of the previous chunk.
+CK_INLINE CK_TARGET_AVX512BF16 void vnni_acc_start(__m512 acc[4][CK_SMALL_N_MAX], const int R, const int N,
+                                                   const bool first, const __m512 *state) {
+    for (int r = 0; r < R; r++)
+        for (int n = 0; n < N; n++) acc[r][n] = first ? _mm512_setzero_ps() : state[r * CK_SMALL_N_MAX + n];
+}
+
+/// Ends a row range: each accumulator summed into sums [R, CK_SMALL_N_MAX] (`last`) or kept in
+/// `state` for the next chunk.
+CK_INLINE CK_TARGET_AVX512BF16 void vnni_acc_finish(__m512 acc[4][CK_SMALL_N_MAX], const int R, const int N,
+                                                    const bool last, __m512 *state, float *sums) {
+    for (int r = 0; r < R; r++)
+        for (int n = 0; n < N; n++) {
+            if (last)
+                sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
+            else
+                state[r * CK_SMALL_N_MAX + n] = acc[r][n];
+        }
+}
+
 // MARK: q4 × int8
 //
 // Weight row layout: block b at bytes 16b..16b+15; byte j holds element j (low nibble) and j + 16
@@ -656,8 +677,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni_range(const weights *w, const q
     // Block of lane L = 4i + k: (k < 2 ? 0 : 2) + i / 2 (listed from lane 15 down).
     const __m512i lane_block = _mm512_set_epi32(3, 3, 1, 1, 3, 3, 1, 1, 2, 2, 0, 0, 2, 2, 0, 0);
     __m512 acc[4][CK_SMALL_N_MAX];
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) acc[r][n] = first ? _mm512_setzero_ps() : state[r * CK_SMALL_N_MAX + n];
+    vnni_acc_start(acc, R, N, first, state);
     for (size_t G = g0; G < g1; G++) {
         const size_t blocks = 4 * G + 4 <= nb ? 4 : nb - 4 * G;
         __m512i codes[4][2];  // [row][half] u8 weight codes + 128
@@ -687,13 +707,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni_range(const weights *w, const q
             }
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) {
-            if (last)
-                sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
-            else
-                state[r * CK_SMALL_N_MAX + n] = acc[r][n];
-        }
+    vnni_acc_finish(acc, R, N, last, state, sums);
 }
 
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,

@@ -73,19 +73,12 @@ CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni_range)(const weights *w, const q
         next[r] = m + (size_t)R + (size_t)r < m_end;
     }
     __m512 acc[4][CK_SMALL_N_MAX];
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) acc[r][n] = first ? _mm512_setzero_ps() : state[r * CK_SMALL_N_MAX + n];
+    vnni_acc_start(acc, R, N, first, state);
     const size_t full_end = g1 < nb / 8 ? g1 : nb / 8;  // groups with all 8 blocks
     size_t G = g0;
     for (; G < full_end; G++) Q4V_NAME(group_q4_vnni)(true, G, nb, rows, scales, ahead_bytes, next, acts, R, N, acc);
     for (; G < g1; G++) Q4V_NAME(group_q4_vnni)(false, G, nb, rows, scales, ahead_bytes, next, acts, R, N, acc);
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < N; n++) {
-            if (last)
-                sums[r * CK_SMALL_N_MAX + n] = _mm512_reduce_add_ps(acc[r][n]);
-            else
-                state[r * CK_SMALL_N_MAX + n] = acc[r][n];
-        }
+    vnni_acc_finish(acc, R, N, last, state, sums);
 }
 
 Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
