@@ -54,8 +54,8 @@ CK_INLINE Q4V_TARGET void Q4V_NAME(group_q4_vnni)(const bool full, size_t G, siz
 /// R weight rows from m against N activation rows over groups [g0, g1) only: the accumulators
 /// start at zero (`first`) or from state[r · CK_SMALL_N_MAX + n], and end in state (not `last`)
 /// or reduced into sums (`last`). Saving and reloading a vector accumulator keeps its bits, so any
-/// cut of [0, ng) into ranges gives the same sums as one pass. first, last, R and N are constants
-/// at every call site.
+/// cut of [0, ng) into ranges gives the same sums as one pass. R and N are constants at every call
+/// site (CK_VNNI_ROW_LOOP), so the loops unroll; first and last are tested once per call.
 CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni_range)(const weights *w, const q4_group *const *acts, size_t m,
                                                        size_t m_end, size_t g0, size_t g1, const bool first,
                                                        const bool last, __m512 *state, float *sums, const int R,
