@@ -464,6 +464,23 @@ CK_TARGET_AVX512 static ck_status small_avx512(const weights *w, const float *X,
             }                                                                                             \
     } while (0)
 
+// The body of a small_*_vnni driver: each of the N activation rows quantized into per-thread
+// scratch (GROUP_T groups of BLOCKS 32-blocks, QUANTIZE(x, K, groups)), then this thread's weight
+// rows through CK_VNNI_ROW_LOOP(RANGE_FN). Expects w, X, N, Y, ldy and share in scope.
+#define CK_VNNI_SMALL_BODY(GROUP_T, BLOCKS, QUANTIZE, RANGE_FN)                                           \
+    do {                                                                                                  \
+        const size_t K = w->K, ng = (K / CK_QB + (BLOCKS) - 1) / (BLOCKS);                                \
+        GROUP_T *buf = ck_scratch(0, N * ng * sizeof(GROUP_T));                                           \
+        if (buf == NULL) return CK_ERR_NOMEM;                                                             \
+        const GROUP_T *acts[CK_SMALL_N_MAX];                                                              \
+        for (size_t n = 0; n < N; n++) {                                                                  \
+            QUANTIZE(X + n * K, K, buf + n * ng);                                                         \
+            acts[n] = buf + n * ng;                                                                       \
+        }                                                                                                 \
+        CK_VNNI_ROW_LOOP(RANGE_FN, acts, sizeof(GROUP_T), ng);                                            \
+        return CK_OK;                                                                                     \
+    } while (0)
+
 // MARK: AVX512-VNNI paths (q4 and q8 weights × int8 activations)
 //
 // Activations are quantized to int8 per 32-block (scale d = max|x|/127, as llama.cpp's Q8_0) and
@@ -712,16 +729,7 @@ CK_INLINE CK_TARGET_AVX512BF16 void rows_q8_vnni_range(const weights *w, const q
 
 CK_TARGET_AVX512BF16 static ck_status small_q8_vnni(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     row_share *share) {
-    const size_t K = w->K, ng = (K / CK_QB + 3) / 4;
-    q8_group *buf = ck_scratch(0, N * ng * sizeof(q8_group));
-    if (buf == NULL) return CK_ERR_NOMEM;
-    const q8_group *acts[CK_SMALL_N_MAX];
-    for (size_t n = 0; n < N; n++) {
-        quantize_acts_q8(X + n * K, K, buf + n * ng);
-        acts[n] = buf + n * ng;
-    }
-    CK_VNNI_ROW_LOOP(rows_q8_vnni_range, acts, sizeof(q8_group), ng);
-    return CK_OK;
+    CK_VNNI_SMALL_BODY(q8_group, 4, quantize_acts_q8, rows_q8_vnni_range);
 }
 
 // MARK: AMX path for batched decode on bf16 weights (2 <= N <= 8)

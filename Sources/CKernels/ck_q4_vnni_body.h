@@ -83,14 +83,5 @@ CK_INLINE Q4V_TARGET void Q4V_NAME(rows_q4_vnni_range)(const weights *w, const q
 
 Q4V_TARGET static ck_status Q4V_NAME(small_q4_vnni)(const weights *w, const float *X, size_t N, float *Y, size_t ldy,
                                                     row_share *share) {
-    const size_t K = w->K, ng = (K / CK_QB + 7) / 8;
-    q4_group *buf = ck_scratch(0, N * ng * sizeof(q4_group));
-    if (buf == NULL) return CK_ERR_NOMEM;
-    const q4_group *acts[CK_SMALL_N_MAX];
-    for (size_t n = 0; n < N; n++) {
-        quantize_acts_q4(X + n * K, K, buf + n * ng);
-        acts[n] = buf + n * ng;
-    }
-    CK_VNNI_ROW_LOOP(Q4V_NAME(rows_q4_vnni_range), acts, sizeof(q4_group), ng);
-    return CK_OK;
+    CK_VNNI_SMALL_BODY(q4_group, 8, quantize_acts_q4, Q4V_NAME(rows_q4_vnni_range));
 }
